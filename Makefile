@@ -1,0 +1,28 @@
+# Two commands for a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench clean
+
+$(BIN)/inboxd: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/inboxd
+
+run: $(BIN)/inboxd
+	$(BIN)/inboxd run
+
+test: $(BIN)/inboxd
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(BIN)/inboxd
+	$(BIN)/ruff check .
+
+bench: $(BIN)/inboxd
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,1 @@
+"""Benchmarks and their deterministic data generators (never run as tests)."""

@@ -1,0 +1,193 @@
+"""Deterministic delivery generators shared by the benchmarks and the large tests."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+_WORDS = (
+    "price", "momentum", "volume", "liquidity", "bitcoin", "ethereum", "moving", "average",
+    "signal", "divergence", "support", "resistance", "trend", "volatility", "funding", "rate",
+    "on-chain", "whale", "exchange", "order", "book", "halving", "miner", "hash", "stablecoin",
+    "yield", "staking", "derivatives", "basis", "spread",
+)
+
+
+def answer_text(rng: random.Random, length: int) -> str:
+    words: list[str] = []
+    size = 0
+    while size < length:
+        word = rng.choice(_WORDS)
+        words.append(word)
+        size += len(word) + 1
+    return " ".join(words)[:length]
+
+
+def export_document(
+    *,
+    sessions: int = 126,
+    pairs: int = 12_188,
+    answer_length: int = 3_233,
+    seed: int = 7,
+    question_prefix: str = "export",
+    first_session: int = 1,
+) -> dict[str, Any]:
+    """A ``database_qa_export_*.json`` body: sessions numbered backwards, as the users' is."""
+    rng = random.Random(seed)
+    per_session = [pairs // sessions + (1 if i < pairs % sessions else 0) for i in range(sessions)]
+    body = []
+    n = 0
+    for index, count in enumerate(per_session):
+        number = first_session + sessions - 1 - index
+        qa = []
+        for _ in range(count):
+            n += 1
+            length = max(40, int(rng.gauss(answer_length, answer_length * 0.2)))
+            qa.append({"question": f"{question_prefix} question {n} about session {number}?",
+                       "answer": answer_text(rng, length)})
+        body.append({"session_id": number, "topic": f"Topic {number}", "qa_pairs": qa})
+    return {"export_date": "2025-10-30T01:23:43", "sessions": body}
+
+
+def write_json(path: Path, document: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(document))
+    return path
+
+
+# --------------------------------------------------------------------------- benchmark data
+# Everything below is deterministic (seeded) and used only by ``python -m bench``.
+
+# Words and phrases that set (or nearly set) the analysis flags, with their edge cases: case,
+# word boundaries (``eth`` vs ``Ethernet``), and, in a few answers, non-ASCII letters that a
+# case-insensitive regex matches (``ſ`` is ``s``, the Kelvin sign ``K`` is ``k``).
+TELLING_PHRASES = (
+    "the formula is", "Equation", "calculated over", "RSI = 100 - 100/(1+RS)",
+    "for example", "For Instance", "e.g.", "E.G.", "such as", "according to", "Source:",
+    "research", "a study", "Studies show", "analysts", "https://example.org/x",
+    "HTTP://EXAMPLE.ORG", "ETH", "eth", "Eth/BTC", "Ethernet", "teeth", "BTC", "DeFi",
+    "token", "Satoshi", "altcoins", "blockchain", "crypto", "stud", "exampl", "formul",
+)
+NON_ASCII_PHRASES = (
+    "naïve estimate", "a €5 fee", "ſource", "ſtudies", "to\u212aen", "calculat\u0131on",
+    "the 50\u2013200 day range", "\u201cgolden cross\u201d",
+)
+
+_NOT_CRYPTO = (("bitcoin", "bondmkt"), ("ethereum", "treasury"), ("on-chain", "on-books"),
+               ("stablecoin", "moneymarket"))
+
+
+def with_telling_phrases(
+    document: dict[str, Any], *, seed: int = 11, non_ascii_share: float = 0.05
+) -> dict[str, Any]:
+    """The export with 0-3 telling phrases spliced into each answer, its length unchanged.
+
+    ``export_document``'s vocabulary sets no flag but ``crypto_specific``; this gives every
+    flag a realistic mix of yes and no, so comparing flags between importers means something.
+    About ``non_ascii_share`` of the answers also get one non-ASCII phrase, and a third lose
+    the crypto words of the vocabulary, so ``crypto_specific`` turns on the phrases too.
+    """
+    rng = random.Random(seed)
+    sessions = []
+    for session in document["sessions"]:
+        pairs = []
+        for pair in session["qa_pairs"]:
+            answer = pair["answer"]
+            if rng.random() < 1 / 3:
+                for word, other in _NOT_CRYPTO:
+                    answer = answer.replace(word, other)
+            count = rng.choices((0, 1, 2, 3), weights=(40, 30, 20, 10))[0]
+            chosen = rng.sample(TELLING_PHRASES, count)
+            if rng.random() < non_ascii_share:
+                chosen.append(rng.choice(NON_ASCII_PHRASES))
+            for phrase in chosen:
+                at = rng.randrange(0, max(1, len(answer) - len(phrase) - 2))
+                at = answer.rfind(" ", 0, at) + 1
+                answer = f"{answer[:at]}{phrase} {answer[at:]}"
+            pairs.append({**pair, "answer": answer[: len(pair["answer"])]})
+        sessions.append({**session, "qa_pairs": pairs})
+    return {**document, "sessions": sessions}
+
+
+def export_pair_count(document: dict[str, Any]) -> int:
+    return sum(len(session["qa_pairs"]) for session in document["sessions"])
+
+
+INDICATORS = (
+    "SMA", "EMA", "WMA", "MACD", "RSI", "Stochastic", "Bollinger Bands", "ATR", "ADX",
+    "OBV", "MFI", "VWAP", "Ichimoku", "Parabolic SAR", "CCI", "Williams %R", "ROC",
+    "Keltner Channels", "Donchian Channels", "Pi Cycle Top", "MVRV", "NVT", "SOPR",
+    "Puell Multiple", "Hash Ribbons", "Funding Rate", "Open Interest", "TVL",
+    "Stock to Flow", "Realized Cap",
+)
+
+
+def answer_pool(size: int, length: int, seed: int) -> list[str]:
+    """``size`` answers of about ``length`` characters, to draw from cheaply."""
+    rng = random.Random(seed)
+    return [answer_text(rng, max(40, int(rng.gauss(length, length * 0.2)))) for _ in range(size)]
+
+
+def small_qa_document(
+    index: int,
+    *,
+    pairs: int = 20,
+    pool: list[str],
+    tag: str = "burst",
+) -> dict[str, Any]:
+    """One agent's Q&A file (shape 1 of FORMATS.md) with ``pairs`` questions unique to it."""
+    indicator = INDICATORS[index % len(INDICATORS)]
+    qa = [
+        {
+            "question": f"{tag} file {index} pair {j}: how is {indicator} read in case {j}?",
+            "answer": pool[(index * pairs + j) % len(pool)],
+            "difficulty": ("beginner", "intermediate", "advanced")[j % 3],
+        }
+        for j in range(pairs)
+    ]
+    return {"indicator": indicator, "session": 1 + index % 40, "qa_pairs": qa}
+
+
+def write_rag_jsonl(
+    path: Path,
+    target_bytes: int,
+    *,
+    seed: int = 3,
+    answer_length: int = 2_000,
+    threshold: float = 0.5,
+) -> dict[str, int]:
+    """Stream a RAG export (JSON Lines) of about ``target_bytes`` to disk, never all in memory.
+
+    About one record in eight is at or above the distance ``threshold`` (filtered by importers).
+    Returns the counts: records, kept (below the threshold), bytes.
+    """
+    rng = random.Random(seed)
+    pool = answer_pool(997, answer_length, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = kept = written = 0
+    chunk: list[bytes] = []
+    with open(path, "wb") as out:
+        while written < target_bytes:
+            records += 1
+            indicator = INDICATORS[rng.randrange(len(INDICATORS))]
+            distance = round(rng.uniform(0.05, 0.5 / 0.875), 4)
+            kept += distance < threshold
+            line = orjson.dumps({
+                "id": f"rag-{records}",
+                "session_id": str(1 + rng.randrange(126)),
+                "query": f"rag query {records}: what does {indicator} say at step {records}?",
+                "response": pool[rng.randrange(len(pool))],
+                "distance": distance,
+                "metadata": {"indicator": indicator, "category": "Benchmark",
+                             "timestamp": f"2025-10-{1 + records % 28:02d}T12:00:00Z"},
+            }) + b"\n"
+            chunk.append(line)
+            written += len(line)
+            if len(chunk) >= 2_000:
+                out.write(b"".join(chunk))
+                chunk.clear()
+        out.write(b"".join(chunk))
+    return {"records": records, "kept": kept, "bytes": written}

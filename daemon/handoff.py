@@ -1,0 +1,53 @@
+"""Handing the pairs not yet refined to the refiner (gemini) as JSON Lines batches.
+
+``inbox/<refiner>/refinement-batch-<stamp>-<n>.jsonl``, at most ``refinement_batch_size``
+records a file; each pair is handed once (``handed_at``) until its refinement returns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from daemon.config import Settings
+from daemon.db import QAPairRow
+from daemon.fsutil import write_atomic
+
+
+def hand_off(session: Session, settings: Settings, now: datetime) -> list[dict[str, object]]:
+    """Write the batch files and mark their pairs handed; returns [{file, pairs}]."""
+    rows = session.execute(
+        select(QAPairRow.qa_id, QAPairRow.question_key, QAPairRow.indicator_name,
+               QAPairRow.question, QAPairRow.answer)
+        .where(QAPairRow.refined_at.is_(None), QAPairRow.handed_at.is_(None))
+        .order_by(QAPairRow.qa_id)
+    ).all()
+    folder = settings.root_path / "inbox" / settings.refiner
+    size = max(1, settings.refinement_batch_size)
+    written = []
+    for n, start in enumerate(range(0, len(rows), size), start=1):
+        chunk = rows[start : start + size]
+        path = folder / f"refinement-batch-{now:%Y%m%d-%H%M%S}-{n}.jsonl"
+        write_atomic(path, b"".join(
+            orjson.dumps({"qa_id": r.qa_id, "question_key": r.question_key,
+                          "indicator": r.indicator_name, "question": r.question,
+                          "answer": r.answer}) + b"\n"
+            for r in chunk
+        ))
+        ids = [r.qa_id for r in chunk]
+        for id_start in range(0, len(ids), 500):
+            session.execute(
+                update(QAPairRow)
+                .where(QAPairRow.qa_id.in_(ids[id_start : id_start + 500]))
+                .values(handed_at=now, handed_file=path.name)
+            )
+        written.append({"file": _relative(path, settings), "pairs": len(chunk)})
+    return written
+
+
+def _relative(path: Path, settings: Settings) -> str:
+    return path.relative_to(settings.root_path).as_posix()

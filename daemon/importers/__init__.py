@@ -1,0 +1,23 @@
+"""Importers: the only code that writes data tables, one per kind of parsed model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from daemon.importers import plans, progress, qa, refinement, signal
+from daemon.importers.base import ImportContext, ImportResult
+
+Importer = Callable[[ImportContext, Any], ImportResult]
+
+IMPORTERS: dict[str, Importer] = {
+    "qa": qa.apply,
+    "assignment": plans.apply_assignment,
+    "session_index": plans.apply_session_index,
+    "note": plans.apply_note,
+    "progress": progress.apply,
+    "signal": signal.apply,
+    "refinement": refinement.apply,
+}
+
+__all__ = ["IMPORTERS", "ImportContext", "ImportResult", "Importer"]

@@ -1,0 +1,39 @@
+"""What every importer is given and gives back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from daemon.config import Settings
+from handlers.base import FileContext
+
+
+@dataclass
+class ImportContext:
+    """The file being applied, inside its one transaction."""
+
+    session: Session
+    settings: Settings
+    file: FileContext
+    file_id: int
+    now: datetime
+    progress: Callable[[int, int], None] | None = None  # (done, total) for a person's terminal
+    dry_run: bool = False  # the transaction will be rolled back: write no file outside it
+
+
+@dataclass
+class ImportResult:
+    """Counts and findings of one file; ``concerns`` names agents whose status must change."""
+
+    delivered: int = 0
+    stored: int = 0
+    duplicate: int = 0
+    skipped: int = 0
+    filtered: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+    concerns: set[str] = field(default_factory=set)

@@ -1,0 +1,252 @@
+"""The Q&A importer: the only code that adds pairs, for every kind of file that carries them.
+
+Deduplication is by question key across every file and agent: a pair whose key is stored
+already (or came earlier in the same file) is counted as a duplicate, never silently dropped.
+Under the ``prefer-longer`` policy, a duplicate whose answer is at least 20% longer replaces
+the stored answer, and the replaced one is kept in ``answer_versions``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, false, func, insert, select, update
+
+from daemon.analysis import analyse_answer
+from daemon.compare import ExportComparison
+from daemon.db import AnswerVersion, QAPairRow, serialize_on
+from daemon.importers import refinement
+from daemon.importers.base import ImportContext, ImportResult
+from daemon.importers.indicators import IndicatorBook
+from handlers.models import QABatch, QAPair
+from handlers.streaming import QAStream
+from handlers.text import indicator_from_filename, question_key
+
+KEY_LOOKUP_CHUNK = 500
+INSERT_CHUNK = 1000
+DETAIL_LIMIT = 50  # positions listed per file in details; counts are always complete
+
+
+@dataclass(frozen=True)
+class StoredPair:
+    qa_id: int
+    answer_length: int
+    from_this_file: bool = False  # stored by an earlier chunk of the file being imported
+
+
+# Built once (they run for every file): building a statement costs more than running it.
+STORED_BY_KEY = select(
+    QAPairRow.question_key, QAPairRow.qa_id, func.length(QAPairRow.answer),
+    QAPairRow.source_file_id,
+).where(
+    QAPairRow.question_key.in_(bindparam("keys", expanding=True)),
+    QAPairRow.key_conflict == false(),
+)
+INSERT_PAIRS = insert(QAPairRow.__table__)
+
+
+def stored_pairs(ictx: ImportContext, keys: set[str]) -> dict[str, StoredPair]:
+    """question_key -> the stored pair, for the keys already stored (answers not loaded)."""
+    found: dict[str, StoredPair] = {}
+    ordered = sorted(keys)
+    connection = ictx.session.connection()  # plain statements: no ORM layer needed
+    for start in range(0, len(ordered), KEY_LOOKUP_CHUNK):
+        for key, qa_id, length, file_id in connection.execute(
+            STORED_BY_KEY, {"keys": ordered[start : start + KEY_LOOKUP_CHUNK]}
+        ).all():
+            found[key] = StoredPair(qa_id, length or 0, file_id == ictx.file_id)
+    return found
+
+
+def file_defaults(batch: QABatch | QAStream, ictx: ImportContext) -> tuple[str, str | None]:
+    """The file's indicator and category: its own fields, a configured mapping, else its name."""
+    mapping = ictx.settings.file_mappings.get(ictx.file.name)
+    indicator = batch.indicator or (mapping.indicator if mapping else None)
+    category = batch.category or (mapping.category if mapping else None)
+    return indicator or indicator_from_filename(ictx.file.name), category
+
+
+@dataclass
+class _FileImport:
+    """One file's import as it goes, chunk by chunk (a streamed file has many chunks)."""
+
+    ictx: ImportContext
+    batch: QABatch | QAStream
+    result: ImportResult
+    book: IndicatorBook
+    default_indicator: str
+    default_category: str | None
+    comparison: ExportComparison | None = None  # a multi-session export's, from its 1st chunk
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    indicators: set[str] = field(default_factory=set)
+    sessions: set[int] = field(default_factory=set)
+    replaced: int = 0
+    replaced_ids: set[int] = field(default_factory=set)  # stored before, answer replaced here
+    done: int = 0
+
+    def add(self, pairs: list[QAPair], total: int | None) -> None:
+        """Store a chunk: duplicates counted (earlier in the file or stored), the rest added."""
+        ictx, batch = self.ictx, self.batch
+        prefer_longer = ictx.settings.dedup_policy == "prefer-longer"
+        keys = [question_key(pair.question) for pair in pairs]
+        already = stored_pairs(ictx, set(keys))
+        if batch.source_database:
+            if self.comparison is None:  # before the file stores anything
+                self.comparison = ExportComparison.start(ictx)
+            self.comparison.add(pairs, keys, already)
+        rows: list[dict[str, Any]] = []
+        seen_here: set[str] = set()
+        for pair, key in zip(pairs, keys, strict=True):
+            self.done += 1
+            given_session = pair.session or batch.session
+            if given_session is not None:
+                self.sessions.add(given_session)
+            if key in already or key in seen_here:
+                self.result.duplicate += 1
+                stored = already.get(key)
+                if (stored is not None and stored.from_this_file
+                        and stored.qa_id not in self.replaced_ids):
+                    stored = None  # a repeat inside the file: never replaces its own pair
+                if len(self.duplicates) < DETAIL_LIMIT:
+                    self.duplicates.append({"pair": pair.position,
+                                            "of": stored.qa_id if stored else None,
+                                            "question": pair.question[:120]})
+                if (prefer_longer and stored is not None and len(pair.answer)
+                        >= ictx.settings.prefer_longer_ratio * stored.answer_length):
+                    _replace_answer(ictx, stored.qa_id, pair.answer, batch.source_database)
+                    already[key] = StoredPair(stored.qa_id, len(pair.answer), False)
+                    self.replaced += 1
+                    self.replaced_ids.add(stored.qa_id)
+                continue
+            seen_here.add(key)
+            rows.append(_row(ictx, self.book, batch, pair, key, self.default_indicator,
+                             self.default_category))
+            if ictx.progress and total and self.done % INSERT_CHUNK == 0:
+                ictx.progress(self.done, total)
+        _insert(ictx, rows)
+        self.result.stored += len(rows)
+        self.indicators.update(row["indicator_name"] for row in rows)
+
+
+def apply(ictx: ImportContext, batch: QABatch | QAStream) -> ImportResult:
+    result = ImportResult(filtered=batch.filtered, concerns={ictx.file.agent})
+    default_indicator, default_category = file_defaults(batch, ictx)
+    book = IndicatorBook(ictx.session, ictx.settings, ictx.now)
+    state = _FileImport(ictx, batch, result, book, default_indicator, default_category)
+    # Several daemons on one PostgreSQL: per indicator, one writer at a time from here to
+    # commit, so indicator rows and pair numbers are read after the previous writer's commit.
+    # A question shared across indicators may still race: its unique index raises, and the
+    # pipeline runs this file again (db.KeyConflict), finding the question stored.
+    if isinstance(batch, QAStream):  # its indicators are known only as it is read
+        serialize_on(ictx.session, (), "indicator", whole=True)
+        for chunk in batch.chunks(INSERT_CHUNK):
+            state.add(chunk, None)
+        skipped, skipped_count = batch.skipped, batch.skipped_count
+    else:
+        serialize_on(ictx.session,
+                     {pair.indicator or default_indicator for pair in batch.pairs}, "indicator")
+        state.add(batch.pairs, len(batch.pairs))
+        skipped, skipped_count = batch.skipped, len(batch.skipped)
+    if ictx.progress:
+        ictx.progress(state.done, state.done)
+    result.skipped = skipped_count
+    result.filtered = batch.filtered
+    result.delivered = state.done + skipped_count
+    if batch.source_database:  # (an export streamed without a usable pair has no chunk)
+        comparison = state.comparison or ExportComparison.start(ictx)
+        result.details["comparison"] = comparison.report()
+    result.details.update({
+        "indicators": sorted(state.indicators),
+        "sessions": sorted(state.sessions),
+        "duplicates": state.duplicates,
+        "replaced_answers": state.replaced,
+        "skipped": [s.model_dump(exclude_none=True) for s in skipped[:DETAIL_LIMIT]],
+    })
+    if batch.filtered:
+        result.details["filtered_reason"] = batch.filtered_reason
+    return result
+
+
+def _insert(ictx: ImportContext, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert; pending refinement records for these questions are applied at once."""
+    if not rows:
+        return
+    connection = ictx.session.connection()
+    for start in range(0, len(rows), INSERT_CHUNK):
+        # Core, not the ORM's bulk path: no per-row bookkeeping for rows never loaded again
+        connection.execute(INSERT_PAIRS, rows[start : start + INSERT_CHUNK])
+    if not refinement.any_pending(ictx.session):
+        return
+    keys = [row["question_key"] for row in rows]
+    stored = []
+    for start in range(0, len(keys), KEY_LOOKUP_CHUNK):
+        stored += ictx.session.execute(
+            select(QAPairRow.qa_id, QAPairRow.question_key).where(
+                QAPairRow.source_file_id == ictx.file_id,
+                QAPairRow.question_key.in_(keys[start : start + KEY_LOOKUP_CHUNK]),
+            )
+        ).all()
+    refinement.apply_pending(ictx.session, [(q, k) for q, k in stored if k], ictx.now)
+
+
+def _replace_answer(
+    ictx: ImportContext, qa_id: int, answer: str, source_database: str | None
+) -> None:
+    """Keep the stored answer as a version, then store the longer one."""
+    old = ictx.session.get(QAPairRow, qa_id)
+    assert old is not None
+    ictx.session.add(AnswerVersion(
+        qa_id=qa_id, answer=old.answer, answer_length=len(old.answer),
+        source_database=old.source_database, source_file_id=old.source_file_id,
+        replaced_by_file_id=ictx.file_id, replaced_at=ictx.now,
+    ))
+    analysis = analyse_answer(answer)
+    ictx.session.execute(
+        update(QAPairRow).where(QAPairRow.qa_id == qa_id).values(
+            answer=answer,
+            answer_length=analysis.answer_length,
+            has_formula=analysis.has_formula,
+            has_examples=analysis.has_examples,
+            has_sources=analysis.has_sources,
+            crypto_specific=analysis.crypto_specific,
+            source_file_id=ictx.file_id,
+            source_database=source_database,
+        )
+    )
+
+
+def _row(
+    ictx: ImportContext,
+    book: IndicatorBook,
+    batch: QABatch | QAStream,
+    pair: QAPair,
+    key: str,
+    default_indicator: str,
+    default_category: str | None,
+) -> dict[str, Any]:
+    name = pair.indicator or default_indicator
+    session_number = pair.session or batch.session or book.planned_session(name)
+    indicator = book.resolve(name, pair.category or default_category, session_number)
+    analysis = analyse_answer(pair.answer)
+    return {
+        "indicator_id": indicator.id,
+        "indicator_name": indicator.indicator_name,
+        "pair_number": book.next_pair_number(indicator.id),
+        "question": pair.question,
+        "answer": pair.answer,
+        "difficulty_level": pair.difficulty,
+        "answer_length": analysis.answer_length,
+        "has_formula": analysis.has_formula,
+        "has_examples": analysis.has_examples,
+        "has_sources": analysis.has_sources,
+        "crypto_specific": analysis.crypto_specific,
+        "created_date": ictx.now.date().isoformat(),
+        "question_key": key,
+        "key_conflict": False,
+        "session_number": session_number,
+        "agent": ictx.file.agent,
+        "source_file_id": ictx.file_id,
+        "source_database": batch.source_database,
+        "source_ref": pair.source_id,
+    }

@@ -1,0 +1,135 @@
+"""Closing a batch on ``ALL_SESSIONS_COMPLETE``: back up, check, report, hand to the refiner.
+
+In order: a backup of the database as it was; the agent's claims checked against the
+database; missing sessions and indicators listed; the gap report written; the pairs not yet
+refined handed to the refiner as JSON Lines batches.
+
+A batch is what an agent delivered since its previous signal. A signal that arrives when no
+new data file was imported since the last close changes nothing and says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from daemon.backup import backup
+from daemon.coverage import gaps, session_coverage
+from daemon.db import FileRecord, QAPairRow, SignalRow
+from daemon.errors import ConfigError
+from daemon.handoff import hand_off
+from daemon.importers.base import ImportContext, ImportResult
+from daemon.report import write_gap_report
+from handlers.models import CompletionSignal
+
+DATA_KINDS = ("qa", "rag_export", "research_report", "export")
+
+
+def _relative(path: Path, ictx: ImportContext) -> str:
+    return path.relative_to(ictx.settings.root_path).as_posix()
+
+
+def _backup(ictx: ImportContext) -> str | None:
+    """A copy of the database before the batch closes (SQLite; other engines: their tools)."""
+    try:
+        path = backup(ictx.settings.url, ictx.settings.backup_dir, ictx.now)
+    except ConfigError:
+        return None
+    return _relative(path, ictx)
+
+
+def _last_data_file_id(ictx: ImportContext) -> int | None:
+    return ictx.session.scalar(
+        select(func.max(FileRecord.id)).where(
+            FileRecord.agent == ictx.file.agent,
+            FileRecord.outcome == "imported",
+            FileRecord.kind.in_(DATA_KINDS),
+        )
+    )
+
+
+def database_side(ictx: ImportContext) -> dict[str, int]:
+    """The agent's numbers as the database has them."""
+    agent = ictx.file.agent
+    session = ictx.session
+    return {
+        "sessions": session.scalar(
+            select(func.count(func.distinct(QAPairRow.session_number))).where(
+                QAPairRow.agent == agent, QAPairRow.session_number.is_not(None)
+            )
+        )
+        or 0,
+        "files": session.scalar(
+            select(func.count()).where(
+                FileRecord.agent == agent,
+                FileRecord.outcome == "imported",
+                FileRecord.kind.in_(DATA_KINDS),
+            )
+        )
+        or 0,
+        "pairs": session.scalar(select(func.count()).where(QAPairRow.agent == agent)) or 0,
+    }
+
+
+def compare_claims(signal: CompletionSignal, actual: dict[str, int]) -> list[dict[str, Any]]:
+    claims = {
+        "sessions": signal.claimed_sessions,
+        "files": signal.claimed_files,
+        "pairs": signal.claimed_pairs,
+    }
+    return [
+        {"claim": name, "claimed": value, "database": actual[name], "agrees": value == actual[name]}
+        for name, value in claims.items()
+        if value is not None
+    ]
+
+
+def apply(ictx: ImportContext, signal: CompletionSignal) -> ImportResult:
+    agent = ictx.file.agent
+    concerns = {agent, ictx.settings.orchestrator, ictx.settings.refiner}
+    last = ictx.session.scalars(
+        select(SignalRow)
+        .where(SignalRow.agent == agent, SignalRow.outcome == "closed")
+        .order_by(SignalRow.batch_no.desc())
+        .limit(1)
+    ).first()
+    last_data = _last_data_file_id(ictx)
+    claims = signal.model_dump(include={"claimed_sessions", "claimed_files", "claimed_pairs"})
+    if last is not None and (last.findings or {}).get("last_data_file_id") == last_data:
+        ictx.session.add(
+            SignalRow(agent=agent, batch_no=last.batch_no, file_id=ictx.file_id,
+                      outcome="already-closed", received_at=ictx.now, claims=claims)
+        )
+        return ImportResult(
+            details={"signal": "already-closed", "batch": last.batch_no,
+                     "note": f"batch {last.batch_no} was closed already; nothing changed"},
+            concerns=concerns,
+        )
+    batch_no = (last.batch_no + 1) if last else 1
+    # The backup comes first and sees the database as it was before this signal.
+    backup_path = None if ictx.dry_run else _backup(ictx)
+    actual = database_side(ictx)
+    found = gaps(session_coverage(ictx.session))
+    findings: dict[str, Any] = {
+        "last_data_file_id": last_data,
+        "database": actual,
+        "claims": compare_claims(signal, actual),
+        "missing_sessions": found.missing_sessions,
+        "missing_indicators": {str(k): v for k, v in found.missing_indicators.items()},
+        "planned_not_delivered": {str(k): v for k, v in found.planned_not_delivered.items()},
+    }
+    findings["backup"] = backup_path
+    if ictx.dry_run:
+        findings["note"] = "dry run: no backup, gap report or hand-off written"
+    else:
+        report = write_gap_report(ictx.session, ictx.settings, ictx.now)
+        findings["gap_report"] = _relative(report, ictx)
+        findings["handed_to_refiner"] = hand_off(ictx.session, ictx.settings, ictx.now)
+    ictx.session.add(
+        SignalRow(agent=agent, batch_no=batch_no, file_id=ictx.file_id, outcome="closed",
+                  received_at=ictx.now, claims=claims, findings=findings)
+    )
+    return ImportResult(details={"signal": "closed", "batch": batch_no, **findings},
+                        concerns=concerns)

@@ -1,0 +1,193 @@
+"""Bring a database to the current schema, creating it or adopting a legacy one in place.
+
+Adoption never drops or rewrites a row: migrations only add, and the question keys of rows
+that lack one (adopted rows, or rows the users' own scripts still insert) are filled in here.
+Rows whose question was already stored are marked ``key_conflict`` and reported, not removed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, false, inspect, select, text, true, update
+from sqlalchemy.exc import OperationalError
+
+from daemon.db import Database, QAPairRow, lock_key
+from handlers.text import question_key
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SCHEMA_LOCK = lock_key("schema", "migrate")
+SQLITE_MIGRATION_WAIT = 600.0  # an adoption of a large database may take minutes
+VERSION_TABLE = "alembic_version"  # alembic's default, which env.py keeps
+# ``revision = "0004"`` / ``down_revision = "0003"`` (or None), as script.py.mako writes them
+_REVISION_LINE = re.compile(
+    r"""^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(?:(["'])([^"'\n]+)\2|(None))\s*$""",
+    re.MULTILINE,
+)
+
+
+def _alembic_config() -> Config:
+    from alembic.config import Config  # alembic only where a migration may run: slow import
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    """The head as alembic computes it from the migration scripts."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def script_head() -> str | None:
+    """The head revision read from the migration scripts' text, without importing alembic.
+
+    None when the scripts are not a simple chain of literal revisions (a merge, a branch, a
+    computed value): then alembic decides. A test checks it agrees with ``head_revision``.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        if script.name.startswith("__init__"):
+            continue  # alembic skips it too
+        found = {name: quoted or none for name, _q, quoted, none in
+                 _REVISION_LINE.findall(script.read_text(encoding="utf-8"))}
+        revision, parent = found.get("revision"), found.get("down_revision")
+        if revision in (None, "None") or parent is None:
+            return None
+        revisions.add(revision)
+        if parent != "None":
+            parents.add(parent)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else None
+
+
+def current_revision(db: Database) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def at_head(db: Database) -> bool:
+    """True when the stored revision is the scripts' head: nothing to migrate.
+
+    Lets a start on a database already at head read one row instead of importing alembic
+    (about a second of a process's start). Read without the schema lock: a database another
+    host is migrating shows its old revision until that commits, and takes the slow path.
+    """
+    head = script_head()
+    if head is None:
+        return False
+    with db.engine.connect() as connection:
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return False
+        stored = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+    return [row[0] for row in stored] == [head]
+
+
+def upgrade(db: Database) -> None:
+    """Run every migration not yet applied (idempotent; cheap when already at head)."""
+    if at_head(db):
+        return
+    from alembic import command
+
+    config = _alembic_config()
+    with db.engine.begin() as connection:
+        _one_at_a_time(connection)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _one_at_a_time(connection: Connection) -> None:
+    """Daemons starting together migrate one after another, so the next finds the schema at
+    head (two at once on a fresh file both ran CREATE TABLE, and one died).
+
+    PostgreSQL: an advisory lock until this transaction ends (DDL is transactional there),
+    waited for as long as it takes, whatever ``lock_timeout``. SQLite: the database's write
+    lock, taken now (Python's sqlite3 runs DDL outside any transaction unless one is open),
+    waited for up to ``SQLITE_MIGRATION_WAIT`` seconds.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL lock_timeout = 0"))
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+    elif (connection.dialect.name == "sqlite"
+          and not connection.connection.driver_connection.in_transaction):
+        deadline = time.monotonic() + SQLITE_MIGRATION_WAIT
+        while True:
+            try:  # each attempt itself waits out the busy timeout
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                    raise
+
+
+@dataclass
+class KeyBackfill:
+    """What filling in question keys found."""
+
+    keyed: int = 0
+    duplicates: list[tuple[int, int, str]] = field(default_factory=list)  # (qa_id, of, question)
+
+
+def backfill_question_keys(db: Database) -> KeyBackfill:
+    """Key every pair that has no key yet; mark (and report) the ones already stored."""
+    result = KeyBackfill()
+    with db.transaction() as session:
+        _one_at_a_time(session.connection())
+        rows = session.execute(
+            select(QAPairRow.qa_id, QAPairRow.question)
+            .where(QAPairRow.question_key.is_(None))
+            .order_by(QAPairRow.qa_id)
+        ).all()
+        if not rows:
+            return result
+        keys = {qa_id: question_key(question) for qa_id, question in rows}
+        owners: dict[str, int] = dict(
+            session.execute(
+                select(QAPairRow.question_key, QAPairRow.qa_id).where(
+                    QAPairRow.question_key.in_(set(keys.values())),
+                    QAPairRow.key_conflict == false(),
+                )
+            ).all()
+        )
+        for qa_id, question in rows:
+            key = keys[qa_id]
+            owner = owners.get(key)
+            conflict = owner is not None
+            if conflict:
+                result.duplicates.append((qa_id, owner, question))
+            else:
+                owners[key] = qa_id
+            session.execute(
+                update(QAPairRow)
+                .where(QAPairRow.qa_id == qa_id)
+                .values(question_key=key, key_conflict=conflict)
+            )
+            result.keyed += 1
+    return result
+
+
+def known_duplicates(db: Database) -> list[tuple[int, str]]:
+    """Pairs marked as duplicates of an earlier stored question: (qa_id, question)."""
+    with db.reader() as session:
+        return [
+            (qa_id, question)
+            for qa_id, question in session.execute(
+                select(QAPairRow.qa_id, QAPairRow.question)
+                .where(QAPairRow.key_conflict == true())
+                .order_by(QAPairRow.qa_id)
+            ).all()
+        ]

@@ -1,0 +1,1 @@
+"""Alembic migrations: the same scripts create and upgrade SQLite and PostgreSQL."""

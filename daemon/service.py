@@ -1,0 +1,339 @@
+"""The running daemon: observer + catch-up scan feed a queue; one worker runs the pipeline.
+
+``start()``, ``stop(timeout)`` and ``join()`` (wait until the queue is empty) make it easy
+to drive from the CLI and from tests.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+from daemon import ledger, migrate
+from daemon.config import Settings
+from daemon.db import Database, utcnow
+from daemon.errors import TransientError
+from daemon.logging import get_logger
+from daemon.notify import Notifier
+from daemon.paths import BOXES, Candidate, Location, locate, scan_tree
+from daemon.pipeline import FileOutcome, Pipeline
+from daemon.status import StatusWriter
+from daemon.watcher import (
+    DeliveryEventHandler,
+    OpenFiles,
+    OverflowDetector,
+    files_open_for_writing,
+    make_observer,
+)
+from daemon.workqueue import WorkQueue
+
+log = get_logger("inboxd.daemon")
+
+TRANSIENT_RETRY_SECONDS = 2.0
+STATUS_LINE_SECONDS = 1.0  # how often systemd's STATUS= line is refreshed
+
+
+def prepare(settings: Settings, db: Database) -> migrate.KeyBackfill:
+    """Folders, schema and question keys: everything a command needs before touching files."""
+    root = settings.root_path  # resolved once
+    for box in BOXES:
+        for agent in settings.agents:
+            (root / box / agent).mkdir(parents=True, exist_ok=True)
+    for folder in (settings.var_dir, settings.archive_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(db)
+    return migrate.backfill_question_keys(db)
+
+
+def pending_files(settings: Settings) -> list[Path]:
+    """Every candidate delivery in the tree, in the order a person would take them.
+
+    Inbox first (plans before deliveries), completion signals last (a signal speaks of the
+    deliveries already there); the rest by path (``Candidate.order``).
+    """
+    return [Path(found.path) for found in sorted(scan_tree(settings), key=lambda c: c.order)]
+
+
+class Daemon:
+    def __init__(
+        self, settings: Settings, db: Database | None = None, notifier: Notifier | None = None
+    ) -> None:
+        self.settings = settings
+        self.notifier = notifier or Notifier(None)
+        self.db = db or Database.for_settings(settings)
+        self.status = StatusWriter(settings, self.db)
+        self.pipeline = Pipeline(settings, self.db, on_status=self._status_due)
+        self.open_files = OpenFiles()
+        self.queue = WorkQueue(settings.settle_seconds, held_open=self.open_files.is_open)
+        self.counts: Counter[str] = Counter()
+        self.ready = threading.Event()
+        self.last_file: str | None = None
+        self._stopping = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._handler = DeliveryEventHandler(settings, self.queue, self.open_files,
+                                             self._event_error)
+        self._observer = make_observer(settings, self._handler)
+        self._overflow = OverflowDetector(self._overflowed)
+        self._rescan_reason: str | None = None
+        self._last_rescan = time.monotonic()
+        self._dirty_status: set[str] = set()
+        self._last_status_write = 0.0
+        self._status_cost = 0.0  # seconds the last status write took
+        self._waiting_since: dict[Path, datetime] = {}
+        self._last_ping = 0.0
+        self._last_status_line = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        prepare(self.settings, self.db)
+        self.status.write_all()  # also repairs a torn status file left by a crash
+        self._overflow.install()
+        self._observer.start()  # before the scan: nothing can fall between the two
+        self.rescan(reason="start")
+        log.info("daemon.started", root=str(self.settings.root_path), database=self._safe_url(),
+                 agents=self.settings.agents, polling=self.settings.polling)
+        if self.queue.depth() == 0:
+            # nothing to catch up on: ready now, not after the worker's first idle wait
+            self._set_ready()
+        self._worker = threading.Thread(target=self._work, name="inboxd-worker", daemon=True)
+        self._worker.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Warm stop: the file in hand is finished, queued ones wait for the next start."""
+        self.notifier.stopping()
+        self._stopping.set()
+        self._overflow.uninstall()
+        try:
+            self._observer.stop()
+            self._observer.join(timeout)
+        except RuntimeError:
+            pass  # never started
+        if self._worker is not None:
+            self._worker.join(timeout)
+        self._flush_status(force=True)
+        log.info("daemon.stopped", **dict(self.counts), queued=self.queue.depth())
+        self.db.dispose()
+
+    def join(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued file is handled and its status written; False on timeout."""
+        deadline = time.monotonic() + timeout
+        if not self.queue.wait_idle(timeout):
+            return False
+        while self._dirty_status:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def rescan(self, reason: str) -> int:
+        """Queue every file not yet handled; unchanged (size, mtime) files are not even read.
+
+        Runs over the whole tree at each start: a handled file costs one lstat and a
+        dictionary lookup on strings; paths, ordering and the open-file check are only for
+        the files that are queued.
+        """
+        root = self.settings.root_path  # resolved once, not per file
+        with self.db.reader() as session:
+            handled = ledger.handled_versions(session)
+        # after an overflow or at start, inotify's open counts are unknown: ask /proc (for
+        # every file, queued or not: a writer may have opened a handled file to append)
+        for path in files_open_for_writing(root):
+            self.open_files.held_by_writer(path)
+        files = 0
+        due: list[tuple[Candidate, os.stat_result]] = []
+        for found in scan_tree(self.settings, root):
+            files += 1
+            try:
+                stat = found.entry.stat(follow_symlinks=False)  # lstat: links are not followed
+            except OSError:
+                continue
+            handled_at = handled.get((found.rel_root, stat.st_size, stat.st_mtime_ns))
+            if handled_at is not None and stat.st_ctime <= handled_at:
+                continue
+            due.append((found, stat))
+        due.sort(key=lambda item: item[0].order)
+        for found, stat in due:
+            path = Path(found.path)
+            at_rest = time.time() - stat.st_mtime > self.settings.settle_seconds
+            self.queue.put(path, ready=at_rest and not self.open_files.is_open(path))
+        queued = len(due)
+        log.info("daemon.rescan", reason=reason, files=files, queued=queued)
+        self._last_rescan = time.monotonic()
+        return queued
+
+    # -- the worker ------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            self._alive()
+            path, wait = None, 0.1
+            if self._dirty_status:
+                # a status is owed: a file due now comes first (a burst coalesces its
+                # writes); with none due the worker is idle and writes it now, or as soon
+                # as its cost allows (a deferred write is also done by the idle round)
+                path = self.queue.get(timeout=0.0)
+                if path is None:
+                    owed = self._flush_status(force=False, idle=True)
+                    if owed > 0:
+                        wait = min(wait, owed)
+            if path is None:
+                path = self.queue.get(timeout=wait)
+            if path is None:
+                if not self.ready.is_set() and self.queue.depth() == 0:
+                    self._set_ready()
+                try:
+                    self._housekeeping()
+                except Exception:  # e.g. a rescan while the database is away: try next round
+                    self.counts["housekeeping_error"] += 1
+                    log.exception("worker.housekeeping_failed")
+                continue
+            try:
+                self._handle(path)
+                self._flush_status(force=False)  # if due by the burst rule; else see above
+            finally:
+                self.queue.done()
+
+    def _handle(self, path: Path) -> None:
+        """One file; whatever happens, the worker goes on with the next."""
+        try:
+            outcome = self.pipeline.process(path)
+            self.counts[outcome.outcome] += 1
+            self.last_file = outcome.path
+            self._waiting_since.pop(path, None)
+        except TransientError as exc:
+            self.counts["waiting"] += 1
+            since = self._waiting_since.setdefault(path, utcnow())
+            log.warning("file.waiting", path=str(path), reason=str(exc),
+                        since=since.isoformat(timespec="seconds"))
+            self.queue.retry_later(path, TRANSIENT_RETRY_SECONDS)
+            try:
+                self.status.mark_waiting(self._agent_of(path), str(exc), since)
+            except Exception:  # a torn status file must not stop the worker
+                log.exception("status.waiting_notice_failed", path=str(path))
+        except Exception:
+            self.counts["worker_error"] += 1
+            log.exception("worker.error", path=str(path))
+
+    def _agent_of(self, path: Path) -> set[str]:
+        where = locate(self.settings, path)
+        agents = {self.settings.orchestrator}
+        if isinstance(where, Location):
+            agents.add(where.agent)
+        return agents
+
+    def _status_due(self, agents: set[str]) -> None:
+        self._dirty_status |= agents
+
+    def _flush_status(self, *, force: bool, idle: bool = False) -> float:
+        """Write the status of the agents touched since the last write, when it is due;
+        return the seconds until a write still owed is due (0.0: nothing owed).
+
+        ``force`` (housekeeping, stop): now. ``idle`` (no file is due: the worker would only
+        wait): now, so an agent sees its file's outcome at once, unless the last write was
+        less than four times its cost ago. Otherwise (a burst: files are due) at most every
+        ``status_interval``, or four times the cost when slower: a burst's writes are
+        coalesced, and the worker writes the last one as soon as the queue runs dry. Either
+        way status writing takes at most a fifth of the worker's time.
+        """
+        if not self._dirty_status:
+            return 0.0
+        now = time.monotonic()
+        gap = 4 * self._status_cost
+        if not idle:
+            gap = max(self.settings.status_interval, gap)
+        wait = self._last_status_write + gap - now
+        if not force and wait > 0:
+            return wait
+        agents = set(self._dirty_status)
+        try:
+            self.status.write(agents)
+        except Exception:  # the database may be away: the agents stay due
+            log.exception("status.write_failed", agents=sorted(agents))
+            # retried by the idle rounds' housekeeping, not in a tight loop
+            self._last_status_write = time.monotonic()
+            self._status_cost = max(self._status_cost, self.settings.status_interval)
+            return 4 * self._status_cost
+        self._dirty_status -= agents  # only now: join() waits for this set to empty
+        self._last_status_write = time.monotonic()
+        self._status_cost = self._last_status_write - now
+        return 0.0
+
+    def _overflowed(self) -> None:
+        """Called from watchdog's thread: open counts are replaced by what /proc shows, in
+        one step (a writer's file must never look closed, not even while /proc is read), and
+        the worker rescans."""
+        self.open_files.replace_with(files_open_for_writing(self.settings.root_path))
+        self._rescan_reason = "inotify queue overflow"
+
+    def _set_ready(self) -> None:
+        self.ready.set()
+        self.notifier.ready(self._status_line())
+        log.info("daemon.ready", **dict(self.counts))
+
+    def _alive(self) -> None:
+        """Called by the worker loop only: a hung worker stops the pings, systemd restarts us."""
+        now = time.monotonic()
+        interval = self.notifier.watchdog_interval()
+        if interval is not None and now - self._last_ping >= interval:
+            self.notifier.watchdog()
+            self._last_ping = now
+        if self.notifier.enabled and now - self._last_status_line >= STATUS_LINE_SECONDS:
+            self.notifier.status(self._status_line())
+            self._last_status_line = now
+
+    def _status_line(self) -> str:
+        return f"queue {self.queue.depth()}; last file {self.last_file or '-'}"
+
+    def reload(self, settings: Settings) -> None:
+        """SIGHUP: new agents, patterns and thresholds; queued files are kept."""
+        self.notifier.reloading()
+        old = self.settings
+        self.settings = settings
+        self.pipeline.settings = settings
+        self.status.settings = settings
+        self._handler.settings = settings
+        self.queue.settle = settings.settle_seconds
+        if (settings.root_path, settings.polling) != (old.root_path, old.polling):
+            self._observer.stop()
+            self._observer.join(10)
+            self._observer = make_observer(settings, self._handler)
+            self._observer.start()
+            self._rescan_reason = "reload"
+        changed = sorted(
+            k for k in settings.model_fields if getattr(settings, k) != getattr(old, k)
+        )
+        log.info("daemon.reloaded", changed=changed, queued=self.queue.depth())
+        self.notifier.ready(self._status_line())
+
+    def _housekeeping(self) -> None:
+        self._flush_status(force=True)
+        if self._rescan_reason is not None:
+            reason, self._rescan_reason = self._rescan_reason, None
+            log.warning("watcher.overflow", action="rescan", reason=reason)
+            self.rescan(reason=reason)
+        elif not self._observer.is_alive() and not self._stopping.is_set():
+            log.error("watcher.restarted", reason="observer thread died")
+            self._observer = make_observer(self.settings, self._handler)
+            self._observer.start()
+            self.rescan(reason="observer restarted")
+        elif time.monotonic() - self._last_rescan >= self.settings.rescan_seconds:
+            self.rescan(reason="periodic")
+
+    def _event_error(self, exc: BaseException) -> None:
+        log.error("watcher.event_error", error=repr(exc))
+
+    def _safe_url(self) -> str:
+        return self.db.engine.url.render_as_string(hide_password=True)
+
+
+def run_burst(settings: Settings, db: Database) -> list[FileOutcome]:
+    """``inboxd scan``: process what is there now through the same pipeline, then return."""
+    prepare(settings, db)
+    status = StatusWriter(settings, db)
+    pipeline = Pipeline(settings, db, on_status=status.write)
+    outcomes = [pipeline.process(path) for path in pending_files(settings)]
+    status.write_all()  # every configured agent finds a current status, touched or not
+    return outcomes

@@ -1,0 +1,231 @@
+"""Events in, paths onto the queue: the watchdog callback does nothing else.
+
+Events are hints, not facts. Close-after-write and moved-in are arrivals. Created and
+modified only ask the queue to wait until the file settles (what a move from outside the
+tree, or polling, gives). Open/close events tell which files a writer still holds open, so
+a slow writer pausing longer than the settle time is not taken half-written. A new folder
+is walked at once (files written before its watch existed send no event), and a kernel
+queue overflow (which watchdog only logs) triggers a rescan.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileClosedNoWriteEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileOpenedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from daemon.config import Settings
+from daemon.paths import BOXES, Ignored, locate
+from daemon.workqueue import WorkQueue
+
+# watchdog reports IN_Q_OVERFLOW only as this log record (watchdog >= 6).
+WATCHDOG_INOTIFY_LOGGER = "watchdog.observers.inotify_c"
+OVERFLOW_MESSAGE = "Inotify queue overflowed"
+
+
+def walk_files(folder: Path) -> Iterator[Path]:
+    """Every file below a folder (links are yielded, not followed; the pipeline refuses them)."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            yield Path(dirpath) / name
+
+
+class OpenFiles:
+    """Files held open by someone, counted from inotify open and close events."""
+
+    def __init__(self) -> None:
+        self._counts: dict[Path, int] = {}
+        self._lock = threading.Lock()
+
+    def opened(self, path: Path) -> None:
+        with self._lock:
+            self._counts[path] = self._counts.get(path, 0) + 1
+
+    def closed(self, path: Path) -> None:
+        with self._lock:
+            left = self._counts.get(path, 0) - 1
+            if left > 0:
+                self._counts[path] = left
+            else:
+                self._counts.pop(path, None)
+
+    def forget(self, path: Path) -> None:
+        """The file was deleted: whoever held it, it will not be closed under this name."""
+        with self._lock:
+            self._counts.pop(path, None)
+
+    def replace_with(self, held: set[Path]) -> None:
+        """After an overflow: exactly the files a writer holds now (from /proc), swapped in
+        under the lock, so no moment exists at which a writer's file looks closed."""
+        with self._lock:
+            self._counts = {path: max(1, self._counts.get(path, 0)) for path in held}
+
+    def held_by_writer(self, path: Path) -> None:
+        """A writer found in /proc: held (counted once) until its close event."""
+        with self._lock:
+            self._counts[path] = max(1, self._counts.get(path, 0))
+
+    def is_open(self, path: Path) -> bool:
+        with self._lock:
+            return path in self._counts
+
+
+def files_open_for_writing(root: Path) -> set[Path]:
+    """Files under ``root`` that some process holds open for writing (Linux /proc).
+
+    inotify's open/close events only tell about opens seen since the watch began (and none
+    survive a queue overflow); this is the ground truth at one moment. Empty elsewhere.
+    """
+    prefix = str(root) + os.sep
+    found: set[Path] = set()
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"{fd_dir}/{fd}")
+                if not target.startswith(prefix):
+                    continue
+                flags = 0
+                with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                    for line in info:
+                        if line.startswith("flags:"):
+                            flags = int(line.split()[1], 8)
+                            break
+            except (OSError, ValueError, IndexError):
+                continue
+            if flags & (os.O_WRONLY | os.O_RDWR):
+                found.add(Path(target))
+    return found
+
+
+class DeliveryEventHandler(FileSystemEventHandler):
+    """Filters events and enqueues paths; never raises into watchdog's dispatch thread."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        queue: WorkQueue,
+        open_files: OpenFiles,
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.open_files = open_files
+        self.on_error = on_error
+
+    def _candidate(self, raw: str | bytes) -> Path | None:
+        path = Path(os.fsdecode(raw))
+        if isinstance(locate(self.settings, path), Ignored):
+            return None
+        # inotify puts no watch behind a link (follow_symlink is off): only polling reports
+        # files there, and the lstat per parent is saved on every inotify event
+        if self.settings.polling and self._behind_link(path):
+            return None
+        return path
+
+    def _behind_link(self, path: Path) -> bool:
+        """Inside a linked folder (polling follows links): only the link itself is reported."""
+        root = self.settings.root_path
+        parent = path.parent
+        while parent != root and root in parent.parents:
+            if parent.is_symlink():
+                return True
+            parent = parent.parent
+        return False
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        try:
+            self._dispatch(event)
+        except Exception as exc:  # a dead dispatch thread would stop every later event
+            self.on_error(exc)
+
+    def _dispatch(self, event: FileSystemEvent) -> None:
+        if isinstance(event, DirCreatedEvent | DirMovedEvent):
+            folder = event.dest_path if isinstance(event, DirMovedEvent) else event.src_path
+            if os.path.islink(folder):  # a link to a folder: refused by the pipeline, not walked
+                link = self._candidate(folder)
+                if link is not None:
+                    self.queue.put(link, ready=True)
+                return
+            for path in walk_files(Path(os.fsdecode(folder))):
+                if self._candidate(str(path)):
+                    self.queue.put(path, ready=False)
+            return
+        if isinstance(event, FileMovedEvent):
+            path = self._candidate(event.dest_path)
+            if path is not None:
+                self.queue.put(path, ready=True)
+            return
+        path = self._candidate(event.src_path)
+        if path is None:
+            return
+        if isinstance(event, FileOpenedEvent):
+            self.open_files.opened(path)
+        elif isinstance(event, FileClosedEvent):
+            self.open_files.closed(path)
+            self.queue.put(path, ready=True)
+        elif isinstance(event, FileClosedNoWriteEvent):
+            self.open_files.closed(path)
+        elif isinstance(event, FileCreatedEvent | FileModifiedEvent):
+            self.queue.put(path, ready=False)
+        elif isinstance(event, FileDeletedEvent):
+            self.open_files.forget(path)
+
+
+class OverflowDetector(logging.Handler):
+    """Turns watchdog's "queue overflowed" log record into a callback (events were lost)."""
+
+    def __init__(self, on_overflow: Callable[[], None]) -> None:
+        super().__init__(level=logging.WARNING)
+        self.on_overflow = on_overflow
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if OVERFLOW_MESSAGE in record.getMessage():
+            self.on_overflow()
+
+    def install(self) -> None:
+        logging.getLogger(WATCHDOG_INOTIFY_LOGGER).addHandler(self)
+
+    def uninstall(self) -> None:
+        logging.getLogger(WATCHDOG_INOTIFY_LOGGER).removeHandler(self)
+
+
+def make_observer(settings: Settings, handler: DeliveryEventHandler) -> BaseObserver:
+    observer: BaseObserver = (
+        PollingObserver(timeout=max(0.1, settings.settle_seconds / 2))
+        if settings.polling
+        else Observer()
+    )
+    for box in BOXES:
+        folder = settings.root_path / box
+        folder.mkdir(parents=True, exist_ok=True)
+        observer.schedule(handler, str(folder), recursive=True)
+    return observer

@@ -1,0 +1,120 @@
+"""The work queue between events and the worker: one entry per path, bursts coalesced.
+
+An entry is due at a time; ``stable`` entries (seen by a rescan or a create/modify event,
+not by a close or a move) must also show the same size and mtime across the settle window,
+and not be held open by a writer, before they are handed out: a file still being written is
+waited for. Due times live in a heap (stale heap entries are skipped), so a burst of tens of
+thousands of files costs O(log n) per file.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Pending:
+    path: Path
+    due: float
+    needs_stability: bool
+    seen: tuple[int, int] | None = None  # (size, mtime_ns) at the last look
+    seq: int = 0  # matches the heap entry that currently stands for this path
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
+class WorkQueue:
+    def __init__(
+        self, settle_seconds: float, held_open: Callable[[Path], bool] | None = None
+    ) -> None:
+        self.settle = settle_seconds
+        self.held_open = held_open or (lambda _path: False)
+        self._items: dict[Path, Pending] = {}
+        self._heap: list[tuple[float, int, Path]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._busy = 0
+
+    def _schedule(self, item: Pending, due: float) -> None:
+        item.due, item.seq = due, next(self._seq)
+        self._items[item.path] = item
+        heapq.heappush(self._heap, (due, item.seq, item.path))
+
+    def put(self, path: Path, *, ready: bool) -> None:
+        """``ready``: the file was closed after writing or moved in; else wait until settled."""
+        now = time.monotonic()
+        with self._cond:
+            current = self._items.get(path)
+            if ready:
+                self._schedule(Pending(path, now, needs_stability=False), now)
+            elif current is None or current.needs_stability:
+                self._schedule(Pending(path, now, True, _signature(path)), now + self.settle)
+            self._cond.notify_all()
+
+    def retry_later(self, path: Path, delay: float) -> None:
+        """Put a path back after a transient fault (database away, file held)."""
+        with self._cond:
+            if path not in self._items:
+                self._schedule(Pending(path, 0, False), time.monotonic() + delay)
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> Path | None:
+        """The next due path, or None when nothing became due within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    _due, seq, path = heapq.heappop(self._heap)
+                    item = self._items.get(path)
+                    if item is None or item.seq != seq:
+                        continue  # superseded by a later put
+                    if self.held_open(path):  # reopened for writing since its event
+                        item.needs_stability, item.seen = True, _signature(path)
+                        self._schedule(item, now + self.settle)
+                        continue
+                    if item.needs_stability:
+                        signature = _signature(path)
+                        if signature is not None and signature != item.seen:
+                            item.seen = signature
+                            self._schedule(item, now + self.settle)
+                            continue
+                    del self._items[path]
+                    self._busy += 1
+                    return path
+                if now >= deadline:
+                    return None
+                upcoming = self._heap[0][0] if self._heap else deadline
+                self._cond.wait(max(0.001, min(deadline, upcoming) - now))
+
+    def done(self) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
+
+    def depth(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once nothing is queued or being processed (handy in tests and at start)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._items or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, 0.05))
+            return True

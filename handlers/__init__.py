@@ -1,0 +1,61 @@
+"""The routing table: which handler takes which file.
+
+Order matters: the first handler whose ``takes`` answers yes gets the file, so specific names
+(``status.txt``, ``rag_export*``) come before the generic ``*.json``. Adding a kind of file is
+one module exposing ``HANDLER`` and one line here.
+"""
+
+from __future__ import annotations
+
+from handlers import (
+    assignment,
+    export,
+    note,
+    progress,
+    qa_json,
+    rag_export,
+    refinement,
+    research_report,
+    session_index,
+    signal,
+)
+from handlers.base import Box, FileContext, Handler, Rejected
+
+HANDLERS: tuple[Handler, ...] = (
+    signal.HANDLER,
+    progress.HANDLER,
+    refinement.HANDLER,
+    export.HANDLER,
+    rag_export.HANDLER,
+    research_report.HANDLER,
+    qa_json.HANDLER,
+    assignment.HANDLER,
+    session_index.HANDLER,
+    note.HANDLER,
+)
+
+
+def check_registry(handlers: tuple[Handler, ...] = HANDLERS) -> None:
+    """Refuse to start with an empty table or two handlers of one name."""
+    if not handlers:
+        raise RuntimeError("no handlers registered")
+    names = [h.name for h in handlers]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise RuntimeError(f"handler names registered twice: {', '.join(dupes)}")
+
+
+def route(ctx: FileContext, handlers: tuple[Handler, ...] = HANDLERS) -> Handler | Rejected:
+    """The handler for a file, or the reason none takes it (naming what would be taken)."""
+    for handler in handlers:
+        if handler.takes(ctx):
+            return handler
+    expected = "; ".join(
+        f"{h.name}: {', '.join(h.patterns)}"
+        for h in handlers
+        if h.box == ctx.box and (not h.agents or ctx.agent in h.agents)
+    )
+    return Rejected(f"not a known kind of file in {ctx.box}/{ctx.agent}/ (taken here: {expected})")
+
+
+__all__ = ["HANDLERS", "Box", "FileContext", "Handler", "Rejected", "check_registry", "route"]

@@ -1,0 +1,100 @@
+"""Q&A JSON and JSON Lines delivered in an outbox: the agents' main product.
+
+Three shapes (FORMATS.md, "Q&A JSON"): an object holding the pair list and the file's
+indicator/session/category, a bare list of pairs, or JSON Lines with one pair a line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import BinaryIO
+
+from handlers.base import FileContext, Handler, Rejected, session_from_folders
+from handlers.jsonio import (
+    LIST_KEYS,
+    QUESTION_KEYS,
+    Invalid,
+    JsonDocument,
+    Meta,
+    PairCollector,
+    first_present,
+    keys_found,
+    kind_of,
+    read_json_file,
+    read_meta,
+)
+from handlers.models import QABatch
+from handlers.streaming import QAStream, streamable
+from handlers.text import indicator_from_filename
+
+EXPECTED_SHAPE = f"a list of pairs, or an object with one of {', '.join(LIST_KEYS)}"
+
+
+def _pair_list(doc: JsonDocument) -> tuple[list[object], tuple[str, ...], Meta] | Rejected:
+    """The pairs, the path to their list (for lines), and what the file itself says."""
+    value = doc.value
+    if isinstance(value, list):
+        return value, (), Meta()
+    if not isinstance(value, Mapping):
+        return Rejected(f"not a known Q&A shape: found {kind_of(value)}; expected {EXPECTED_SHAPE}")
+    key, pairs = first_present(value, LIST_KEYS)
+    if key is None:
+        hint = ""
+        if first_present(value, QUESTION_KEYS)[0] is not None:
+            hint = " (a single pair? put it in a list: [{...}])"
+        return Rejected(
+            f"not a known Q&A shape: found keys {keys_found(value)}; expected {EXPECTED_SHAPE}"
+            + hint
+        )
+    if not isinstance(pairs, list):
+        return Rejected(f'"{key}" is {kind_of(pairs)}; expected a list of pairs')
+    meta = read_meta(value)
+    if isinstance(meta, Invalid):
+        return Rejected(f"the file's {meta.message}")
+    return pairs, (key,), meta
+
+
+def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
+    """Pairs from one Q&A file; pairs without a question or answer are skipped and counted."""
+    doc = read_json_file(data, ctx.name, empty="no pairs", expected=EXPECTED_SHAPE)
+    if isinstance(doc, Rejected):
+        return doc
+    found = _pair_list(doc)
+    if isinstance(found, Rejected):
+        return found
+    pairs, path, own = found
+    if not pairs:
+        where = f'"{path[0]}" is an empty list' if path else "the list is empty"
+        return Rejected(f"no pairs: {where}; expected at least one pair")
+    defaults = own.over(Meta(indicator_from_filename(ctx.name), session_from_folders(ctx.rel_path)))
+    collector = PairCollector()
+    for index, record in enumerate(pairs):
+        collector.add(record, index + 1, doc.line_ref(*path, index), defaults)
+    return collector.batch(
+        indicator=defaults.indicator, session=defaults.session, category=defaults.category
+    )
+
+
+def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
+    """A large JSON Lines file of pairs, read as it goes (None: read it whole instead)."""
+    if not streamable(source):
+        return None
+    defaults = Meta(indicator_from_filename(ctx.name), session_from_folders(ctx.rel_path))
+
+    def read(collector: PairCollector, record: object, position: int, line: int) -> bool:
+        collector.add(record, position, line, defaults)
+        return False
+
+    return QAStream(source, read, PairCollector(), indicator=defaults.indicator,
+                    session=defaults.session)
+
+
+HANDLER = Handler(
+    name="qa",
+    box="outbox",
+    patterns=("*.json", "*.jsonl"),
+    parse=parse,
+    importer="qa",
+    description="Q&A pairs: an object with a pair list, a list of pairs, or JSON Lines",
+    stream=stream,
+)

@@ -1,0 +1,130 @@
+"""RAG exports: retrieval results (query, response, distance) kept when close enough.
+
+Records at or above the configured distance are left out on purpose and counted, not skipped
+as faulty. Each record names its own session and, in ``metadata``, its indicator, so one file
+may feed one indicator across several sessions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import BinaryIO
+
+from handlers.base import FileContext, Handler, Rejected
+from handlers.jsonio import (
+    QUESTION_KEYS,
+    Invalid,
+    LineRef,
+    Meta,
+    PairCollector,
+    keys_found,
+    kind_of,
+    read_json_file,
+    read_meta,
+)
+from handlers.models import QABatch
+from handlers.streaming import QAStream, streamable
+
+RAG_QUESTION_KEYS = ("query", *QUESTION_KEYS)
+EXPECTED_SHAPE = (
+    "a list of records (or JSON Lines, one a line) with query or question, response or answer, "
+    "distance and metadata"
+)
+
+
+def _distance(record: Mapping[str, object]) -> float | str | None:
+    """The record's distance; None when absent (kept), or a reason when it is not a number."""
+    value = record.get("distance")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return f'distance is "{value[:40]}"; expected a number like 0.31'
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return f"distance is {kind_of(value)}; expected a number like 0.31"
+    return float(value)
+
+
+def _metadata(record: Mapping[str, object]) -> Meta | Invalid:
+    """Indicator, session and category from ``metadata``: they win over the record's own."""
+    metadata = record.get("metadata")
+    if not isinstance(metadata, Mapping):
+        return Meta()  # absent or not an object: the record's own fields still say enough
+    meta = read_meta(metadata)
+    return Invalid(f"metadata's {meta.message}") if isinstance(meta, Invalid) else meta
+
+
+def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
+    """Pairs from a RAG export, leaving out records at or above the distance threshold."""
+    doc = read_json_file(data, ctx.name, empty="no records", expected=EXPECTED_SHAPE)
+    if isinstance(doc, Rejected):
+        return doc
+    records = doc.value
+    if not isinstance(records, list):
+        found = (
+            f"an object with keys {keys_found(records)}"
+            if isinstance(records, Mapping)
+            else kind_of(records)
+        )
+        return Rejected(f"not a RAG export: found {found}; expected {EXPECTED_SHAPE}")
+    if not records:
+        return Rejected(f"no records: the list is empty; expected {EXPECTED_SHAPE}")
+    threshold = ctx.rag_distance_threshold
+    collector = PairCollector(question_keys=RAG_QUESTION_KEYS)
+    filtered = 0
+    for index, record in enumerate(records):
+        filtered += _read_record(collector, record, index + 1, doc.line_ref(index), threshold)
+    return collector.batch(filtered=filtered, filtered_reason=_filtered_reason(filtered, threshold))
+
+
+def _filtered_reason(filtered: int, threshold: float) -> str | None:
+    return f"distance at or above {threshold:g}" if filtered else None
+
+
+def _read_record(
+    collector: PairCollector, record: object, position: int, line: LineRef, threshold: float
+) -> bool:
+    """One record into the collector; True when it is left out for its distance."""
+    overrides: Meta | Invalid = Meta()
+    if isinstance(record, Mapping):
+        distance = _distance(record)
+        if isinstance(distance, str):
+            reason = f"pair {position} cannot be used: {distance}"
+            collector.skip(position, line, reason, problem="with an unusable distance")
+            return False
+        if distance is not None and distance >= threshold:
+            return True
+        overrides = _metadata(record)
+    if isinstance(overrides, Invalid):
+        reason = f"pair {position} cannot be used: {overrides.message}"
+        collector.skip(position, line, reason, problem="with an unusable field")
+        return False
+    collector.add(record, position, line, Meta(), overrides)
+    return False
+
+
+def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
+    """A large JSON Lines RAG export, read as it goes (None: read it whole instead)."""
+    if not streamable(source):
+        return None
+    threshold = ctx.rag_distance_threshold
+
+    def read(collector: PairCollector, record: object, position: int, line: int) -> bool:
+        return _read_record(collector, record, position, line, threshold)
+
+    return QAStream(source, read, PairCollector(question_keys=RAG_QUESTION_KEYS),
+                    filtered_reason=_filtered_reason(1, threshold))
+
+
+HANDLER = Handler(
+    name="rag_export",
+    box="outbox",
+    patterns=("rag_export*.json", "rag_export*.jsonl"),
+    parse=parse,
+    importer="qa",
+    description="RAG export records, kept when their distance is below the threshold",
+    stream=stream,
+)

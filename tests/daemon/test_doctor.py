@@ -1,0 +1,211 @@
+"""``inboxd doctor`` finds each broken precondition and says how to fix it."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+
+from daemon import doctor, migrate
+from daemon.cli import EXIT_FATAL, EXIT_OK, cli
+from daemon.config import Settings
+from daemon.db import Database
+from daemon.doctor import Finding, run_checks
+from daemon.migrate import MIGRATIONS_DIR
+
+
+@pytest.fixture
+def watches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for /proc/sys/fs/inotify/max_user_watches with a generous limit."""
+    path = tmp_path / "max_user_watches"
+    path.write_text("524288\n")
+    monkeypatch.setattr(doctor, "INOTIFY_MAX_USER_WATCHES", path)
+    return path
+
+
+def _by_check(findings: list[Finding]) -> dict[str, Finding]:
+    return {f.check: f for f in findings}
+
+
+def _checks(settings: Settings, watches: Path, **kw: int) -> dict[str, Finding]:
+    return _by_check(run_checks(settings, watches_path=watches, min_free_bytes=kw.get("free", 0)))
+
+
+def _doctor(capsys: pytest.CaptureFixture[str], root: Path, *args: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = cli("doctor", "--root", str(root), *args)
+    return code, capsys.readouterr().out
+
+
+def _sqlite(settings: Settings, *statements: str) -> None:
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(settings.var_dir / "inboxd.db") as connection:
+        for statement in statements:
+            connection.execute(statement)
+    connection.close()
+
+
+def test_a_prepared_root_passes_every_check(
+    settings: Settings, db: Database, watches: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert {c: f.status for c, f in _checks(settings, watches).items()} == {
+        "root": "ok", "folders": "ok", "database": "ok", "migrations": "ok", "inotify": "ok",
+        "disk": "ok",
+    }
+    code, out = _doctor(capsys, settings.root, "--min-free-gb", "0")
+    assert code == EXIT_OK
+    assert "FAIL" not in out and "fix:" not in out
+    assert out.count("OK ") == 6
+
+
+def test_a_root_that_is_a_file_fails_with_advice(
+    tmp_path: Path, watches: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_folder = tmp_path / "tree"
+    not_a_folder.write_text("oops")
+    code, out = _doctor(capsys, not_a_folder)
+    assert code == EXIT_FATAL
+    assert f"FAIL  root        {not_a_folder} is not a directory" in out
+    assert "fix: set --root / INBOXD_ROOT to a directory" in out
+
+
+def test_a_root_with_a_missing_parent_fails_and_is_not_created(
+    tmp_path: Path, watches: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "gone" / "tree"
+    code, out = _doctor(capsys, root)
+    assert code == EXIT_FATAL
+    assert f"{root} does not exist (its parent {tmp_path / 'gone'} is missing too)" in out
+    assert f"fix: `inboxd init --root {root}` creates it" in out
+    assert not (tmp_path / "gone").exists()  # the doctor looks, it does not create
+
+
+def test_a_var_folder_nothing_can_be_created_in_fails(
+    settings: Settings, watches: Path
+) -> None:
+    """Checked by creating a file, not by permission bits (which root ignores)."""
+    settings.var_dir.write_text("a file where the database folder should be")
+    root = _checks(settings, watches)["root"]
+    assert root.status == "fail"
+    assert root.detail.startswith(f"cannot create files in {settings.var_dir}: ")
+    assert "ReadWritePaths=" in (root.advice or "")
+
+
+@pytest.mark.skipif(os.geteuid() == 0,
+                    reason="root writes through permission bits; see the var/ and file cases")
+def test_a_read_only_root_fails(settings: Settings, watches: Path) -> None:
+    settings.root_path.chmod(0o555)
+    try:
+        assert _checks(settings, watches)["root"].status == "fail"
+    finally:
+        settings.root_path.chmod(0o755)
+
+
+def test_a_missing_database_fails_without_creating_it(settings: Settings, watches: Path) -> None:
+    findings = _checks(settings, watches)
+    assert findings["database"].status == "fail"
+    assert findings["database"].detail == f"no database at {settings.var_dir / 'inboxd.db'}"
+    assert findings["migrations"].status == "skip"
+    assert not (settings.var_dir / "inboxd.db").exists()
+
+
+def test_a_database_without_migrations_fails_with_advice(
+    settings: Settings, watches: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _sqlite(settings, "CREATE TABLE notes (id INTEGER PRIMARY KEY)")
+    code, out = _doctor(capsys, settings.root)
+    assert code == EXIT_FATAL
+    assert "OK    database" in out
+    assert "FAIL  migrations  no alembic version: the schema was never created" in out
+    assert f"fix: `inboxd init --root {settings.root_path} --database URL` runs the migrations" \
+        in out
+
+
+def test_a_legacy_database_is_recognised(settings: Settings, watches: Path) -> None:
+    _sqlite(settings, "CREATE TABLE qa_pairs (qa_id INTEGER PRIMARY KEY, question TEXT)")
+    finding = _checks(settings, watches)["migrations"]
+    assert (finding.status, finding.detail) == (
+        "fail", "tables of a legacy database but no alembic version"
+    )
+    assert "adopted in place" in (finding.advice or "")
+
+
+def test_a_database_behind_head_fails(settings: Settings, watches: Path) -> None:
+    settings.var_dir.mkdir(parents=True)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    database = Database(settings.url)
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    database.dispose()
+    finding = _checks(settings, watches)["migrations"]
+    assert (finding.status, finding.detail) == (
+        "fail", f"schema at 0001, head is {migrate.head_revision()}")
+
+
+def test_a_database_from_a_newer_inboxd_fails(settings: Settings, watches: Path) -> None:
+    _sqlite(settings, "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)",
+            "INSERT INTO alembic_version VALUES ('9999')")
+    finding = _checks(settings, watches)["migrations"]
+    assert finding.status == "fail"
+    assert "unknown to this inboxd" in finding.detail
+
+
+def test_a_file_that_is_not_a_database_fails(settings: Settings, watches: Path) -> None:
+    settings.var_dir.mkdir(parents=True)
+    (settings.var_dir / "inboxd.db").write_bytes(b"not sqlite at all" * 100)
+    findings = _checks(settings, watches)
+    assert findings["database"].status == "fail"
+    assert "DatabaseError" in findings["database"].detail
+    assert findings["migrations"].status == "skip"
+
+
+def test_a_low_watch_limit_fails_with_the_sysctl_to_raise_it(
+    settings: Settings, db: Database, watches: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for n in range(5):
+        (settings.root_path / "outbox" / "droid" / f"session_{n:02}").mkdir()
+    folders = doctor.watched_folders(settings)
+    assert folders == 2 + 6 + 5  # inbox/, outbox/, an agent folder each, the sessions
+    watches.write_text(f"{folders - 1}\n")
+    code, out = _doctor(capsys, settings.root)
+    assert code == EXIT_FATAL
+    assert f"FAIL  inotify     {folders} folders to watch, max_user_watches is {folders - 1}" \
+        in out
+    assert "fix: sudo sysctl fs.inotify.max_user_watches=524288" in out
+
+
+def test_a_watch_limit_nearly_used_up_warns(settings: Settings, watches: Path) -> None:
+    watches.write_text(f"{doctor.watched_folders(settings) + 1}\n")
+    assert _checks(settings, watches)["inotify"].status == "warn"
+
+
+def test_polling_needs_no_watches(settings: Settings, watches: Path) -> None:
+    watches.write_text("1\n")
+    finding = _checks(settings.model_copy(update={"polling": True}), watches)["inotify"]
+    assert finding.status == "ok"
+
+
+def test_low_disk_warns_without_failing(
+    settings: Settings, db: Database, watches: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _doctor(capsys, settings.root, "--min-free-gb", "1e9")
+    assert code == EXIT_OK
+    assert "WARN  disk" in out and "(under " in out
+    assert "fix: free some space" in out
+
+
+def test_missing_and_unknown_agent_folders_warn(settings: Settings, db: Database,
+                                                watches: Path) -> None:
+    (settings.root_path / "inbox" / "gemini").rmdir()
+    (settings.root_path / "outbox" / "copilot").mkdir()
+    finding = _checks(settings, watches)["folders"]
+    assert finding.status == "warn"
+    assert finding.detail == (
+        "missing inbox/gemini; folders for agents not configured: outbox/copilot"
+    )

@@ -1,0 +1,76 @@
+"""Helpers for tests: waiting on conditions, delivering sample files, running the CLI."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.cli import cli
+
+Run = Callable[..., tuple[int, str]]
+
+SAMPLES = Path(__file__).parent / "files" / "samples"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll until ``predicate()`` is truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def deliver(root: Path, sample_rel: str, dest_rel: str | None = None) -> Path:
+    """Copy a sample into the root the recommended way: write a temp name, then rename."""
+    source = SAMPLES / sample_rel
+    target = root / (dest_rel or sample_rel)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".part")
+    shutil.copyfile(source, tmp)
+    tmp.rename(target)
+    return target
+
+
+def sample_files(*, exclude: tuple[str, ...] = ()) -> list[str]:
+    """Every sample delivery (inbox/ and outbox/), relative to the samples folder."""
+    found = []
+    for box in ("inbox", "outbox"):
+        for path in sorted((SAMPLES / box).rglob("*")):
+            rel = path.relative_to(SAMPLES).as_posix()
+            if path.is_file() and not any(rel.endswith(e) for e in exclude):
+                found.append(rel)
+    return found
+
+
+@contextmanager
+def cli_runner(capsys: pytest.CaptureFixture[str], *extra: str) -> Iterator[Run]:
+    """``inboxd ARGS EXTRA`` in-process: (exit code, its output without the JSON log lines).
+
+    The CLI configures logging on the root logger; its handlers are closed afterwards so the
+    next test starts clean.
+    """
+
+    def invoke(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = cli(*args, *extra)
+        out = capsys.readouterr().out
+        return code, "\n".join(line for line in out.splitlines() if not line.startswith('{"'))
+
+    try:
+        yield invoke
+    finally:
+        root_logger = logging.getLogger()
+        for handler in list(root_logger.handlers):
+            root_logger.removeHandler(handler)
+            handler.close()
