@@ -7,6 +7,7 @@ only code that writes these tables.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import weakref
 from collections.abc import Iterable, Iterator
@@ -34,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from daemon.config import Settings
 from daemon.errors import TransientError
@@ -243,13 +245,36 @@ def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
         kwargs["connect_args"] = connect_args
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout))
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _is_sqlite_locked(exc: BaseException) -> bool:
+    """SQLite's "database is locked", raised by the driver or wrapped by SQLAlchemy."""
+    return "locked" in str(getattr(exc, "orig", exc))
+
+
+@functools.cache
+def while_sqlite_locked(seconds: float) -> Retrying:
+    """Retry, for up to this many seconds, what SQLite refused as locked.
+
+    For the statements SQLite's busy timeout does not cover: switching a file to WAL and
+    ``BEGIN IMMEDIATE`` can fail at once while another process holds the lock.
+    """
+    return Retrying(
+        retry=retry_if_exception(_is_sqlite_locked),
+        stop=stop_after_delay(seconds),
+        wait=wait_random_exponential(multiplier=0.01, max=0.5),
+        reraise=True,
+    )
+
+
+def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL is stored in the file: only a new file is switched, which needs the database to
+    # itself (two daemons opening a new file together: one of them is refused, and retries)
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        while_sqlite_locked(busy_timeout)(cursor.execute, "PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -8,15 +8,13 @@ Rows whose question was already stored are marked ``key_conflict`` and reported,
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, false, inspect, select, text, true, update
-from sqlalchemy.exc import OperationalError
 
-from daemon.db import Database, QAPairRow, lock_key
+from daemon.db import Database, QAPairRow, lock_key, while_sqlite_locked
 from handlers.text import question_key
 
 if TYPE_CHECKING:
@@ -124,14 +122,8 @@ def _one_at_a_time(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
     elif (connection.dialect.name == "sqlite"
           and not connection.connection.driver_connection.in_transaction):
-        deadline = time.monotonic() + SQLITE_MIGRATION_WAIT
-        while True:
-            try:  # each attempt itself waits out the busy timeout
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-                return
-            except OperationalError as exc:
-                if "locked" not in str(exc.orig) or time.monotonic() > deadline:
-                    raise
+        # each attempt itself waits out the busy timeout first
+        while_sqlite_locked(SQLITE_MIGRATION_WAIT)(connection.exec_driver_sql, "BEGIN IMMEDIATE")
 
 
 @dataclass
