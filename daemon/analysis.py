@@ -4,8 +4,10 @@ The flags mean what the users' integration script meant by them: a case-insensit
 for a few telling words (the ``*_RE`` patterns below are that definition). Scanning a 3 KB
 answer with such a regex costs ~0.5 ms, so answers take an exact fast path: one
 lower-casing, then plain substring tests, with the regex only where a word boundary matters.
-Answers holding a character whose case-insensitive matching differs from ``lower()`` (the
-Kelvin sign, the long s, the Turkish i's) use the regexes.
+A few non-ASCII letters match an ASCII letter under the regexes' IGNORECASE although
+``lower()`` does not make them one (the long s is an s, the Kelvin sign and the dotless and
+dotted i's are k and i): they are replaced by that letter first. Which letters these are is
+asked of the regex engine itself, once per character met.
 """
 
 from __future__ import annotations
@@ -42,30 +44,49 @@ class AnswerAnalysis:
     crypto_specific: bool
 
 
-_PLAIN_CHAR: dict[str, bool] = {}
+_PRINTABLE_ASCII = [chr(code) for code in range(32, 127)]  # what the patterns are made of
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_UNKNOWN = "\x00"  # a character no fold is known for: the answer goes to the regexes
+_FOLDS: dict[str, str] = {}
 
 
-def _plain(char: str) -> bool:
-    """Whether a non-ASCII character can never match an ASCII letter of the patterns.
+def _fold(char: str) -> str:
+    """What a non-ASCII character is, for the patterns: the one ASCII character the regexes'
+    IGNORECASE matches it to, itself when it matches none (and ``lower()`` keeps it
+    non-ASCII), or ``_UNKNOWN``."""
+    fold = _FOLDS.get(char)
+    if fold is None:
+        matched = {c.lower() for c in _PRINTABLE_ASCII
+                   if re.fullmatch(re.escape(c), char, re.IGNORECASE)}
+        if len(matched) == 1:
+            fold = matched.pop()
+        elif not matched and not any(c.isascii() for c in char.lower()):
+            fold = char
+        else:
+            fold = _UNKNOWN
+        if len(_FOLDS) < 65_536:
+            _FOLDS[char] = fold
+    return fold
 
-    The regexes' IGNORECASE matches 'K' (Kelvin sign) to k, 'ſ' to s, 'ı' to i and 'İ' to
-    i; ``lower()`` does not, or not alike. Any character with an ASCII letter in its case
-    mappings (and those two) sends the answer to the regexes; every other one is "plain".
-    """
-    verdict = _PLAIN_CHAR.get(char)
-    if verdict is None:
-        mapped = char.lower() + char.upper() + char.casefold()
-        verdict = char not in "ıſ" and not any(c.isascii() for c in mapped)
-        if len(_PLAIN_CHAR) < 65_536:
-            _PLAIN_CHAR[char] = verdict
-    return verdict
+
+def _lowered(answer: str) -> str | None:
+    """The answer lower-cased, with the look-alike letters replaced; None if one is unknown."""
+    if answer.isascii():
+        return answer.lower()
+    for char in set(_NON_ASCII.findall(answer)):
+        fold = _fold(char)
+        if fold == _UNKNOWN:
+            return None
+        if fold != char:
+            answer = answer.replace(char, fold)
+    return answer.lower()
 
 
 def analyse_answer(answer: str) -> AnswerAnalysis:
     """Length and flags for one answer (question text is not considered, as in legacy rows)."""
-    if not answer.isascii() and not all(_plain(c) for c in set(answer) if not c.isascii()):
+    text = _lowered(answer)
+    if text is None:
         return analyse_answer_by_regex(answer)
-    text = answer.lower()
     return AnswerAnalysis(
         answer_length=len(answer),
         has_formula=any(term in text for term in _FORMULA_TERMS),
