@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
@@ -30,6 +30,7 @@ PLANNED_INDICATORS = (
     .join(SessionPlan).order_by(SessionPlan.session_number)
 )
 SESSION_CATEGORIES = select(SessionPlan.session_number, SessionPlan.category)
+INSERT_INDICATOR = insert(Indicator.__table__)
 LAST_PAIR_NUMBER = select(func.max(QAPairRow.pair_number)).where(
     QAPairRow.indicator_id == bindparam("indicator_id")
 )
@@ -102,18 +103,19 @@ class IndicatorBook:
         if known is None:
             self._load_plans()
             name = self._planned_spelling.get(key, name)  # "STOCHASTIC" -> "Stochastic"
-            row = Indicator(
-                indicator_name=name,
-                indicator_category=category or self.category_for(name, session_number),
-                session_number=session_number,
-                description=f"{name} - Session {session_number}" if session_number else name,
-                created_at=self._now,
-                updated_at=self._now,
-            )
-            self._session.add(row)
-            self._session.flush()
-            known = KnownIndicator(row.id, row.indicator_name, row.indicator_category)
+            category = category or self.category_for(name, session_number)
+            # Core, not an ORM object and a flush per indicator (~0.4 ms each)
+            created = self._session.connection().execute(INSERT_INDICATOR, {
+                "indicator_name": name,
+                "indicator_category": category,
+                "session_number": session_number,
+                "description": f"{name} - Session {session_number}" if session_number else name,
+                "created_at": self._now,
+                "updated_at": self._now,
+            })
+            known = KnownIndicator(created.inserted_primary_key[0], name, category)
             self._by_name[key] = known
+            self._next_number[known.id] = 1  # uncommitted: no pair of it anywhere yet
         return known
 
     def next_pair_number(self, indicator_id: int) -> int:
