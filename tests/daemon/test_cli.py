@@ -125,16 +125,37 @@ def test_scan_exits_3_when_a_bad_sample_is_rejected(run: Run, root: Path, bad: s
     assert code == EXIT_REJECTED
 
 
-def test_console_script_scan_exits_3_when_a_bad_sample_is_rejected(root: Path) -> None:
+def _console_script(*args: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``inboxd`` as agents run it (a process of its own, pipes for output)."""
     script = Path(sys.executable).with_name("inboxd")
     if not script.exists():
         pytest.skip("the inboxd console script is not installed beside this interpreter")
-    _deliver_bad(root, "wrong_shape.json")
     env = {k: v for k, v in os.environ.items() if not k.startswith("INBOXD_")}
-    done = subprocess.run([str(script), "scan", "--root", str(root)], capture_output=True,
-                          text=True, timeout=60, env=env, check=False)
+    return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=60,
+                          env=env, check=False)
+
+
+def test_console_script_scan_exits_3_when_a_bad_sample_is_rejected(root: Path) -> None:
+    _deliver_bad(root, "wrong_shape.json")
+    done = _console_script("scan", "--root", str(root))
     assert done.returncode == EXIT_REJECTED, done.stdout + done.stderr
     assert "1 files: rejected 1" in done.stdout
+
+
+def test_console_script_leaves_with_its_output_log_and_database_complete(root: Path) -> None:
+    """main() skips the interpreter's teardown: what a normal exit writes must all be there."""
+    target = deliver(root, EXPORT)
+    done = _console_script("process", "--root", str(root), str(target))
+    assert done.returncode == EXIT_OK, done.stdout + done.stderr
+    assert done.stdout.rstrip().splitlines()[-1].lstrip().startswith("projected pairs:")
+    log_lines = (root / "var" / "log" / "inboxd.jsonl").read_text().splitlines()
+    assert json.loads(log_lines[-1])["event"] == "file.imported"
+    assert not (root / "var" / "inboxd.db-wal").exists()  # closed: checkpointed, removed
+    with Database(f"sqlite:///{root / 'var' / 'inboxd.db'}").reader() as session:
+        assert session.scalar(select(func.count()).select_from(FileRecord)) == 1
+    usage = _console_script("no-such-command")
+    assert usage.returncode == 2
+    assert "No such command" in usage.stderr
 
 
 # -- status --json -------------------------------------------------------------------------
