@@ -11,7 +11,7 @@ from pathlib import Path
 from daemon.config import Settings, load_settings
 from daemon.db import Database
 from daemon.logging import configure_logging
-from daemon.service import prepare
+from daemon.oneshot import prepare
 
 
 def quiet_logging(log_file: Path) -> None:

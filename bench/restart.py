@@ -28,8 +28,9 @@ from bench.common import (
 )
 from bench.datagen import answer_pool, small_qa_document
 from bench.inproc import prepared, settings_for
+from daemon.oneshot import pending_files
 from daemon.pipeline import Pipeline
-from daemon.service import Daemon, pending_files
+from daemon.service import Daemon
 from daemon.status import StatusWriter
 
 TARGET_SECONDS = 3.0

@@ -1,8 +1,9 @@
 """The command line: a thin layer over the pipeline, the daemon and the status view.
 
 ``cli(*args)`` runs it in-process (tests); ``main()`` is the console script. Modules only
-some commands need (doctor, logs, backup, report, progress bars, alembic) are imported inside
-those commands: every start of ``inboxd run`` would otherwise pay for them.
+some commands need (doctor, logs, backup, report, progress bars, alembic; the watcher and
+watchdog, for ``run``) are imported inside those commands: every other command would
+otherwise pay for them.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from daemon.config import Settings, load_settings
 from daemon.db import Database, FileRecord, utcnow
 from daemon.logging import configure_logging, get_logger
 from daemon.notify import Notifier
+from daemon.oneshot import prepare, run_burst
 from daemon.pipeline import Pipeline
-from daemon.service import Daemon, prepare, run_burst
 from daemon.status import StatusWriter, agent_view, database_totals, render_markdown
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ def run(
                                                  help="Poll instead of inotify.")] = None,
 ) -> None:
     """Run the daemon: catch up on what arrived while stopped, then watch."""
+    from daemon.service import Daemon  # watchdog: only the daemon needs it
+
     settings = _settings(root, database, polling=polling)
     daemon = Daemon(settings, notifier=Notifier.from_environment(os.environ))
     stop_requested = threading.Event()

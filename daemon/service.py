@@ -13,14 +13,15 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from daemon import ledger, migrate
+from daemon import ledger
 from daemon.config import Settings
 from daemon.db import Database, utcnow
 from daemon.errors import TransientError
 from daemon.logging import get_logger
 from daemon.notify import Notifier
-from daemon.paths import BOXES, Candidate, Location, locate, scan_tree
-from daemon.pipeline import FileOutcome, Pipeline
+from daemon.oneshot import prepare
+from daemon.paths import Candidate, Location, locate, scan_tree
+from daemon.pipeline import Pipeline
 from daemon.status import StatusWriter
 from daemon.watcher import (
     DeliveryEventHandler,
@@ -35,27 +36,6 @@ log = get_logger("inboxd.daemon")
 
 TRANSIENT_RETRY_SECONDS = 2.0
 STATUS_LINE_SECONDS = 1.0  # how often systemd's STATUS= line is refreshed
-
-
-def prepare(settings: Settings, db: Database) -> migrate.KeyBackfill:
-    """Folders, schema and question keys: everything a command needs before touching files."""
-    root = settings.root_path  # resolved once
-    for box in BOXES:
-        for agent in settings.agents:
-            (root / box / agent).mkdir(parents=True, exist_ok=True)
-    for folder in (settings.var_dir, settings.archive_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(db)
-    return migrate.backfill_question_keys(db)
-
-
-def pending_files(settings: Settings) -> list[Path]:
-    """Every candidate delivery in the tree, in the order a person would take them.
-
-    Inbox first (plans before deliveries), completion signals last (a signal speaks of the
-    deliveries already there); the rest by path (``Candidate.order``).
-    """
-    return [Path(found.path) for found in sorted(scan_tree(settings), key=lambda c: c.order)]
 
 
 class Daemon:
@@ -327,13 +307,3 @@ class Daemon:
 
     def _safe_url(self) -> str:
         return self.db.engine.url.render_as_string(hide_password=True)
-
-
-def run_burst(settings: Settings, db: Database) -> list[FileOutcome]:
-    """``inboxd scan``: process what is there now through the same pipeline, then return."""
-    prepare(settings, db)
-    status = StatusWriter(settings, db)
-    pipeline = Pipeline(settings, db, on_status=status.write)
-    outcomes = [pipeline.process(path) for path in pending_files(settings)]
-    status.write_all()  # every configured agent finds a current status, touched or not
-    return outcomes

@@ -13,7 +13,8 @@ import pytest
 from daemon.config import Settings
 from daemon.db import Database
 from daemon.logging import configure_logging
-from daemon.service import Daemon, prepare
+from daemon.oneshot import prepare
+from daemon.service import Daemon
 from tests.support import wait_for
 
 AGENTS = ("droid", "claude", "gemini")

@@ -361,10 +361,11 @@ def test_daemon_start_replaces_a_torn_status_json(
 
 
 def test_the_cli_module_leaves_what_only_some_commands_need_unimported() -> None:
-    """``inboxd run`` starts faster without alembic, doctor and the log viewer (lazy)."""
+    """Every command starts faster without alembic, doctor and the log viewer (lazy), and
+    the one-shot commands without watchdog."""
     probe = ("import sys, daemon.cli\n"
              "print(sorted(m for m in ('alembic', 'daemon.doctor', 'daemon.logview',"
-             " 'daemon.progress') if m in sys.modules))\n")
+             " 'daemon.progress', 'daemon.service', 'watchdog') if m in sys.modules))\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True, cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.strip() == "[]"

@@ -16,9 +16,10 @@ import pytest
 
 from daemon.config import DEFAULT_IGNORE, Settings
 from daemon.db import Database
+from daemon.oneshot import pending_files
 from daemon.paths import Ignored, Location, locate, name_matcher, scan_tree
 from daemon.pipeline import Pipeline
-from daemon.service import Daemon, pending_files
+from daemon.service import Daemon
 from tests.reliability.probes import qa_document
 
 FILES = (

@@ -11,8 +11,8 @@ import pytest
 
 from daemon.config import Settings
 from daemon.db import Database
+from daemon.oneshot import prepare
 from daemon.pipeline import Pipeline
-from daemon.service import prepare
 from daemon.status import StatusWriter
 from tests.support import deliver, sample_files
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from daemon.config import Settings
 from daemon.db import Database, FileRecord, QAPairRow
+from daemon.oneshot import prepare
 from daemon.pipeline import FileOutcome, Pipeline
-from daemon.service import prepare
 from handlers.base import FileContext
 from handlers.qa_json import stream
 from tests.support import SAMPLES

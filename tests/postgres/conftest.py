@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from daemon.config import Settings
 from daemon.db import Database
-from daemon.service import prepare
+from daemon.oneshot import prepare
 from tests.support import Run, cli_runner
 
 

@@ -29,8 +29,8 @@ from daemon.db import (
     lock_key,
     utcnow,
 )
+from daemon.oneshot import prepare
 from daemon.pipeline import FileOutcome, Pipeline
-from daemon.service import prepare
 from handlers.text import question_key
 from tests.postgres.conftest import sessions_waiting_on_a_lock
 from tests.support import deliver, wait_for
