@@ -63,6 +63,7 @@ class Daemon:
         self._dirty_status: set[str] = set()
         self._last_status_write = 0.0
         self._status_cost = 0.0  # seconds the last status write took
+        self._status_failing_since: float | None = None  # monotonic, while writes fail
         self._waiting_since: dict[Path, datetime] = {}
         self._last_ping = 0.0
         self._last_status_line = 0.0
@@ -230,16 +231,31 @@ class Daemon:
         agents = set(self._dirty_status)
         try:
             self.status.write(agents)
-        except Exception:  # the database may be away: the agents stay due
-            log.exception("status.write_failed", agents=sorted(agents))
+        except Exception as exc:  # the database may be away: the agents stay due
+            self._status_write_failed(agents, exc, now)
             # retried by the idle rounds' housekeeping, not in a tight loop
             self._last_status_write = time.monotonic()
             self._status_cost = max(self._status_cost, self.settings.status_interval)
             return 4 * self._status_cost
+        if self._status_failing_since is not None:
+            log.info("status.write_recovered",
+                     failed_for_s=round(now - self._status_failing_since, 1))
+            self._status_failing_since = None
         self._dirty_status -= agents  # only now: join() waits for this set to empty
         self._last_status_write = time.monotonic()
         self._status_cost = self._last_status_write - now
         return 0.0
+
+    def _status_write_failed(self, agents: set[str], exc: Exception, now: float) -> None:
+        """Log a failed status write: the first of a run of failures with its traceback,
+        the next ones (every few seconds while the database is away) as one short line."""
+        if self._status_failing_since is None:
+            self._status_failing_since = now
+            log.exception("status.write_failed", agents=sorted(agents))
+        else:
+            log.warning("status.write_failed", agents=sorted(agents),
+                        error=f"{type(exc).__name__}: {exc}".splitlines()[0],
+                        failing_for_s=round(now - self._status_failing_since, 1))
 
     def _overflowed(self) -> None:
         """Called from watchdog's thread: open counts are replaced by what /proc shows, in

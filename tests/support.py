@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from daemon.cli import cli
+from daemon.logging import configure_logging
 
 Run = Callable[..., tuple[int, str]]
 
@@ -70,7 +72,14 @@ def cli_runner(capsys: pytest.CaptureFixture[str], *extra: str) -> Iterator[Run]
     try:
         yield invoke
     finally:
-        root_logger = logging.getLogger()
-        for handler in list(root_logger.handlers):
-            root_logger.removeHandler(handler)
-            handler.close()
+        reset_logging()
+
+
+def reset_logging() -> None:
+    """Undo ``configure_logging``: no handlers left open, Python's own excepthook back."""
+    configure_logging(None, console=False)
+    root_logger = logging.getLogger()
+    for handler in list(root_logger.handlers):
+        root_logger.removeHandler(handler)
+        handler.close()
+    sys.excepthook = sys.__excepthook__

@@ -15,21 +15,16 @@ from typing import Any, TextIO
 import pytest
 
 from daemon.logging import configure_logging, get_logger, is_journal_stream
-from tests.support import SAMPLES, sample_files
+from tests.support import SAMPLES, reset_logging, sample_files
 
 INBOXD = Path(sys.prefix) / "bin" / "inboxd"
 FILE_FIELDS = ("agent", "path", "kind", "outcome", "pairs", "ms")
 
 
 @pytest.fixture(autouse=True)
-def reset_logging() -> Iterator[None]:
+def logging_reset_afterwards() -> Iterator[None]:
     yield
-    configure_logging(None, console=False)
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    sys.excepthook = sys.__excepthook__
+    reset_logging()
 
 
 @pytest.fixture
