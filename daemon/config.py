@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from contextvars import ContextVar
 from functools import cached_property
 from pathlib import Path
@@ -83,6 +84,9 @@ class Settings(BaseSettings):
     db_busy_timeout: float = 5.0  # seconds one statement waits for a lock held by another writer
     db_retry_seconds: float = 10.0  # then the file waits in the queue ("waiting" in the status)
     status_interval: float = 0.25  # an agent's status is rewritten at most this often in a burst
+    # an idle daemon looks this often whether another daemon or command handled a file (0:
+    # never), and then rewrites every agent's status: other hosts' imports show here too
+    status_refresh_seconds: float = 10.0
     crash_at: str | None = None  # test-only: kill -9 the process at this pipeline point
     refinement_batch_size: int = 5000
     target_per_indicator: int = 100
@@ -122,6 +126,14 @@ class Settings(BaseSettings):
     def root_path(self) -> Path:
         """The root, resolved once: every file event asks for it (a reload makes new Settings)."""
         return self.root.resolve()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Settings:
+        """A copy whose root is resolved afresh: pydantic copies the cached ``root_path``
+        along, which would keep a copy with another root watching the original's."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("root_path", None)
+        return copy
 
     @property
     def var_dir(self) -> Path:

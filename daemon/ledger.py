@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, exists, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from daemon.db import FileRecord
@@ -31,6 +31,7 @@ _FIND = select(FileRecord.id, FileRecord.outcome, FileRecord.kind).where(
 _CLAIM = insert(FileRecord.__table__)
 # the SET clause comes from the parameters given (compiled once per set of columns)
 _SETTLE = update(FileRecord.__table__).where(FileRecord.id == bindparam("record_id"))
+_LATEST = select(func.max(FileRecord.id))
 
 
 def find(session: Session, rel_path: str, sha256: str) -> Known | None:
@@ -51,6 +52,11 @@ def claim(session: Session, fields: dict[str, Any]) -> int:
 def settle(session: Session, record_id: int, fields: dict[str, Any]) -> None:
     """Write a claimed row's outcome and counts, in the transaction that claimed it."""
     session.connection().execute(_SETTLE, {"record_id": record_id, **fields})
+
+
+def latest_id(session: Session) -> int | None:
+    """The newest row's id: it changes whenever any daemon or command handles a new file."""
+    return session.execute(_LATEST).scalar()
 
 
 def seen_again(session: Session, record_id: int, now: datetime) -> None:

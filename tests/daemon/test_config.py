@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from daemon.config import DEFAULT_IGNORE, load_settings
+from daemon.config import DEFAULT_IGNORE, Settings, load_settings
 
 DEFAULT_AGENTS = ["droid", "claude", "gemini"]
 
@@ -208,3 +208,15 @@ def test_database_flag_beats_the_default_under_the_root(root: Path) -> None:
     settings = load_settings(root=root, database_url="postgresql://inboxd@db/inboxd")
     assert settings.url == "postgresql://inboxd@db/inboxd"
     assert settings.var_dir == root.resolve() / "var"  # archive and logs stay in the root
+
+
+def test_a_copy_with_another_root_resolves_its_own_root(root: Path, tmp_path: Path) -> None:
+    """``root_path`` is cached; a copy must not inherit the original's (it would watch, and
+    write its database under, the original root)."""
+    original = Settings(root=root)
+    assert original.root_path == root.resolve()  # cached now
+    other = tmp_path / "elsewhere"
+    copy = original.model_copy(update={"root": other})
+    assert copy.root_path == other.resolve()
+    assert copy.url == f"sqlite:///{other.resolve() / 'var' / 'inboxd.db'}"
+    assert original.model_copy().root_path == root.resolve()
