@@ -66,7 +66,6 @@ class Daemon:
         self._last_status_write = 0.0
         self._status_cost = 0.0  # seconds the last status write took
         self._status_failing_since: float | None = None  # monotonic, while writes fail
-        self._files_seen: int | None = None  # the ledger's newest id when last looked at
         self._last_refresh_check = 0.0
         self._waiting_since: dict[Path, datetime] = {}
         self._last_ping = 0.0
@@ -75,7 +74,6 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         prepare(self.settings, self.db)
-        self._files_seen = self._latest_file_id()  # what the status written next includes
         self.status.write_all()  # also repairs a torn status file left by a crash
         self._overflow.install()
         self._observer.start()  # before the scan: nothing can fall between the two
@@ -324,25 +322,19 @@ class Daemon:
         elif time.monotonic() - self._last_rescan >= self.settings.rescan_seconds:
             self.rescan(reason="periodic")
 
-    def _latest_file_id(self) -> int | None:
-        with self.db.reader() as session:
-            return ledger.latest_id(session)
-
     def _refresh_if_changed(self) -> None:
-        """Every agent's status is due again when the ledger grew since the last look: a
-        file handled by another daemon (another host, one database) or by a command. This
-        daemon's own files count too; the extra rewrite costs a few milliseconds."""
+        """Every agent's status is due again when the ledger holds files the last status
+        write did not count: handled by another daemon (another host) or by a command."""
         interval = self.settings.status_refresh_seconds
         now = time.monotonic()
         if interval <= 0 or now - self._last_refresh_check < interval:
             return
         self._last_refresh_check = now
         try:
-            latest = self._latest_file_id()
+            behind = self.status.behind()
         except SQLAlchemyError:  # the database is away: look again next time (the files
             return  # waiting for it say so in the status)
-        if latest != self._files_seen:
-            self._files_seen = latest
+        if behind:
             self._status_due(set(self.settings.agents))
 
     def _event_error(self, exc: BaseException) -> None:

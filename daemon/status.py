@@ -263,6 +263,11 @@ class StoredTally:
         self._files_upto, self._files_mark = (upto, new_mark) if agrees else (None, None)
         return agrees
 
+    @property
+    def files_upto(self) -> int | None:
+        """The highest ledger id counted (None: the next refresh counts everything)."""
+        return self._files_upto
+
     # -- what the view asks ----------------------------------------------------------------
     def pairs_by_session(self) -> dict[int, dict[str, int]]:
         """As ``coverage.pairs_by_session``: session number -> {indicator name -> pairs}.
@@ -564,6 +569,12 @@ class StatusWriter:
             for agent in wanted:
                 view = agent_view(connection, self.settings, agent, self.tally)
                 self._write_files(agent, view)
+
+    def behind(self) -> bool:
+        """Whether the ledger holds rows the last write did not count: files handled since
+        by another daemon (another host, one database) or by a command."""
+        with self._lock, self.db.reader() as session:
+            return (ledger.latest_id(session) or 0) != self.tally.files_upto
 
     def _write_files(self, agent: str, view: dict[str, Any]) -> None:
         folder = self.settings.root_path / "inbox" / agent

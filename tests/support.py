@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
@@ -31,6 +32,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+def read_status(root: Path, agent: str) -> dict[str, Any]:
+    """An agent's ``status.json`` as it is now; {} while missing or mid-replacement."""
+    try:
+        view = json.loads((root / "inbox" / agent / "status.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return view if isinstance(view, dict) else {}
 
 
 def deliver(root: Path, sample_rel: str, dest_rel: str | None = None) -> Path:

@@ -3,22 +3,15 @@ imports shows in the other's status files without the other handling anything.""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from daemon.config import Settings
 from daemon.service import Daemon
-from tests.support import deliver, wait_for
+from tests.support import deliver, read_status, wait_for
 
 SMA = "outbox/droid/session_02/sma_qa_pairs.json"
 EMA = "outbox/droid/session_02/ema_qa_pairs.json"
 
-
-def _status(root: Path, agent: str) -> dict:
-    try:
-        return json.loads((root / "inbox" / agent / "status.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def test_an_idle_daemon_rewrites_its_status_after_another_daemon_imports(
@@ -32,16 +25,16 @@ def test_an_idle_daemon_rewrites_its_status_after_another_daemon_imports(
         host_a.start()
         host_b.start()
         root_a, root_b = settings.root_path, host_b.settings.root_path
-        assert _status(root_b, "droid")["pairs"]["imported"] == 0
+        assert read_status(root_b, "droid")["pairs"]["imported"] == 0
         deliver(root_a, SMA)
-        wait_for(lambda: _status(root_b, "droid").get("pairs", {}).get("imported") == 4,
+        wait_for(lambda: read_status(root_b, "droid").get("pairs", {}).get("imported") == 4,
                  what="host B's status to count host A's SMA file")
         deliver(root_a, EMA)
-        wait_for(lambda: _status(root_b, "claude").get("database", {}).get("pairs") == 7,
+        wait_for(lambda: read_status(root_b, "claude").get("database", {}).get("pairs") == 7,
                  what="host B's totals to follow host A's second file")
         assert host_b.join(10)
         assert host_b.counts["imported"] == 0, "host B handled no file itself"
-        assert _status(root_b, "droid")["recent_files"][0]["path"] == EMA
+        assert read_status(root_b, "droid")["recent_files"][0]["path"] == EMA
     finally:
         host_a.stop(timeout=10)
         host_b.stop(timeout=10)

@@ -16,7 +16,7 @@ from daemon.config import Settings
 from daemon.logging import configure_logging
 from daemon.service import Daemon
 from daemon.status import StatusWriter
-from tests.support import deliver, reset_logging, wait_for
+from tests.support import deliver, read_status, reset_logging, wait_for
 
 FILE = "outbox/droid/session_02/sma_qa_pairs.json"
 
@@ -33,14 +33,6 @@ def log_file(tmp_path: Path) -> Iterator[Path]:
 def _events(log_file: Path, name: str) -> list[dict[str, Any]]:
     lines = log_file.read_text(encoding="utf-8").splitlines() if log_file.exists() else []
     return [event for event in map(json.loads, lines) if event["event"] == name]
-
-
-def _imported(root: Path) -> int:
-    try:
-        view = json.loads((root / "inbox/droid/status.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return 0
-    return int(view.get("pairs", {}).get("imported", 0))
 
 
 def test_a_run_of_failed_status_writes_logs_one_traceback_then_short_lines(
@@ -63,7 +55,8 @@ def test_a_run_of_failed_status_writes_logs_one_traceback_then_short_lines(
     wait_for(lambda: len(_events(log_file, "status.write_failed")) >= 3, 20,
              "three failed status writes")
     away.clear()
-    wait_for(lambda: _imported(settings.root_path) == 4, 20, "the status after the outage")
+    wait_for(lambda: read_status(settings.root_path, "droid").get("pairs", {}).get("imported")
+             == 4, 20, "the status after the outage")
 
     first, *later = _events(log_file, "status.write_failed")
     assert first["level"] == "error"
