@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection, inspect
 
 from daemon.cli import cli
 from daemon.logging import configure_logging
@@ -93,3 +94,28 @@ def reset_logging() -> None:
         root_logger.removeHandler(handler)
         handler.close()
     sys.excepthook = sys.__excepthook__
+
+
+def reflected_schema(connection: Connection) -> dict[str, dict[str, Any]]:
+    """Every table as the database itself describes it (columns, keys, indexes, checks),
+    in a form two databases can be compared by: names sorted, column order left out."""
+    inspector = inspect(connection)
+    schema: dict[str, dict[str, Any]] = {}
+    for table in sorted(inspector.get_table_names()):
+        schema[table] = {
+            "columns": {c["name"]: (str(c["type"]), c["nullable"], str(c.get("default")))
+                        for c in inspector.get_columns(table)},
+            "primary_key": sorted(inspector.get_pk_constraint(table)["constrained_columns"]),
+            "foreign_keys": sorted(
+                (tuple(fk["constrained_columns"]), fk["referred_table"],
+                 tuple(fk["referred_columns"]), str(fk.get("options")))
+                for fk in inspector.get_foreign_keys(table)),
+            "indexes": sorted(
+                (ix["name"], tuple(ix["column_names"]), bool(ix["unique"]),
+                 str(sorted((k, str(v)) for k, v in ix.get("dialect_options", {}).items())))
+                for ix in inspector.get_indexes(table)),
+            "unique": sorted((u["name"], tuple(u["column_names"]))
+                             for u in inspector.get_unique_constraints(table)),
+            "checks": sorted(str(c.get("sqltext")) for c in inspector.get_check_constraints(table)),
+        }
+    return schema

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 
 from daemon import migrate
 from daemon.db import Base, Database
 from handlers.text import question_key
-from tests.support import SAMPLES, Run, cli_runner
+from tests.support import SAMPLES, Run, cli_runner, reflected_schema
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -167,10 +168,17 @@ def test_sma_pair_numbers_continue_after_the_legacy_pair(
 # -- a fresh database ----------------------------------------------------------------------
 
 
-def test_fresh_database_schema_matches_the_models(run: Run, root: Path) -> None:
-    code, _ = run("init", "--root", str(root))
-    assert code == 0
-    db = Database(f"sqlite:///{root / 'var' / 'inboxd.db'}")
+def _migrated_by_alembic(path: Path) -> Database:
+    """A fresh database brought to head by replaying every migration (what an older
+    inboxd's database goes through), not created from the models."""
+    db = Database(f"sqlite:///{path}")
+    with db.engine.begin() as connection:
+        migrate.run_migrations(connection)
+    return db
+
+
+def test_the_migrations_give_the_models_schema(tmp_path: Path) -> None:
+    db = _migrated_by_alembic(tmp_path / "migrated.db")
     try:
         with db.engine.connect() as connection:
             context = MigrationContext.configure(
@@ -179,6 +187,27 @@ def test_fresh_database_schema_matches_the_models(run: Run, root: Path) -> None:
             assert compare_metadata(context, Base.metadata) == []
     finally:
         db.dispose()
+
+
+def test_a_new_database_has_the_schema_the_migrations_give(run: Run, root: Path) -> None:
+    """``init`` creates an empty database from the models and stamps it: every table,
+    column, type, default, key, index (partial ones with their condition) and the stamp
+    must be what replaying the migrations gives."""
+    code, _ = run("init", "--root", str(root))
+    assert code == 0
+    created = Database(f"sqlite:///{root / 'var' / 'inboxd.db'}")
+    migrated = _migrated_by_alembic(root / "var" / "migrated.db")
+    try:
+        with created.engine.connect() as new, migrated.engine.connect() as replayed:
+            created_schema, migrated_schema = reflected_schema(new), reflected_schema(replayed)
+            stamps = [c.execute(text("SELECT version_num FROM alembic_version")).all()
+                      for c in (new, replayed)]
+    finally:
+        created.dispose()
+        migrated.dispose()
+    assert "qa_pairs" in created_schema and "alembic_version" in created_schema
+    assert created_schema == migrated_schema
+    assert stamps[0] == stamps[1] == [(migrate.head_revision(),)]
 
 
 def test_init_creates_the_tree_for_every_agent(run: Run, root: Path) -> None:
@@ -198,8 +227,11 @@ def test_the_scripts_head_read_as_text_is_alembics_head() -> None:
     assert migrate.script_head() == migrate.head_revision()
 
 
-def test_upgrade_at_head_does_not_import_alembic(run: Run, root: Path) -> None:
-    """A restart pays for one SELECT, not for alembic's import; a new database runs alembic."""
+def test_alembic_is_imported_only_for_a_database_to_migrate(
+    run: Run, root: Path, legacy_db: Path
+) -> None:
+    """A restart pays for one SELECT and a new database for creating its tables, not for
+    alembic's import; a database with tables but no stamp (legacy, to adopt) runs alembic."""
     assert run("init", "--root", str(root))[0] == 0
 
     def upgrade_imports_alembic(database: Path) -> bool:
@@ -216,10 +248,13 @@ def test_upgrade_at_head_does_not_import_alembic(run: Run, root: Path) -> None:
 
     assert not upgrade_imports_alembic(root / "var" / "inboxd.db")
     fresh = root / "var" / "fresh.db"
-    assert upgrade_imports_alembic(fresh)
+    assert not upgrade_imports_alembic(fresh)
     assert _query(fresh, "SELECT version_num FROM alembic_version") == [
         (migrate.head_revision(),)]
-    assert not upgrade_imports_alembic(fresh)
+    assert upgrade_imports_alembic(legacy_db)
+    assert _query(legacy_db, "SELECT version_num FROM alembic_version") == [
+        (migrate.head_revision(),)]
+    assert not upgrade_imports_alembic(legacy_db)
 
 
 def test_two_inits_at_once_on_a_fresh_sqlite_file_both_succeed(tmp_path: Path) -> None:

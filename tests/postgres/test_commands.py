@@ -20,8 +20,9 @@ from sqlalchemy.engine import make_url
 from daemon import migrate
 from daemon.db import Base, Database, QAPairRow
 from handlers.text import question_key
+from tests.conftest import fresh_postgres_database
 from tests.postgres.conftest import Run
-from tests.support import SAMPLES, deliver, sample_files
+from tests.support import SAMPLES, deliver, reflected_schema, sample_files
 
 LEGACY_SQL = Path(__file__).parent / "legacy_production_postgres.sql"
 LEGACY_QA_COLUMNS = (
@@ -75,6 +76,38 @@ def test_init_creates_a_schema_identical_to_the_models(
         db.dispose()
     assert types == {"files.mtime_ns": "bigint", "files.details": "json",
                      "qa_pairs.key_conflict": "boolean", "refinement_pending.record": "json"}
+
+
+@pytest.fixture
+def second_postgres_url(postgres_server: str) -> Iterator[str]:
+    yield from fresh_postgres_database(postgres_server)
+
+
+def test_a_new_database_has_the_schema_the_migrations_give(
+    run: Run, root: Path, postgres_url: str, second_postgres_url: str
+) -> None:
+    """``init`` creates an empty database from the models and stamps it; replaying every
+    migration on another empty database must give the same tables, types, defaults, keys,
+    indexes (partial ones with their condition) and stamp, and the models' schema."""
+    assert run("init", "--root", str(root), "--database", postgres_url)[0] == 0
+    created, migrated = Database(postgres_url), Database(second_postgres_url)
+    try:
+        with migrated.engine.begin() as connection:
+            migrate.run_migrations(connection)
+        with created.engine.connect() as new, migrated.engine.connect() as replayed:
+            context = MigrationContext.configure(
+                replayed, opts={"compare_type": True, "compare_server_default": True}
+            )
+            assert compare_metadata(context, Base.metadata) == []
+            created_schema, migrated_schema = reflected_schema(new), reflected_schema(replayed)
+            stamps = [c.execute(text("SELECT version_num FROM alembic_version")).all()
+                      for c in (new, replayed)]
+    finally:
+        created.dispose()
+        migrated.dispose()
+    assert "qa_pairs" in created_schema and "alembic_version" in created_schema
+    assert created_schema == migrated_schema
+    assert stamps[0] == stamps[1] == [(migrate.head_revision(),)]
 
 
 def test_init_adopts_a_legacy_postgresql_database_in_place(
