@@ -369,3 +369,26 @@ def test_the_cli_module_leaves_what_only_some_commands_need_unimported() -> None
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True, cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.strip() == "[]"
+
+
+def test_console_script_imports_with_the_collector_paused_and_runs_with_it_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The entry pauses the cyclic collector only while importing: the command (the daemon,
+    for days) must run with it enabled, and the import-time objects frozen out of its way."""
+    import gc
+
+    from daemon import cli, console
+
+    seen: dict[str, object] = {}
+
+    def fake_cli_main() -> None:
+        seen.update(enabled=gc.isenabled(), frozen=gc.get_freeze_count())
+
+    monkeypatch.setattr(cli, "main", fake_cli_main)
+    try:
+        console.main()
+    finally:
+        gc.unfreeze()
+    assert seen["enabled"] is True
+    assert isinstance(seen["frozen"], int) and seen["frozen"] > 0
