@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     create_engine,
@@ -32,7 +34,7 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
@@ -278,6 +280,45 @@ def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) ->
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+# Column types whose values (int, float, str, bool, None) sqlite3 binds exactly as
+# SQLAlchemy's own parameter processing would (a bool as the integer 0 or 1)
+_SQLITE_PLAIN_TYPES = (Integer, Float, String, Boolean)
+
+
+def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT rows (dicts with the same keys) in one executemany.
+
+    On SQLite, with plain column types, the rows go to the driver as tuples: SQLAlchemy's
+    per-row parameter processing was a fifth of a large import's inserts (the bench's
+    12,188 pairs: 0.26 s through Core, 0.21 s this way). Elsewhere, Core's ``execute``.
+    """
+    if not rows:
+        return
+    plan = _sqlite_insert(table, tuple(rows[0])) if connection.dialect.name == "sqlite" else None
+    if plan is None:
+        connection.execute(table.insert(), rows)
+        return
+    sql, values_of = plan
+    connection.exec_driver_sql(sql, list(map(values_of, rows)))
+
+
+@functools.cache
+def _sqlite_insert(
+    table: Table, keys: tuple[str, ...]
+) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]] | None:
+    """The INSERT statement for these columns and a row's values in its order (None when
+    a column's type needs SQLAlchemy's processing, or a column left out has a Python-side
+    default SQLAlchemy would fill in)."""
+    if not all(isinstance(table.c[key].type, _SQLITE_PLAIN_TYPES) for key in keys):
+        return None
+    if any(column.default is not None for column in table.c if column.key not in keys):
+        return None
+    columns = ", ".join(f'"{key}"' for key in keys)
+    sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({", ".join("?" * len(keys))})'
+    getter = operator.itemgetter(*keys)
+    return sql, (getter if len(keys) > 1 else lambda row: (getter(row),))
 
 
 class KeyConflict(TransientError):

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, false, func, insert, select, update
+from sqlalchemy import bindparam, false, func, select, update
 
 from daemon.analysis import analyse_answer
 from daemon.compare import ExportComparison
-from daemon.db import AnswerVersion, QAPairRow, serialize_on
+from daemon.db import AnswerVersion, QAPairRow, insert_many, serialize_on
 from daemon.importers import refinement
 from daemon.importers.base import ImportContext, ImportResult
 from daemon.importers.indicators import IndicatorBook
@@ -43,7 +43,7 @@ STORED_BY_KEY = select(
     QAPairRow.question_key.in_(bindparam("keys", expanding=True)),
     QAPairRow.key_conflict == false(),
 )
-INSERT_PAIRS = insert(QAPairRow.__table__)
+QA_PAIRS = QAPairRow.__table__
 
 
 def stored_pairs(ictx: ImportContext, keys: set[str]) -> dict[str, StoredPair]:
@@ -174,8 +174,8 @@ def _insert(ictx: ImportContext, rows: list[dict[str, Any]]) -> None:
         return
     connection = ictx.session.connection()
     for start in range(0, len(rows), INSERT_CHUNK):
-        # Core, not the ORM's bulk path: no per-row bookkeeping for rows never loaded again
-        connection.execute(INSERT_PAIRS, rows[start : start + INSERT_CHUNK])
+        # not the ORM's bulk path: no per-row bookkeeping for rows never loaded again
+        insert_many(connection, QA_PAIRS, rows[start : start + INSERT_CHUNK])
     if not refinement.any_pending(ictx.session):
         return
     keys = [row["question_key"] for row in rows]

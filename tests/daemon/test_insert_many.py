@@ -1,0 +1,90 @@
+"""``db.insert_many``: on SQLite the rows go to the driver, and must be stored exactly as
+SQLAlchemy's Core insert stores them."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from daemon import migrate
+from daemon.db import Database, FileRecord, Indicator, QAPairRow, insert_many
+
+QA_PAIRS = QAPairRow.__table__
+
+
+def _rows() -> list[dict[str, Any]]:
+    """Every kind of value a pair row holds: ints, floats, text, booleans both ways, NULLs."""
+    base: dict[str, Any] = {
+        "indicator_id": 1, "indicator_name": "RSI", "pair_number": 1, "question": "q",
+        "answer": "a", "difficulty_level": None, "answer_length": 1, "has_formula": True,
+        "has_examples": False, "has_sources": True, "crypto_specific": False,
+        "created_date": "2026-11-30", "question_key": "k", "key_conflict": False,
+        "session_number": None, "agent": "droid", "source_file_id": None,
+        "source_database": None, "source_ref": None, "quality_score": None,
+    }
+    return [
+        base,
+        {**base, "pair_number": 2, "question": "Ünïcödé — ſ, K, İ?", "answer": "x" * 5000,
+         "answer_length": 5000, "has_formula": False, "has_examples": True, "question_key": "k2",
+         "session_number": 43, "quality_score": 0.875, "difficulty_level": "advanced",
+         "key_conflict": True, "source_ref": "rag-1"},
+        {**base, "pair_number": 2**40, "question": "'; DROP TABLE qa_pairs; --",
+         "question_key": "k3", "quality_score": 1.0, "answer": "line\nbreak\ttab\x01"},
+    ]
+
+
+def _stored(path: Path) -> list[tuple[Any, ...]]:
+    """The rows as SQLite holds them: each value with its storage class."""
+    with closing(sqlite3.connect(path)) as connection:
+        names = [row[1] for row in connection.execute("PRAGMA table_info(qa_pairs)")]
+        typed = ", ".join(f'"{n}", typeof("{n}")' for n in names)
+        return connection.execute(f"SELECT {typed} FROM qa_pairs ORDER BY qa_id").fetchall()
+
+
+def _database(path: Path) -> Database:
+    db = Database(f"sqlite:///{path}")
+    migrate.upgrade(db)
+    with db.engine.begin() as connection:
+        connection.execute(Indicator.__table__.insert(), [{"id": 1, "indicator_name": "RSI"}])
+    return db
+
+
+def test_rows_are_stored_exactly_as_the_core_insert_stores_them(tmp_path: Path) -> None:
+    direct, core = _database(tmp_path / "direct.db"), _database(tmp_path / "core.db")
+    try:
+        with direct.engine.begin() as connection:
+            insert_many(connection, QA_PAIRS, _rows())
+        with core.engine.begin() as connection:
+            connection.execute(QA_PAIRS.insert(), _rows())
+    finally:
+        direct.dispose()
+        core.dispose()
+    stored = _stored(tmp_path / "direct.db")
+    assert len(stored) == 3
+    assert stored == _stored(tmp_path / "core.db")
+
+
+def test_a_column_sqlalchemy_must_convert_goes_through_core(tmp_path: Path) -> None:
+    """A datetime is stored in SQLAlchemy's text form, and a column left out gets its
+    Python-side default, as Core's insert does (the driver would do neither)."""
+    db = _database(tmp_path / "files.db")
+    processed = datetime(2026, 11, 30, 9, 5, 1, 250000)
+    row = {"agent": "droid", "box": "outbox", "rel_path": "outbox/droid/a.json",
+           "sha256": "0" * 64, "size": 1, "outcome": "imported", "processed_at": processed}
+    try:
+        with db.engine.begin() as connection:
+            insert_many(connection, FileRecord.__table__, [row])
+            insert_many(connection, FileRecord.__table__, [])  # nothing to do, no error
+            insert_many(connection, FileRecord.__table__,
+                        [{k: v for k, v in row.items() if k != "processed_at"}
+                         | {"sha256": "2" * 64}])
+    finally:
+        db.dispose()
+    with closing(sqlite3.connect(tmp_path / "files.db")) as connection:
+        stored = connection.execute(
+            "SELECT processed_at, seen_count, pairs_stored FROM files ORDER BY id").fetchall()
+    assert stored[0] == ("2026-11-30 09:05:01.250000", 1, 0)
+    assert len(stored) == 2 and stored[1][0] is not None and stored[1][1:] == (1, 0)
