@@ -218,14 +218,27 @@ class OverflowDetector(logging.Handler):
         logging.getLogger(WATCHDOG_INOTIFY_LOGGER).removeHandler(self)
 
 
+# The events ``DeliveryEventHandler`` acts on. Asking for these only keeps the rest out of the
+# kernel's queue (IN_MODIFY: one per write call; close-after-write is the arrival) and out of
+# watchdog's threads (a "folder modified" event for every file created, closed or moved in):
+# 7 events instead of 11 for a file written then renamed into place and read once.
+INOTIFY_EVENTS: list[type[FileSystemEvent]] = [
+    FileMovedEvent, DirMovedEvent, FileCreatedEvent, DirCreatedEvent, FileOpenedEvent,
+    FileClosedEvent, FileClosedNoWriteEvent, FileDeletedEvent,
+]
+# Polling sees no open or close: a file changing is reported as modified
+POLLING_EVENTS: list[type[FileSystemEvent]] = [*INOTIFY_EVENTS, FileModifiedEvent]
+
+
 def make_observer(settings: Settings, handler: DeliveryEventHandler) -> BaseObserver:
     observer: BaseObserver = (
         PollingObserver(timeout=max(0.1, settings.settle_seconds / 2))
         if settings.polling
         else Observer()
     )
+    wanted = POLLING_EVENTS if settings.polling else INOTIFY_EVENTS
     for box in BOXES:
         folder = settings.root_path / box
         folder.mkdir(parents=True, exist_ok=True)
-        observer.schedule(handler, str(folder), recursive=True)
+        observer.schedule(handler, str(folder), recursive=True, event_filter=wanted)
     return observer
