@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
+from daemon import migrate
 from daemon.cli import cli
+from daemon.db import Database
 from daemon.logging import configure_logging
 
 Run = Callable[..., tuple[int, str]]
@@ -119,3 +121,19 @@ def reflected_schema(connection: Connection) -> dict[str, dict[str, Any]]:
             "checks": sorted(str(c.get("sqltext")) for c in inspector.get_check_constraints(table)),
         }
     return schema
+
+
+def assert_created_as_migrated(created: Database, migrated: Database) -> None:
+    """A database created from the models and one brought to head by the migrations hold the
+    same schema and the same stamp, at head (both are disposed of)."""
+    try:
+        with created.engine.connect() as new, migrated.engine.connect() as replayed:
+            schemas = [reflected_schema(new), reflected_schema(replayed)]
+            stamps = [c.execute(text("SELECT version_num FROM alembic_version")).all()
+                      for c in (new, replayed)]
+    finally:
+        created.dispose()
+        migrated.dispose()
+    assert "qa_pairs" in schemas[0] and "alembic_version" in schemas[0]
+    assert schemas[0] == schemas[1]
+    assert stamps[0] == stamps[1] == [(migrate.head_revision(),)]

@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
 
 from daemon import migrate
 from daemon.db import Base, Database
 from handlers.text import question_key
-from tests.support import SAMPLES, Run, cli_runner, reflected_schema
+from tests.support import SAMPLES, Run, assert_created_as_migrated, cli_runner
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -195,19 +194,8 @@ def test_a_new_database_has_the_schema_the_migrations_give(run: Run, root: Path)
     must be what replaying the migrations gives."""
     code, _ = run("init", "--root", str(root))
     assert code == 0
-    created = Database(f"sqlite:///{root / 'var' / 'inboxd.db'}")
-    migrated = _migrated_by_alembic(root / "var" / "migrated.db")
-    try:
-        with created.engine.connect() as new, migrated.engine.connect() as replayed:
-            created_schema, migrated_schema = reflected_schema(new), reflected_schema(replayed)
-            stamps = [c.execute(text("SELECT version_num FROM alembic_version")).all()
-                      for c in (new, replayed)]
-    finally:
-        created.dispose()
-        migrated.dispose()
-    assert "qa_pairs" in created_schema and "alembic_version" in created_schema
-    assert created_schema == migrated_schema
-    assert stamps[0] == stamps[1] == [(migrate.head_revision(),)]
+    assert_created_as_migrated(Database(f"sqlite:///{root / 'var' / 'inboxd.db'}"),
+                               _migrated_by_alembic(root / "var" / "migrated.db"))
 
 
 def test_init_creates_the_tree_for_every_agent(run: Run, root: Path) -> None:
