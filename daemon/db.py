@@ -34,7 +34,7 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
@@ -282,21 +282,17 @@ def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) ->
     cursor.close()
 
 
-# Column types whose values (int, float, str, bool, None) sqlite3 binds exactly as
-# SQLAlchemy's own parameter processing would (a bool as the integer 0 or 1)
-_SQLITE_PLAIN_TYPES = (Integer, Float, String, Boolean)
-
-
 def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """INSERT rows (dicts with the same keys) in one executemany.
 
-    On SQLite, with plain column types, the rows go to the driver as tuples: SQLAlchemy's
-    per-row parameter processing was a fifth of a large import's inserts (the bench's
-    12,188 pairs: 0.26 s through Core, 0.21 s this way). Elsewhere, Core's ``execute``.
+    On SQLite, when no column needs SQLAlchemy's processing, the rows go to the driver as
+    tuples: that per-row processing was a fifth of a large import's inserts (the bench's
+    12,188 pairs: 0.26 s through Core, 0.21 s this way). Otherwise, Core's ``execute``.
     """
     if not rows:
         return
-    plan = _sqlite_insert(table, tuple(rows[0])) if connection.dialect.name == "sqlite" else None
+    dialect = connection.dialect
+    plan = _sqlite_insert(table, tuple(rows[0]), dialect) if dialect.name == "sqlite" else None
     if plan is None:
         connection.execute(table.insert(), rows)
         return
@@ -306,13 +302,17 @@ def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]
 
 @functools.cache
 def _sqlite_insert(
-    table: Table, keys: tuple[str, ...]
+    table: Table, keys: tuple[str, ...], dialect: Dialect
 ) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]] | None:
-    """The INSERT statement for these columns and a row's values in its order (None when
-    a column's type needs SQLAlchemy's processing, or a column left out has a Python-side
-    default SQLAlchemy would fill in)."""
-    if not all(isinstance(table.c[key].type, _SQLITE_PLAIN_TYPES) for key in keys):
-        return None
+    """The INSERT statement for these columns and a row's values in its order; None when a
+    column's value would be converted by SQLAlchemy (a datetime, JSON, an enum, a float; a
+    bool only becomes 0 or 1, as sqlite3 binds it anyway), or when a column left out has a
+    Python-side default SQLAlchemy would fill in."""
+    for key in keys:
+        column_type = table.c[key].type
+        converts = column_type.dialect_impl(dialect).bind_processor(dialect) is not None
+        if converts and not isinstance(column_type, Boolean):
+            return None
     if any(column.default is not None for column in table.c if column.key not in keys):
         return None
     columns = ", ".join(f'"{key}"' for key in keys)

@@ -10,29 +10,29 @@ from pathlib import Path
 from typing import Any
 
 from daemon import migrate
-from daemon.db import Database, FileRecord, Indicator, QAPairRow, insert_many
+from daemon.db import Database, FileRecord, Indicator, QAPairRow, _sqlite_insert, insert_many
 
 QA_PAIRS = QAPairRow.__table__
 
 
 def _rows() -> list[dict[str, Any]]:
-    """Every kind of value a pair row holds: ints, floats, text, booleans both ways, NULLs."""
+    """Every kind of value the importer's pair rows hold: ints, text, booleans both ways, NULLs."""
     base: dict[str, Any] = {
         "indicator_id": 1, "indicator_name": "RSI", "pair_number": 1, "question": "q",
         "answer": "a", "difficulty_level": None, "answer_length": 1, "has_formula": True,
         "has_examples": False, "has_sources": True, "crypto_specific": False,
         "created_date": "2026-11-30", "question_key": "k", "key_conflict": False,
         "session_number": None, "agent": "droid", "source_file_id": None,
-        "source_database": None, "source_ref": None, "quality_score": None,
+        "source_database": None, "source_ref": None,
     }
     return [
         base,
         {**base, "pair_number": 2, "question": "Ünïcödé — ſ, K, İ?", "answer": "x" * 5000,
          "answer_length": 5000, "has_formula": False, "has_examples": True, "question_key": "k2",
-         "session_number": 43, "quality_score": 0.875, "difficulty_level": "advanced",
+         "session_number": 43, "difficulty_level": "advanced",
          "key_conflict": True, "source_ref": "rag-1"},
         {**base, "pair_number": 2**40, "question": "'; DROP TABLE qa_pairs; --",
-         "question_key": "k3", "quality_score": 1.0, "answer": "line\nbreak\ttab\x01"},
+         "question_key": "k3", "answer": "line\nbreak\ttab\x01"},
     ]
 
 
@@ -54,6 +54,7 @@ def _database(path: Path) -> Database:
 
 def test_rows_are_stored_exactly_as_the_core_insert_stores_them(tmp_path: Path) -> None:
     direct, core = _database(tmp_path / "direct.db"), _database(tmp_path / "core.db")
+    assert _sqlite_insert(QA_PAIRS, tuple(_rows()[0]), direct.engine.dialect) is not None
     try:
         with direct.engine.begin() as connection:
             insert_many(connection, QA_PAIRS, _rows())
@@ -69,7 +70,8 @@ def test_rows_are_stored_exactly_as_the_core_insert_stores_them(tmp_path: Path) 
 
 def test_a_column_sqlalchemy_must_convert_goes_through_core(tmp_path: Path) -> None:
     """A datetime is stored in SQLAlchemy's text form, and a column left out gets its
-    Python-side default, as Core's insert does (the driver would do neither)."""
+    Python-side default, as Core's insert does (the driver would do neither). A float column
+    (SQLAlchemy converts its values) goes through Core too."""
     db = _database(tmp_path / "files.db")
     processed = datetime(2026, 11, 30, 9, 5, 1, 250000)
     row = {"agent": "droid", "box": "outbox", "rel_path": "outbox/droid/a.json",
@@ -88,3 +90,4 @@ def test_a_column_sqlalchemy_must_convert_goes_through_core(tmp_path: Path) -> N
             "SELECT processed_at, seen_count, pairs_stored FROM files ORDER BY id").fetchall()
     assert stored[0] == ("2026-11-30 09:05:01.250000", 1, 0)
     assert len(stored) == 2 and stored[1][0] is not None and stored[1][1:] == (1, 0)
+    assert _sqlite_insert(QA_PAIRS, (*_rows()[0], "quality_score"), db.engine.dialect) is None
