@@ -23,8 +23,8 @@ from bench.common import (
 )
 from bench.datagen import export_document, export_pair_count, with_telling_phrases, write_json
 from bench.inproc import prepared
-from daemon import analysis
-from daemon.pipeline import Pipeline
+from daemon.ingest import analysis
+from daemon.ingest.pipeline import Pipeline
 
 EXPORT_NAME = "database_qa_export_bench.json"
 BENCH = Path(__file__).resolve().parent

@@ -36,7 +36,7 @@ from bench.common import (
     running_daemon,
 )
 from bench.datagen import INDICATORS, answer_pool, small_qa_document, write_json
-from daemon.db import Database, FileRecord, QAPairRow
+from daemon.store.db import Database, FileRecord, QAPairRow
 
 # what the README recommends for several daemons on one shared (network) folder
 SHARED_FOLDER_ENV = {"INBOXD_POLLING": "1", "INBOXD_SETTLE_SECONDS": "2"}

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from daemon.config import Settings, load_settings
-from daemon.db import Database
+from daemon.ingest.oneshot import prepare
 from daemon.logging import configure_logging
-from daemon.oneshot import prepare
+from daemon.store.db import Database
 
 
 def quiet_logging(log_file: Path) -> None:

@@ -26,8 +26,8 @@ from bench import restart as restart_scenario
 from bench.common import StatusWatch, drop, make_root
 from bench.datagen import export_document, with_telling_phrases, write_json
 from bench.inproc import prepared, quiet_logging, settings_for
-from daemon.pipeline import Pipeline
-from daemon.service import Daemon
+from daemon.ingest.pipeline import Pipeline
+from daemon.live.service import Daemon
 
 
 def _report(profile: cProfile.Profile, top: int) -> str:

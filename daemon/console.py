@@ -2,7 +2,7 @@
 
 Importing SQLAlchemy, pydantic, typer and the handlers makes hundreds of thousands of
 objects, and the collector walks them again and again while they are being made: ~0.05 s of
-every command (``import daemon.cli``: 0.52-0.53 s with it, 0.47-0.50 s without). Nothing
+every command (``import daemon.cli.app``: 0.52-0.53 s with it, 0.47-0.50 s without). Nothing
 made by an import is garbage, so it is then frozen: later collections, in a one-shot command
 or in the daemon, no longer walk it either.
 """
@@ -15,7 +15,7 @@ import gc
 def main() -> None:
     gc.disable()
     try:
-        from daemon.cli import main as run_cli  # here, not at the top: the point of this module
+        from daemon.cli.app import main as run_cli  # here, not at the top: the point of this module
     finally:
         gc.freeze()
         gc.enable()

@@ -11,7 +11,7 @@ from handlers import (
     assignment,
     export,
     note,
-    progress,
+    progress_claim,
     qa_json,
     rag_export,
     refinement,
@@ -23,7 +23,7 @@ from handlers.base import Box, FileContext, Handler, Rejected
 
 HANDLERS: tuple[Handler, ...] = (
     signal.HANDLER,
-    progress.HANDLER,
+    progress_claim.HANDLER,
     refinement.HANDLER,
     export.HANDLER,
     rag_export.HANDLER,

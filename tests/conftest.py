@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from daemon.config import Settings
-from daemon.db import Database
+from daemon.ingest.oneshot import prepare
+from daemon.live.service import Daemon
 from daemon.logging import configure_logging
-from daemon.oneshot import prepare
-from daemon.service import Daemon
+from daemon.store.db import Database
 from tests.support import wait_for
 
 AGENTS = ("droid", "claude", "gemini")

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, inspect, text
 
-from daemon import migrate
-from daemon.cli import cli
-from daemon.db import Database
+from daemon.cli.app import cli
 from daemon.logging import configure_logging
+from daemon.store import migrate
+from daemon.store.db import Database
 
 Run = Callable[..., tuple[int, str]]
 

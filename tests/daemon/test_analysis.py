@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon import analysis
-from daemon.analysis import analyse_answer, analyse_answer_by_regex
+from daemon.ingest import analysis
+from daemon.ingest.analysis import analyse_answer, analyse_answer_by_regex
 
 _TERMS = (analysis._FORMULA_TERMS + analysis._EXAMPLES_TERMS + analysis._SOURCES_TERMS
           + analysis._CRYPTO_TERMS + ("studies", "eth"))

@@ -10,9 +10,9 @@ import orjson
 from sqlalchemy import func, select
 
 from daemon.config import Settings
-from daemon.db import Database, QAPairRow, SignalRow
-from daemon.pipeline import Pipeline
-from daemon.status import StatusWriter
+from daemon.ingest.pipeline import Pipeline
+from daemon.status.view import StatusWriter
+from daemon.store.db import Database, QAPairRow, SignalRow
 from tests.support import deliver, sample_files
 
 SIGNAL = "outbox/droid/ALL_SESSIONS_COMPLETE.txt"

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from daemon.cli import EXIT_FATAL, EXIT_OK, EXIT_REJECTED
+from daemon.cli.app import EXIT_FATAL, EXIT_OK, EXIT_REJECTED
 from daemon.config import Settings
-from daemon.db import Database, FileRecord, Indicator, QAPairRow
-from daemon.service import Daemon
+from daemon.live.service import Daemon
+from daemon.store.db import Database, FileRecord, Indicator, QAPairRow
 from tests.support import Run, cli_runner, deliver
 
 SESSION_02 = (
@@ -363,9 +363,10 @@ def test_daemon_start_replaces_a_torn_status_json(
 def test_the_cli_module_leaves_what_only_some_commands_need_unimported() -> None:
     """Every command starts faster without alembic, doctor and the log viewer (lazy), and
     the one-shot commands without watchdog."""
-    probe = ("import sys, daemon.cli\n"
-             "print(sorted(m for m in ('alembic', 'daemon.doctor', 'daemon.logview',"
-             " 'daemon.progress', 'daemon.service', 'watchdog') if m in sys.modules))\n")
+    probe = ("import sys, daemon.cli.app\n"
+             "lazy = ('alembic', 'daemon.cli.doctor', 'daemon.cli.logview',"
+             " 'daemon.cli.progress_bar', 'daemon.live.service', 'watchdog')\n"
+             "print(sorted(m for m in lazy if m in sys.modules))\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True, cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.strip() == "[]"
@@ -378,8 +379,8 @@ def test_console_script_imports_with_the_collector_paused_and_runs_with_it_on(
     for days) must run with it enabled, and the import-time objects frozen out of its way."""
     import gc
 
-    from daemon import cli, console
-
+    from daemon import console
+    from daemon.cli import app as cli
     seen: dict[str, object] = {}
 
     def fake_cli_main() -> None:

@@ -10,12 +10,13 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from daemon import doctor, migrate
-from daemon.cli import EXIT_FATAL, EXIT_OK, cli
+from daemon.cli import doctor
+from daemon.cli.app import EXIT_FATAL, EXIT_OK, cli
+from daemon.cli.doctor import Finding, run_checks
 from daemon.config import Settings
-from daemon.db import Database
-from daemon.doctor import Finding, run_checks
-from daemon.migrate import MIGRATIONS_DIR
+from daemon.store import migrate
+from daemon.store.db import Database
+from daemon.store.migrate import MIGRATIONS_DIR
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from bench.datagen import export_document, write_json
 from daemon.config import Settings
-from daemon.db import AnswerVersion, Database, FileRecord, QAPairRow
-from daemon.pipeline import Pipeline
+from daemon.ingest.pipeline import Pipeline
+from daemon.store.db import AnswerVersion, Database, FileRecord, QAPairRow
 
 
 def _count(db: Database, model: type) -> int:

@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from daemon import migrate
-from daemon.db import Database, FileRecord, Indicator, QAPairRow, _sqlite_insert, insert_many
+from daemon.store import migrate
+from daemon.store.db import Database, FileRecord, Indicator, QAPairRow, _sqlite_insert, insert_many
 
 QA_PAIRS = QAPairRow.__table__
 

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from daemon import logview
-from daemon.cli import EXIT_FATAL, EXIT_OK, cli
-from daemon.db import Database, FileRecord
-from daemon.logview import LogFilter, parse_since
+from daemon.cli import logview
+from daemon.cli.app import EXIT_FATAL, EXIT_OK, cli
+from daemon.cli.logview import LogFilter, parse_since
+from daemon.store.db import Database, FileRecord
 from tests.support import SAMPLES, sample_files
 
 INBOXD = Path(sys.prefix) / "bin" / "inboxd"

@@ -16,8 +16,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from daemon import migrate
-from daemon.db import Base, Database
+from daemon.store import migrate
+from daemon.store.db import Base, Database
 from handlers.text import question_key
 from tests.support import SAMPLES, Run, assert_created_as_migrated, cli_runner
 
@@ -225,8 +225,8 @@ def test_alembic_is_imported_only_for_a_database_to_migrate(
     def upgrade_imports_alembic(database: Path) -> bool:
         probe = (
             "import sys\n"
-            "from daemon import migrate\n"
-            "from daemon.db import Database\n"
+            "from daemon.store import migrate\n"
+            "from daemon.store.db import Database\n"
             f"migrate.upgrade(Database({f'sqlite:///{database}'!r}))\n"
             "print('alembic' in sys.modules)\n"
         )
@@ -250,7 +250,7 @@ def test_two_inits_at_once_on_a_fresh_sqlite_file_both_succeed(tmp_path: Path) -
     and finds the schema at head (Python's sqlite3 runs DDL outside any transaction, so both
     used to run CREATE TABLE and one died with "table files already exists", 7 times in 20)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INBOXD_")}
-    init = "import sys; from daemon.cli import main; sys.argv[0] = 'inboxd'; main()"
+    init = "import sys; from daemon.cli.app import main; sys.argv[0] = 'inboxd'; main()"
     for attempt in range(6):
         root = tmp_path / f"root-{attempt}"
         both = [subprocess.Popen([sys.executable, "-c", init, "init", "--root", str(root)],

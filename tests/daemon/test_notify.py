@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from daemon.errors import ConfigError
-from daemon.notify import Notifier
+from daemon.live.notify import Notifier
 
 
 class Listener:

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from daemon.config import DEFAULT_IGNORE, Settings
-from daemon.db import Database
-from daemon.oneshot import pending_files
-from daemon.paths import Ignored, Location, locate, name_matcher, scan_tree
-from daemon.pipeline import Pipeline
-from daemon.service import Daemon
+from daemon.ingest.oneshot import pending_files
+from daemon.ingest.paths import Ignored, Location, locate, name_matcher, scan_tree
+from daemon.ingest.pipeline import Pipeline
+from daemon.live.service import Daemon
+from daemon.store.db import Database
 from tests.reliability.probes import qa_document
 
 FILES = (

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from daemon.config import Settings
-from daemon.db import Database, FileRecord, QAPairRow, SignalRow
-from daemon.pipeline import Pipeline
+from daemon.ingest.pipeline import Pipeline
+from daemon.store.db import Database, FileRecord, QAPairRow, SignalRow
 from tests.support import SAMPLES, deliver, sample_files
 
 EXPORT = "outbox/claude/database_qa_export_20251030_012343.json"
@@ -149,7 +149,7 @@ def test_category_comes_from_the_assignment(settings: Settings, db: Database) ->
         ["inbox/droid/session-02-assignment.md", "outbox/droid/session_02/ema_qa_pairs.json"],
     )
     with db.reader() as session:
-        from daemon.db import Indicator
+        from daemon.store.db import Indicator
 
         category = session.scalar(
             select(Indicator.indicator_category).where(Indicator.indicator_name == "EMA")

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import delete, select
 
 from daemon.config import Settings
-from daemon.db import Database, FileRecord, QAPairRow
-from daemon.pipeline import Pipeline
-from daemon.status import STATUS_JSON, StatusWriter, agent_view
+from daemon.ingest.pipeline import Pipeline
+from daemon.status.view import STATUS_JSON, StatusWriter, agent_view
+from daemon.store.db import Database, FileRecord, QAPairRow
 from tests.support import deliver, sample_files
 
 EXPORT = "outbox/claude/database_qa_export_20251030_012343.json"
@@ -111,7 +111,7 @@ def test_the_files_agent_is_written_before_the_orchestrator(
     settings: Settings, db: Database, writer: StatusWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: list[Path] = []
-    import daemon.status as status_module
+    import daemon.status.view as status_module
 
     real = status_module.write_atomic
 

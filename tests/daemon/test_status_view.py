@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from daemon.config import Settings
-from daemon.db import Database
-from daemon.oneshot import prepare
-from daemon.pipeline import Pipeline
-from daemon.status import StatusWriter
+from daemon.ingest.oneshot import prepare
+from daemon.ingest.pipeline import Pipeline
+from daemon.status.view import StatusWriter
+from daemon.store.db import Database
 from tests.support import deliver, sample_files
 
 EXPORT = "outbox/claude/database_qa_export_20251030_012343.json"

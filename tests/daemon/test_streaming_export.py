@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 import handlers
 from daemon.config import Settings
-from daemon.db import AnswerVersion, Database, FileRecord, QAPairRow
-from daemon.oneshot import prepare
-from daemon.pipeline import FileOutcome, Pipeline
+from daemon.ingest.oneshot import prepare
+from daemon.ingest.pipeline import FileOutcome, Pipeline
+from daemon.store.db import AnswerVersion, Database, FileRecord, QAPairRow
 from handlers import export
 
 NAME = "database_qa_export_20251101.json"

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from daemon.config import Settings
-from daemon.db import Database, FileRecord, QAPairRow
-from daemon.oneshot import prepare
-from daemon.pipeline import FileOutcome, Pipeline
+from daemon.ingest.oneshot import prepare
+from daemon.ingest.pipeline import FileOutcome, Pipeline
+from daemon.store.db import Database, FileRecord, QAPairRow
 from handlers.base import FileContext
 from handlers.qa_json import stream
 from tests.support import SAMPLES

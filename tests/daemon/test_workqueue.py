@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from daemon.workqueue import WorkQueue
+from daemon.live.workqueue import WorkQueue
 from tests.support import wait_for
 
 SETTLE = 0.2  # short, but long enough that "not yet" right after a put is not a race

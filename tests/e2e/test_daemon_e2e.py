@@ -12,8 +12,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from daemon.config import Settings
-from daemon.db import Database, FileRecord, QAPairRow
-from daemon.service import Daemon
+from daemon.live.service import Daemon
+from daemon.store.db import Database, FileRecord, QAPairRow
 from tests.support import SAMPLES, deliver, sample_files, wait_for
 
 EXPORT = "outbox/claude/database_qa_export_20251030_012343.json"

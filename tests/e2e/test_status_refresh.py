@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from daemon.config import Settings
-from daemon.service import Daemon
+from daemon.live.service import Daemon
 from tests.support import deliver, read_status, wait_for
 
 SMA = "outbox/droid/session_02/sma_qa_pairs.json"

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from daemon.config import Settings
-from daemon.notify import Notifier
-from daemon.service import Daemon
+from daemon.live.notify import Notifier
+from daemon.live.service import Daemon
 from tests.support import deliver, wait_for
 
 INBOXD = Path(sys.executable).parent / "inboxd"

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from handlers import (
     assignment,
     note,
-    progress,
+    progress_claim,
     refinement,
     research_report,
     session_index,
@@ -27,7 +27,7 @@ CASES: list[tuple[Parse, str, Box, str]] = [
     (assignment.parse, "droid", "inbox", "session-02-assignment.md"),
     (session_index.parse, "droid", "inbox", "SESSION_INDEX.md"),
     (note.parse, "droid", "inbox", "MASTER_EXECUTION_PLAN.md"),
-    (progress.parse, "droid", "outbox", "status.txt"),
+    (progress_claim.parse, "droid", "outbox", "status.txt"),
     (signal.parse, "droid", "outbox", "ALL_SESSIONS_COMPLETE.json"),
     (signal.parse, "droid", "outbox", "ALL_SESSIONS_COMPLETE"),
     (research_report.parse, "droid", "outbox", "session_02/research_report_macd_1_2.txt"),

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from daemon.config import Settings
-from daemon.db import Database
-from daemon.oneshot import prepare
+from daemon.ingest.oneshot import prepare
+from daemon.store.db import Database
 from tests.support import Run, cli_runner
 
 

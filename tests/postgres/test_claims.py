@@ -19,7 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
-from daemon.db import (
+from daemon.ingest.oneshot import prepare
+from daemon.ingest.pipeline import FileOutcome, Pipeline
+from daemon.store.db import (
     MAX_NAMED_LOCKS,
     Database,
     FileRecord,
@@ -29,8 +31,6 @@ from daemon.db import (
     lock_key,
     utcnow,
 )
-from daemon.oneshot import prepare
-from daemon.pipeline import FileOutcome, Pipeline
 from handlers.text import question_key
 from tests.postgres.conftest import sessions_waiting_on_a_lock
 from tests.support import deliver, wait_for

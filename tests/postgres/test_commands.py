@@ -17,8 +17,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
 
-from daemon import migrate
-from daemon.db import Base, Database, QAPairRow
+from daemon.store import migrate
+from daemon.store.db import Base, Database, QAPairRow
 from handlers.text import question_key
 from tests.conftest import fresh_postgres_database
 from tests.postgres.conftest import Run

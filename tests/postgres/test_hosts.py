@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from daemon.config import Settings
-from daemon.service import Daemon
+from daemon.live.service import Daemon
 from tests.support import deliver, read_status, wait_for
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from daemon.db import Database, FileRecord, Indicator, QAPairRow
+from daemon.store.db import Database, FileRecord, Indicator, QAPairRow
 from tests.reliability.daemon_process import DaemonProcess
 from tests.support import wait_for
 

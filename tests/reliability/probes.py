@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from daemon.db import Database, FileRecord, QAPairRow
+from daemon.store.db import Database, FileRecord, QAPairRow
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from daemon.config import Settings
-from daemon.db import Database, FileRecord, QAPairRow
-from daemon.service import Daemon
-from daemon.watcher import OVERFLOW_MESSAGE, WATCHDOG_INOTIFY_LOGGER
+from daemon.live.service import Daemon
+from daemon.live.watcher import OVERFLOW_MESSAGE, WATCHDOG_INOTIFY_LOGGER
+from daemon.store.db import Database, FileRecord, QAPairRow
 from tests.support import wait_for
 
 TOTAL = 20_000

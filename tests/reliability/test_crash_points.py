@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bench.datagen import export_document, write_json
 from daemon.config import Settings
-from daemon.db import Database, FileRecord, QAPairRow
+from daemon.store.db import Database, FileRecord, QAPairRow
 from tests.reliability.daemon_process import DaemonProcess
 from tests.support import wait_for
 

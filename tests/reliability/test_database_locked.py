@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from daemon.config import Settings
-from daemon.service import Daemon
+from daemon.live.service import Daemon
 from tests.support import deliver, wait_for
 
 FILES = [

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from daemon.config import Settings
-from daemon.db import Database
-from daemon.service import Daemon
+from daemon.live.service import Daemon
+from daemon.store.db import Database
 from tests.reliability.probes import has_question, ledger_rows, pair_count, qa_document
 from tests.support import wait_for
 

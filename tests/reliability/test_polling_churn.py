@@ -14,8 +14,8 @@ from collections.abc import Callable
 import pytest
 
 from daemon.config import Settings
-from daemon.db import Database
-from daemon.service import Daemon
+from daemon.live.service import Daemon
+from daemon.store.db import Database
 from tests.reliability.probes import (
     agent_status,
     has_question,

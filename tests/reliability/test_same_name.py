@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from daemon.config import Settings
-from daemon.db import Database
-from daemon.service import Daemon
+from daemon.live.service import Daemon
+from daemon.store.db import Database
 from tests.reliability.probes import has_question, ledger_rows, pair_count, qa_document
 from tests.support import wait_for
 

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from daemon.config import Settings
-from daemon.db import Database
-from daemon.service import Daemon
-from daemon.watcher import OVERFLOW_MESSAGE, WATCHDOG_INOTIFY_LOGGER
+from daemon.live.service import Daemon
+from daemon.live.watcher import OVERFLOW_MESSAGE, WATCHDOG_INOTIFY_LOGGER
+from daemon.store.db import Database
 from tests.reliability.probes import (
     distinct_question_count,
     ledger_rows,

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from daemon.config import Settings
-from daemon.db import Database
-from daemon.service import Daemon
+from daemon.live.service import Daemon
+from daemon.store.db import Database
 from tests.reliability.probes import (
     distinct_question_count,
     has_question,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from daemon.config import Settings
-from daemon.db import Database
-from daemon.service import Daemon
+from daemon.live.service import Daemon
+from daemon.store.db import Database
 from tests.reliability.probes import has_question, qa_document
 from tests.support import wait_for
 

@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import bindparam, false, func, select, update
 
-from daemon.analysis import analyse_answer
-from daemon.compare import ExportComparison
-from daemon.db import AnswerVersion, QAPairRow, insert_many, serialize_on
-from daemon.importers import refinement
-from daemon.importers.base import ImportContext, ImportResult
-from daemon.importers.indicators import IndicatorBook
+from daemon.ingest.analysis import analyse_answer
+from daemon.ingest.compare import ExportComparison
+from daemon.ingest.importers import refinement
+from daemon.ingest.importers.base import ImportContext, ImportResult
+from daemon.ingest.importers.indicators import IndicatorBook
+from daemon.store.db import AnswerVersion, QAPairRow, insert_many, serialize_on
 from handlers.models import QABatch, QAPair
 from handlers.streaming import QAStream
 from handlers.text import indicator_from_filename, question_key

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from daemon.db import ProgressClaimRow
-from daemon.importers.base import ImportContext, ImportResult
+from daemon.ingest.importers.base import ImportContext, ImportResult
+from daemon.store.db import ProgressClaimRow
 from handlers.models import ProgressClaim
 
 

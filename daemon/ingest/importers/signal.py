@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from daemon.backup import backup
-from daemon.coverage import gaps, session_coverage
-from daemon.db import FileRecord, QAPairRow, SignalRow
 from daemon.errors import ConfigError
-from daemon.handoff import hand_off
-from daemon.importers.base import ImportContext, ImportResult
-from daemon.report import write_gap_report
+from daemon.ingest.handoff import hand_off
+from daemon.ingest.importers.base import ImportContext, ImportResult
+from daemon.status.coverage import gaps, session_coverage
+from daemon.status.gap_report import write_gap_report
+from daemon.store.backup import backup
+from daemon.store.db import FileRecord, QAPairRow, SignalRow
 from handlers.models import CompletionSignal
 
 DATA_KINDS = ("qa", "rag_export", "research_report", "export")

@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
-from daemon.db import QAPairRow
 from daemon.fsutil import write_atomic
+from daemon.store.db import QAPairRow
 
 
 def hand_off(session: Session, settings: Settings, now: datetime) -> list[dict[str, object]]:

@@ -15,24 +15,24 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from daemon import ledger
 from daemon.config import Settings
-from daemon.db import Database, utcnow
 from daemon.errors import TransientError
-from daemon.logging import get_logger
-from daemon.notify import Notifier
-from daemon.oneshot import prepare
-from daemon.paths import Candidate, Location, locate, scan_tree
-from daemon.pipeline import Pipeline
-from daemon.status import StatusWriter
-from daemon.watcher import (
+from daemon.ingest import ledger
+from daemon.ingest.oneshot import prepare
+from daemon.ingest.paths import Candidate, Location, locate, scan_tree
+from daemon.ingest.pipeline import Pipeline
+from daemon.live.notify import Notifier
+from daemon.live.watcher import (
     DeliveryEventHandler,
     OpenFiles,
     OverflowDetector,
     files_open_for_writing,
     make_observer,
 )
-from daemon.workqueue import WorkQueue
+from daemon.live.workqueue import WorkQueue
+from daemon.logging import get_logger
+from daemon.status.view import StatusWriter
+from daemon.store.db import Database, utcnow
 
 log = get_logger("inboxd.daemon")
 

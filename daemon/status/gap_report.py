@@ -12,9 +12,9 @@ from sqlalchemy import case, func, select, true
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
-from daemon.coverage import gaps, session_coverage
-from daemon.db import FileRecord, Indicator, QAPairRow
 from daemon.fsutil import write_atomic
+from daemon.status.coverage import gaps, session_coverage
+from daemon.store.db import FileRecord, Indicator, QAPairRow
 
 
 def _pct(part: int, whole: int) -> str:

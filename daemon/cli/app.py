@@ -22,17 +22,17 @@ import orjson
 import typer
 from sqlalchemy import select
 
-from daemon import migrate
 from daemon.config import Settings, load_settings
-from daemon.db import Database, FileRecord, utcnow
+from daemon.ingest.oneshot import prepare, run_burst
+from daemon.ingest.pipeline import Pipeline
+from daemon.live.notify import Notifier
 from daemon.logging import configure_logging, get_logger
-from daemon.notify import Notifier
-from daemon.oneshot import prepare, run_burst
-from daemon.pipeline import Pipeline
-from daemon.status import StatusWriter, agent_view, database_totals, render_markdown
+from daemon.status.view import StatusWriter, agent_view, database_totals, render_markdown
+from daemon.store import migrate
+from daemon.store.db import Database, FileRecord, utcnow
 
 if TYPE_CHECKING:
-    from daemon.pipeline import FileOutcome
+    from daemon.ingest.pipeline import FileOutcome
 
 log = get_logger("inboxd.cli")
 
@@ -76,7 +76,7 @@ def run(
                                                  help="Poll instead of inotify.")] = None,
 ) -> None:
     """Run the daemon: catch up on what arrived while stopped, then watch."""
-    from daemon.service import Daemon  # watchdog: only the daemon needs it
+    from daemon.live.service import Daemon  # watchdog: only the daemon needs it
 
     settings = _settings(root, database, polling=polling)
     daemon = Daemon(settings, notifier=Notifier.from_environment(os.environ))
@@ -130,7 +130,7 @@ def process(
     database: DbOpt = None,
 ) -> None:
     """Process the given files now (same pipeline as the daemon)."""
-    from daemon.progress import progress_reporter, render_comparison  # rich: slow import
+    from daemon.cli.progress_bar import progress_reporter, render_comparison  # rich: slow import
 
     settings = _settings(root, database)
     db = Database.for_settings(settings)
@@ -186,7 +186,7 @@ def status(
 @app.command("backup")
 def backup_cmd(root: RootOpt = None, database: DbOpt = None) -> None:
     """Take an online backup of the (SQLite) database into var/backups/."""
-    from daemon.backup import backup
+    from daemon.store.backup import backup
 
     settings = _settings(root, database)
     typer.echo(str(backup(settings.url, settings.backup_dir, utcnow())))
@@ -199,7 +199,7 @@ def restore_cmd(
     database: DbOpt = None,
 ) -> None:
     """Put a backup's content back into the database (stop the daemon first)."""
-    from daemon.backup import backup, restore
+    from daemon.store.backup import backup, restore
 
     settings = _settings(root, database)
     safety = backup(settings.url, settings.backup_dir, utcnow())
@@ -214,7 +214,7 @@ def report_cmd(
     database: DbOpt = None,
 ) -> None:
     """Print a report: ``gap`` (coverage, overlap, quality, topics, progress)."""
-    from daemon.report import gap_report
+    from daemon.status.gap_report import gap_report
 
     if which != "gap":
         typer.echo(f"unknown report {which!r}; known: gap", err=True)
@@ -290,8 +290,7 @@ def logs(
     root: RootOpt = None,
 ) -> None:
     """Show (and with -f follow) the daemon's log file, filtered, coloured on a terminal."""
-    from daemon import logview
-
+    from daemon.cli import logview
     try:
         log_filter = logview.LogFilter(
             agent=agent,
@@ -333,7 +332,7 @@ def doctor(
         "--min-free-gb", help="Warn when less disk than this is free.")] = 1.0,
 ) -> None:
     """Check the root, folders, database and migrations, inotify limit and disk; say what to fix."""
-    from daemon import doctor as health  # imports alembic
+    from daemon.cli import doctor as health  # imports alembic
 
     settings = load_settings(root=root, database_url=database)  # no logging: it creates var/
     findings = health.run_checks(settings, min_free_bytes=int(min_free_gb * 1024**3))

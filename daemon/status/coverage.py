@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from daemon.db import QAPairRow, SessionIndicator, SessionPlan
+from daemon.store.db import QAPairRow, SessionIndicator, SessionPlan
 
 
 @dataclass

@@ -23,10 +23,10 @@ from alembic.util.exc import CommandError
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from daemon import migrate
 from daemon.config import Settings
-from daemon.db import Database
-from daemon.paths import BOXES
+from daemon.ingest.paths import BOXES
+from daemon.store import migrate
+from daemon.store.db import Database
 
 Status = Literal["ok", "warn", "fail", "skip"]
 

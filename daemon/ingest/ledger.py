@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from daemon.db import FileRecord
+from daemon.store.db import FileRecord
 
 
 class Known(NamedTuple):

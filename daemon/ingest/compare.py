@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
 
-from daemon.db import QAPairRow, SessionPlan
+from daemon.store.db import QAPairRow, SessionPlan
 from handlers.models import QAPair
 
 if TYPE_CHECKING:
-    from daemon.importers.base import ImportContext
+    from daemon.ingest.importers.base import ImportContext
 
 
 class _Stored(Protocol):

@@ -34,8 +34,8 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from daemon.config import Settings
-from daemon.paths import BOXES, Ignored, locate
-from daemon.workqueue import WorkQueue
+from daemon.ingest.paths import BOXES, Ignored, locate
+from daemon.live.workqueue import WorkQueue
 
 # watchdog reports IN_Q_OVERFLOW only as this log record (watchdog >= 6).
 WATCHDOG_INOTIFY_LOGGER = "watchdog.observers.inotify_c"

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import delete, false, or_, select, update
 from sqlalchemy.orm import Session
 
-from daemon.db import PendingRefinement, QAPairRow
-from daemon.importers.base import ImportContext, ImportResult
+from daemon.ingest.importers.base import ImportContext, ImportResult
+from daemon.store.db import PendingRefinement, QAPairRow
 from handlers.models import RefinementRecord, RefinementResults
 
 CHUNK = 500

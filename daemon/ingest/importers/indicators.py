@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
-from daemon.db import Indicator, QAPairRow, SessionIndicator, SessionPlan
+from daemon.store.db import Indicator, QAPairRow, SessionIndicator, SessionPlan
 
 
 def category_by_rules(name: str, settings: Settings) -> str:

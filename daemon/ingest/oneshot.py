@@ -1,7 +1,7 @@
 """Work done once, outside the running daemon: what every command needs before touching
 files (folders, schema, question keys), and ``inboxd scan``.
 
-Kept apart from ``daemon.service`` so the one-shot commands (``process``, ``scan``,
+Kept apart from ``daemon.live.service`` so the one-shot commands (``process``, ``scan``,
 ``status``, ``init``) do not import watchdog and the watcher (~20 ms of every command).
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon import migrate
 from daemon.config import Settings
-from daemon.db import Database
-from daemon.paths import BOXES, scan_tree
-from daemon.pipeline import FileOutcome, Pipeline
-from daemon.status import StatusWriter
+from daemon.ingest.paths import BOXES, scan_tree
+from daemon.ingest.pipeline import FileOutcome, Pipeline
+from daemon.status.view import StatusWriter
+from daemon.store import migrate
+from daemon.store.db import Database
 
 
 def prepare(settings: Settings, db: Database) -> migrate.KeyBackfill:

@@ -1,10 +1,10 @@
-"""Alembic environment: runs on the connection inboxd hands it (see ``daemon.migrate``)."""
+"""Alembic environment: runs on the connection inboxd hands it (see ``daemon.store.migrate``)."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from daemon.db import Base
+from daemon.store.db import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

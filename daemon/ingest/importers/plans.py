@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select
 
-from daemon.db import SessionIndicator, SessionPlan
-from daemon.importers.base import ImportContext, ImportResult
+from daemon.ingest.importers.base import ImportContext, ImportResult
+from daemon.store.db import SessionIndicator, SessionPlan
 from handlers.models import Assignment, Note, SessionIndex
 
 

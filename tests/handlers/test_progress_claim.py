@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from handlers import progress
+from handlers import progress_claim
 from handlers.base import FileContext, Rejected
 from handlers.models import ProgressClaim
 
@@ -13,17 +13,17 @@ CTX = FileContext(agent="droid", box="outbox", rel_path=PurePosixPath("status.tx
 
 
 def parse_text(text: str) -> ProgressClaim | Rejected:
-    return progress.parse(text.encode("utf-8"), CTX)
+    return progress_claim.parse(text.encode("utf-8"), CTX)
 
 
 def test_sample_claims_2_of_43_sessions() -> None:
-    result = progress.parse(SAMPLE.read_bytes(), CTX)
+    result = progress_claim.parse(SAMPLE.read_bytes(), CTX)
     assert isinstance(result, ProgressClaim)
     assert (result.sessions_complete, result.sessions_total) == (2, 43)
 
 
 def test_sample_current_session_date_and_notes() -> None:
-    result = progress.parse(SAMPLE.read_bytes(), CTX)
+    result = progress_claim.parse(SAMPLE.read_bytes(), CTX)
     assert isinstance(result, ProgressClaim)
     assert result.current_session == 3
     assert result.last_updated == "2025-11-03 14:20"
@@ -49,7 +49,7 @@ def test_lone_session_count_has_no_total() -> None:
 
 
 def test_crlf_and_bold_keys_are_read() -> None:
-    result = progress.parse(b"**Sessions Complete:** 7/43\r\n- Current Session: 8\r\n", CTX)
+    result = progress_claim.parse(b"**Sessions Complete:** 7/43\r\n- Current Session: 8\r\n", CTX)
     assert isinstance(result, ProgressClaim)
     assert (result.sessions_complete, result.current_session) == (7, 8)
 
@@ -69,8 +69,8 @@ def test_only_unknown_keys_is_rejected_naming_found_and_expected_keys() -> None:
 
 
 def test_empty_file_is_rejected() -> None:
-    assert isinstance(progress.parse(b"", CTX), Rejected)
+    assert isinstance(progress_claim.parse(b"", CTX), Rejected)
 
 
 def test_binary_data_is_rejected() -> None:
-    assert isinstance(progress.parse(b"Notes: \x00\x00", CTX), Rejected)
+    assert isinstance(progress_claim.parse(b"Notes: \x00\x00", CTX), Rejected)

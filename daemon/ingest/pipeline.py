@@ -30,14 +30,14 @@ from tenacity import (
 )
 
 import handlers
-from daemon import ledger
-from daemon.archive import archive_copy, archive_stream, hash_file
 from daemon.config import Settings
-from daemon.db import Database, KeyConflict, is_question_key_conflict, utcnow
 from daemon.errors import TransientError
-from daemon.importers import IMPORTERS, ImportContext, ImportResult
+from daemon.ingest import ledger
+from daemon.ingest.archive import archive_copy, archive_stream, hash_file
+from daemon.ingest.importers import IMPORTERS, ImportContext, ImportResult
+from daemon.ingest.paths import Ignored, Location, escapes_root, locate
 from daemon.logging import get_logger
-from daemon.paths import Ignored, Location, escapes_root, locate
+from daemon.store.db import Database, KeyConflict, is_question_key_conflict, utcnow
 from handlers.base import FileContext, Handler, Rejected, StreamParser
 from handlers.streaming import QAStream, StreamRejected
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, false, inspect, select, text, true, update
 
-from daemon.db import Base, Database, QAPairRow, lock_key, while_sqlite_locked
+from daemon.store.db import Base, Database, QAPairRow, lock_key, while_sqlite_locked
 from handlers.text import question_key
 
 if TYPE_CHECKING:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from daemon.importers import plans, progress, qa, refinement, signal
-from daemon.importers.base import ImportContext, ImportResult
+from daemon.ingest.importers import claims, plans, qa, refinement, signal
+from daemon.ingest.importers.base import ImportContext, ImportResult
 
 Importer = Callable[[ImportContext, Any], ImportResult]
 
@@ -15,7 +15,7 @@ IMPORTERS: dict[str, Importer] = {
     "assignment": plans.apply_assignment,
     "session_index": plans.apply_session_index,
     "note": plans.apply_note,
-    "progress": progress.apply,
+    "progress": claims.apply,
     "signal": signal.apply,
     "refinement": refinement.apply,
 }

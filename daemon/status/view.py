@@ -23,10 +23,12 @@ import orjson
 from sqlalchemy import Connection, Integer, Row, bindparam, func, literal, select, true
 from sqlalchemy.orm import Session
 
-from daemon import ledger
 from daemon.config import Settings
-from daemon.coverage import gaps, session_coverage
-from daemon.db import (
+from daemon.fsutil import write_atomic
+from daemon.ingest import ledger
+from daemon.ingest.importers.signal import DATA_KINDS
+from daemon.status.coverage import gaps, session_coverage
+from daemon.store.db import (
     Database,
     FileRecord,
     Indicator,
@@ -36,8 +38,6 @@ from daemon.db import (
     SignalRow,
     utcnow,
 )
-from daemon.fsutil import write_atomic
-from daemon.importers.signal import DATA_KINDS
 
 Reader = Session | Connection  # a Connection skips the ORM's per-statement work
 
