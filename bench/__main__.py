@@ -53,16 +53,46 @@ SCENARIOS: dict[str, Scenario] = {
 
 def make_config(quick: bool, work: Path) -> Config:
     if quick:
-        return Config(quick=True, work=work, repeats=3, slow_repeats=1, export_pairs=3_047,
-                      export_sessions=32, burst_files=300, burst_runs=3, perfile_files=5,
-                      latency_drops=40, latency_baseline_runs=3,
-                      memory_bytes=100 * 1024 * 1024, memory_runs=1, restart_files=1_000,
-                      restart_runs=3, hosts_files=400, hosts_pairs=5, hosts_indicators=20)
-    return Config(quick=False, work=work, repeats=3, slow_repeats=2, export_pairs=12_188,
-                  export_sessions=126, burst_files=1_000, burst_runs=3, perfile_files=12,
-                  latency_drops=200, latency_baseline_runs=5, memory_bytes=1024 * 1024 * 1024,
-                  memory_runs=1, restart_files=10_000, restart_runs=3, hosts_files=2_000,
-                  hosts_pairs=5, hosts_indicators=20)
+        return Config(
+            quick=True,
+            work=work,
+            repeats=3,
+            slow_repeats=1,
+            export_pairs=3_047,
+            export_sessions=32,
+            burst_files=300,
+            burst_runs=3,
+            perfile_files=5,
+            latency_drops=40,
+            latency_baseline_runs=3,
+            memory_bytes=100 * 1024 * 1024,
+            memory_runs=1,
+            restart_files=1_000,
+            restart_runs=3,
+            hosts_files=400,
+            hosts_pairs=5,
+            hosts_indicators=20,
+        )
+    return Config(
+        quick=False,
+        work=work,
+        repeats=3,
+        slow_repeats=2,
+        export_pairs=12_188,
+        export_sessions=126,
+        burst_files=1_000,
+        burst_runs=3,
+        perfile_files=12,
+        latency_drops=200,
+        latency_baseline_runs=5,
+        memory_bytes=1024 * 1024 * 1024,
+        memory_runs=1,
+        restart_files=10_000,
+        restart_runs=3,
+        hosts_files=2_000,
+        hosts_pairs=5,
+        hosts_indicators=20,
+    )
 
 
 def machine() -> dict[str, Any]:
@@ -81,9 +111,14 @@ def machine() -> dict[str, Any]:
     except (OSError, IndexError, ValueError):
         pass
     return {
-        "git": _git(), "cpus": os.cpu_count(), "cpu": model, "memory": mem,
-        "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-        "system": platform.platform(), "load_at_start": os.getloadavg(),
+        "git": _git(),
+        "cpus": os.cpu_count(),
+        "cpu": model,
+        "memory": mem,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "system": platform.platform(),
+        "load_at_start": os.getloadavg(),
     }
 
 
@@ -92,31 +127,58 @@ def _git() -> dict[str, Any]:
 
     def git(*args: str) -> str:
         try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
+            return subprocess.run(
+                ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
     changed = git("status", "--porcelain", "--", "daemon", "handlers").splitlines()
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "modified_in_daemon_or_handlers": [line[3:] for line in changed]}
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "modified_in_daemon_or_handlers": [line[3:] for line in changed],
+    }
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller data and fewer repeats: a fast check")
-    parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), metavar="NAME",
-                        help=f"run only this scenario ({', '.join(SCENARIOS)}); repeatable")
-    parser.add_argument("--out", type=Path, default=Path("/tmp/inboxd-bench.json"),
-                        help="where to write the results as JSON (default: %(default)s)")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="folder for the generated data (default: a new temporary one)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the generated data and databases (for a look afterwards)")
-    parser.add_argument("--show", type=Path, metavar="JSON",
-                        help="print the table of an earlier run's results file, run nothing")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller data and fewer repeats: a fast check"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(SCENARIOS),
+        metavar="NAME",
+        help=f"run only this scenario ({', '.join(SCENARIOS)}); repeatable",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("/tmp/inboxd-bench.json"),
+        help="where to write the results as JSON (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="folder for the generated data (default: a new temporary one)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the generated data and databases (for a look afterwards)",
+    )
+    parser.add_argument(
+        "--show",
+        type=Path,
+        metavar="JSON",
+        help="print the table of an earlier run's results file, run nothing",
+    )
     return parser.parse_args(argv)
 
 
@@ -139,8 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     quiet_logging(cfg.work / "inprocess-log.jsonl")
     names = args.only or list(SCENARIOS)
     info = machine()
-    log(f"{'quick' if cfg.quick else 'full'} run of {', '.join(names)} in {cfg.work}; "
-        f"load average {info['load_at_start'][0]:.2f}")
+    log(
+        f"{'quick' if cfg.quick else 'full'} run of {', '.join(names)} in {cfg.work}; "
+        f"load average {info['load_at_start'][0]:.2f}"
+    )
     shared: dict[str, Any] = {}
     rows: list[Row] = []
     timings: dict[str, dict[str, Any]] = {}
@@ -154,8 +218,11 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
             log(f"{name} failed: {exc!r}\n{traceback.format_exc()}")
             rows.append(Row(name, f"FAILED: {exc!r}"[:200], None, ""))
-        timings[name] = {"seconds": round(time.perf_counter() - began, 1),
-                         "load_before": load, "load_after": os.getloadavg()[0]}
+        timings[name] = {
+            "seconds": round(time.perf_counter() - began, 1),
+            "load_before": load,
+            "load_after": os.getloadavg()[0],
+        }
         log(f"{name} done in {timings[name]['seconds']:.0f} s")
     total = time.perf_counter() - started
     info["load_at_end"] = os.getloadavg()
@@ -174,9 +241,14 @@ def main(argv: list[str] | None = None) -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if cfg.quick else "full",
         "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
-        "machine": info, "seconds": round(total, 1), "scenarios": timings,
-        "rows": [row.as_dict() for row in rows], "notes": notes,
-        "details": _jsonable(shared), "failed": failed, "work": str(cfg.work),
+        "machine": info,
+        "seconds": round(total, 1),
+        "scenarios": timings,
+        "rows": [row.as_dict() for row in rows],
+        "notes": notes,
+        "details": _jsonable(shared),
+        "failed": failed,
+        "work": str(cfg.work),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2, default=str))

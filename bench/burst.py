@@ -38,8 +38,10 @@ def burst_files(count: int) -> list[tuple[str, bytes]]:
     """(path inside the root, content) of the burst: 20 pairs a file, ~1,000-char answers."""
     pool = answer_pool(257, 1_000, seed=5)
     return [
-        (f"outbox/droid/session_{1 + i % SESSION_FOLDERS:02d}/part_{i:04d}.json",
-         orjson.dumps(small_qa_document(i, pairs=PAIRS_PER_FILE, pool=pool)))
+        (
+            f"outbox/droid/session_{1 + i % SESSION_FOLDERS:02d}/part_{i:04d}.json",
+            orjson.dumps(small_qa_document(i, pairs=PAIRS_PER_FILE, pool=pool)),
+        )
         for i in range(count)
     ]
 
@@ -72,10 +74,18 @@ def daemon_burst(root: Path, files: list[tuple[str, bytes]]) -> tuple[float, flo
 
 
 def perfile_burst(root: Path, files: list[tuple[str, bytes]]) -> float:
-    subprocess.run([str(INBOXD), "init", "--root", str(root)], env=child_env(), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    watcher = subprocess.Popen([PYTHON, str(BENCH / "perfile_watcher.py"), str(root)],
-                               stdout=subprocess.PIPE, env=child_env())
+    subprocess.run(
+        [str(INBOXD), "init", "--root", str(root)],
+        env=child_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    watcher = subprocess.Popen(
+        [PYTHON, str(BENCH / "perfile_watcher.py"), str(root)],
+        stdout=subprocess.PIPE,
+        env=child_env(),
+    )
     try:
         assert watcher.stdout is not None
         if watcher.stdout.readline().strip() != b"ready":
@@ -96,8 +106,10 @@ def run(cfg: Config, shared: dict[str, Any]) -> list[Row]:
         seconds, dropped, errors = daemon_burst(fresh_root(work / f"daemon-{r}"), files)
         rates.append(len(files) / seconds)
         details.append({"seconds": seconds, "dropping": dropped, "errors": errors[:5]})
-        log(f"burst: {seconds:.2f} s, {len(files) / seconds:.1f} files/s "
-            f"(dropping took {dropped:.2f} s){'; ERRORS' if errors else ''}")
+        log(
+            f"burst: {seconds:.2f} s, {len(files) / seconds:.1f} files/s "
+            f"(dropping took {dropped:.2f} s){'; ERRORS' if errors else ''}"
+        )
     subset = files[: cfg.perfile_files]
     log(f"burst: process-per-file watcher on the first {len(subset)} files")
     base_seconds = perfile_burst(fresh_root(work / "perfile"), subset)
@@ -106,15 +118,23 @@ def run(cfg: Config, shared: dict[str, Any]) -> list[Row]:
     shared["burst"] = {"runs": details, "baseline_seconds": base_seconds}
     ours = median(rates)
     return [
-        Row("burst", f"{len(files):,} files x {PAIRS_PER_FILE} pairs, write+rename into "
+        Row(
+            "burst",
+            f"{len(files):,} files x {PAIRS_PER_FILE} pairs, write+rename into "
             f"`inboxd run`, first drop -> status shows all [median of {cfg.burst_runs}]",
-            ours, "files/s", base_rate,
-            f"process per file, first {len(subset)} files", "≥ 200 files/s, ≥ 10x",
-            ours >= 200 and ours >= 10 * base_rate, samples=rates,
+            ours,
+            "files/s",
+            base_rate,
+            f"process per file, first {len(subset)} files",
+            "≥ 200 files/s, ≥ 10x",
+            ours >= 200 and ours >= 10 * base_rate,
+            samples=rates,
             baseline_samples=[base_rate],
-            note=("baseline: bench/perfile_watcher.py = watchmedo shell-command --wait "
-                  f"running `inboxd process` per file (watchmedo is not installed); timed on "
-                  f"the first {len(subset)} of the same files"
-                  + ("; errors in the daemon log" if any(d["errors"] for d in details)
-                     else ""))),
+            note=(
+                "baseline: bench/perfile_watcher.py = watchmedo shell-command --wait "
+                f"running `inboxd process` per file (watchmedo is not installed); timed on "
+                f"the first {len(subset)} of the same files"
+                + ("; errors in the daemon log" if any(d["errors"] for d in details) else "")
+            ),
+        ),
     ]

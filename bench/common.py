@@ -134,8 +134,12 @@ class Measured:
 
 
 def run_measured(
-    cmd: Sequence[str], *, output: Path, env: dict[str, str] | None = None,
-    cwd: Path | None = None, timeout: float = 3600,
+    cmd: Sequence[str],
+    *,
+    output: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 3600,
 ) -> Measured:
     """Run a child to its end: wall time, and its own peak RSS.
 
@@ -148,8 +152,14 @@ def run_measured(
     wrapped = [str(TIME), "-o", str(rss_file), "-f", "%M", *cmd] if TIME.exists() else list(cmd)
     with open(output, "wb") as out:
         started = time.perf_counter()
-        proc = subprocess.Popen(wrapped, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env or child_env(), cwd=cwd)
+        proc = subprocess.Popen(
+            wrapped,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env or child_env(),
+            cwd=cwd,
+        )
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
@@ -162,8 +172,9 @@ def run_measured(
     if TIME.exists():
         with suppress(OSError, ValueError, IndexError):
             peak_kib = float(rss_file.read_text().split()[-1])
-    return Measured(seconds, peak_kib / 1024, proc.returncode, output,
-                    usage.ru_utime + usage.ru_stime)
+    return Measured(
+        seconds, peak_kib / 1024, proc.returncode, output, usage.ru_utime + usage.ru_stime
+    )
 
 
 class StatusWatch:
@@ -204,8 +215,10 @@ class StatusWatch:
             if self._fresh() and condition(self.view):
                 return time.perf_counter()
             if time.perf_counter() > deadline:
-                raise TimeoutError(f"{self.path}: condition not met in {timeout}s "
-                                   f"(last pairs.imported={self.imported()})")
+                raise TimeoutError(
+                    f"{self.path}: condition not met in {timeout}s "
+                    f"(last pairs.imported={self.imported()})"
+                )
             time.sleep(self.poll)
 
     def wait_pairs(self, pairs: int, timeout: float) -> float:
@@ -225,7 +238,9 @@ class DaemonProcess:
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
             [str(INBOXD), "run", "--root", str(root)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             env=env or child_env(),
         )
         self._reader = threading.Thread(target=self._read, name="bench-daemon-log", daemon=True)
@@ -247,8 +262,9 @@ class DaemonProcess:
         while not self._ready.wait(0.05):
             if self.proc.poll() is not None or time.perf_counter() > deadline:
                 self.stop()
-                raise RuntimeError(f"daemon not ready (exit {self.proc.returncode}); "
-                                   f"see {self.log_path}")
+                raise RuntimeError(
+                    f"daemon not ready (exit {self.proc.returncode}); see {self.log_path}"
+                )
         assert self.ready_at is not None
         return self.ready_at - self.started_at
 
@@ -273,8 +289,9 @@ class DaemonProcess:
 
 
 @contextmanager
-def running_daemon(root: Path, log: Path, env: dict[str, str] | None = None
-                   ) -> Iterator[DaemonProcess]:
+def running_daemon(
+    root: Path, log: Path, env: dict[str, str] | None = None
+) -> Iterator[DaemonProcess]:
     daemon = DaemonProcess(root, log=log, env=env)
     try:
         yield daemon

@@ -9,10 +9,36 @@ from typing import Any
 import orjson
 
 _WORDS = (
-    "price", "momentum", "volume", "liquidity", "bitcoin", "ethereum", "moving", "average",
-    "signal", "divergence", "support", "resistance", "trend", "volatility", "funding", "rate",
-    "on-chain", "whale", "exchange", "order", "book", "halving", "miner", "hash", "stablecoin",
-    "yield", "staking", "derivatives", "basis", "spread",
+    "price",
+    "momentum",
+    "volume",
+    "liquidity",
+    "bitcoin",
+    "ethereum",
+    "moving",
+    "average",
+    "signal",
+    "divergence",
+    "support",
+    "resistance",
+    "trend",
+    "volatility",
+    "funding",
+    "rate",
+    "on-chain",
+    "whale",
+    "exchange",
+    "order",
+    "book",
+    "halving",
+    "miner",
+    "hash",
+    "stablecoin",
+    "yield",
+    "staking",
+    "derivatives",
+    "basis",
+    "spread",
 )
 
 
@@ -46,8 +72,12 @@ def export_document(
         for _ in range(count):
             n += 1
             length = max(40, int(rng.gauss(answer_length, answer_length * 0.2)))
-            qa.append({"question": f"{question_prefix} question {n} about session {number}?",
-                       "answer": answer_text(rng, length)})
+            qa.append(
+                {
+                    "question": f"{question_prefix} question {n} about session {number}?",
+                    "answer": answer_text(rng, length),
+                }
+            )
         body.append({"session_id": number, "topic": f"Topic {number}", "qa_pairs": qa})
     return {"export_date": "2025-10-30T01:23:43", "sessions": body}
 
@@ -65,19 +95,56 @@ def write_json(path: Path, document: Any) -> Path:
 # word boundaries (``eth`` vs ``Ethernet``), and, in a few answers, non-ASCII letters that a
 # case-insensitive regex matches (``ſ`` is ``s``, the Kelvin sign ``K`` is ``k``).
 TELLING_PHRASES = (
-    "the formula is", "Equation", "calculated over", "RSI = 100 - 100/(1+RS)",
-    "for example", "For Instance", "e.g.", "E.G.", "such as", "according to", "Source:",
-    "research", "a study", "Studies show", "analysts", "https://example.org/x",
-    "HTTP://EXAMPLE.ORG", "ETH", "eth", "Eth/BTC", "Ethernet", "teeth", "BTC", "DeFi",
-    "token", "Satoshi", "altcoins", "blockchain", "crypto", "stud", "exampl", "formul",
+    "the formula is",
+    "Equation",
+    "calculated over",
+    "RSI = 100 - 100/(1+RS)",
+    "for example",
+    "For Instance",
+    "e.g.",
+    "E.G.",
+    "such as",
+    "according to",
+    "Source:",
+    "research",
+    "a study",
+    "Studies show",
+    "analysts",
+    "https://example.org/x",
+    "HTTP://EXAMPLE.ORG",
+    "ETH",
+    "eth",
+    "Eth/BTC",
+    "Ethernet",
+    "teeth",
+    "BTC",
+    "DeFi",
+    "token",
+    "Satoshi",
+    "altcoins",
+    "blockchain",
+    "crypto",
+    "stud",
+    "exampl",
+    "formul",
 )
 NON_ASCII_PHRASES = (
-    "naïve estimate", "a €5 fee", "ſource", "ſtudies", "to\u212aen", "calculat\u0131on",
-    "the 50\u2013200 day range", "\u201cgolden cross\u201d",
+    "naïve estimate",
+    "a €5 fee",
+    "ſource",
+    "ſtudies",
+    "to\u212aen",
+    "calculat\u0131on",
+    "the 50\u2013200 day range",
+    "\u201cgolden cross\u201d",
 )
 
-_NOT_CRYPTO = (("bitcoin", "bondmkt"), ("ethereum", "treasury"), ("on-chain", "on-books"),
-               ("stablecoin", "moneymarket"))
+_NOT_CRYPTO = (
+    ("bitcoin", "bondmkt"),
+    ("ethereum", "treasury"),
+    ("on-chain", "on-books"),
+    ("stablecoin", "moneymarket"),
+)
 
 
 def with_telling_phrases(
@@ -117,11 +184,36 @@ def export_pair_count(document: dict[str, Any]) -> int:
 
 
 INDICATORS = (
-    "SMA", "EMA", "WMA", "MACD", "RSI", "Stochastic", "Bollinger Bands", "ATR", "ADX",
-    "OBV", "MFI", "VWAP", "Ichimoku", "Parabolic SAR", "CCI", "Williams %R", "ROC",
-    "Keltner Channels", "Donchian Channels", "Pi Cycle Top", "MVRV", "NVT", "SOPR",
-    "Puell Multiple", "Hash Ribbons", "Funding Rate", "Open Interest", "TVL",
-    "Stock to Flow", "Realized Cap",
+    "SMA",
+    "EMA",
+    "WMA",
+    "MACD",
+    "RSI",
+    "Stochastic",
+    "Bollinger Bands",
+    "ATR",
+    "ADX",
+    "OBV",
+    "MFI",
+    "VWAP",
+    "Ichimoku",
+    "Parabolic SAR",
+    "CCI",
+    "Williams %R",
+    "ROC",
+    "Keltner Channels",
+    "Donchian Channels",
+    "Pi Cycle Top",
+    "MVRV",
+    "NVT",
+    "SOPR",
+    "Puell Multiple",
+    "Hash Ribbons",
+    "Funding Rate",
+    "Open Interest",
+    "TVL",
+    "Stock to Flow",
+    "Realized Cap",
 )
 
 
@@ -175,15 +267,25 @@ def write_rag_jsonl(
             indicator = INDICATORS[rng.randrange(len(INDICATORS))]
             distance = round(rng.uniform(0.05, 0.5 / 0.875), 4)
             kept += distance < threshold
-            line = orjson.dumps({
-                "id": f"rag-{records}",
-                "session_id": str(1 + rng.randrange(126)),
-                "query": f"rag query {records}: what does {indicator} say at step {records}?",
-                "response": pool[rng.randrange(len(pool))],
-                "distance": distance,
-                "metadata": {"indicator": indicator, "category": "Benchmark",
-                             "timestamp": f"2025-10-{1 + records % 28:02d}T12:00:00Z"},
-            }) + b"\n"
+            line = (
+                orjson.dumps(
+                    {
+                        "id": f"rag-{records}",
+                        "session_id": str(1 + rng.randrange(126)),
+                        "query": (
+                            f"rag query {records}: what does {indicator} say at step {records}?"
+                        ),
+                        "response": pool[rng.randrange(len(pool))],
+                        "distance": distance,
+                        "metadata": {
+                            "indicator": indicator,
+                            "category": "Benchmark",
+                            "timestamp": f"2025-10-{1 + records % 28:02d}T12:00:00Z",
+                        },
+                    }
+                )
+                + b"\n"
+            )
             chunk.append(line)
             written += len(line)
             if len(chunk) >= 2_000:

@@ -36,7 +36,8 @@ from bench.common import (
     running_daemon,
 )
 from bench.datagen import INDICATORS, answer_pool, small_qa_document, write_json
-from daemon.store.db import Database, FileRecord, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord, QAPairRow
 
 # what the README recommends for several daemons on one shared (network) folder
 SHARED_FOLDER_ENV = {"INBOXD_POLLING": "1", "INBOXD_SETTLE_SECONDS": "2"}
@@ -53,8 +54,7 @@ class Case:
 
     @property
     def name(self) -> str:
-        return (f"{self.engine.lower()}-{self.daemons}"
-                f"{'-shared' if self.shared_root else ''}")
+        return f"{self.engine.lower()}-{self.daemons}{'-shared' if self.shared_root else ''}"
 
     def describe(self, files: int, pairs: int) -> str:
         """The row's measure: the README table's columns, then what is timed."""
@@ -67,8 +67,10 @@ class Case:
             folders = f"own roots, {files // self.daemons:,} files each"
         else:
             folders = "own root"
-        return (f"{self.engine}, {daemons}, {folders}: {files:,} files x {pairs} pairs "
-                "waiting at start, first daemon.started -> last file.imported")
+        return (
+            f"{self.engine}, {daemons}, {folders}: {files:,} files x {pairs} pairs "
+            "waiting at start, first daemon.started -> last file.imported"
+        )
 
 
 CASES = (
@@ -112,8 +114,9 @@ def backlog(cfg: Config) -> list[tuple[str, dict[str, Any]]]:
         # the file, keeps file i on indicator i % hosts_indicators
         index = i // cfg.hosts_indicators * len(INDICATORS) + i % cfg.hosts_indicators
         document = small_qa_document(index, pairs=cfg.hosts_pairs, pool=pool, tag="hosts")
-        files.append((f"outbox/droid/session_{document['session']:02d}/hosts_{i:05d}.json",
-                      document))
+        files.append(
+            (f"outbox/droid/session_{document['session']:02d}/hosts_{i:05d}.json", document)
+        )
     return files
 
 
@@ -131,8 +134,10 @@ def postgres_server() -> tuple[str | None, str]:
         with psycopg.connect(PG_SERVER, connect_timeout=3, autocommit=True) as connection:
             connection.execute("SELECT 1")
     except psycopg.Error as exc:
-        return None, (f"skipped: no PostgreSQL at {shown} ({' '.join(str(exc).split())}); "
-                      "PG_TEST_SERVER names another server")
+        return None, (
+            f"skipped: no PostgreSQL at {shown} ({' '.join(str(exc).split())}); "
+            "PG_TEST_SERVER names another server"
+        )
     return PG_SERVER, ""
 
 
@@ -153,28 +158,32 @@ def _ts(event: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(event["ts"])
 
 
-def run_case(case: Case, files: list[tuple[str, dict[str, Any]]], work: Path,
-             server: str | None) -> Outcome:
+def run_case(
+    case: Case, files: list[tuple[str, dict[str, Any]]], work: Path, server: str | None
+) -> Outcome:
     """Backlog first (at rest), then the daemons; warm stop once every daemon is ready (its
     catch-up queue ran dry)."""
-    roots = [make_root(work / ("shared" if case.shared_root else f"host_{k}"))
-             for k in range(1 if case.shared_root else case.daemons)]
+    roots = [
+        make_root(work / ("shared" if case.shared_root else f"host_{k}"))
+        for k in range(1 if case.shared_root else case.daemons)
+    ]
     for k, root in enumerate(roots):
-        for rel, document in files[k::len(roots)]:
+        for rel, document in files[k :: len(roots)]:
             write_json(root / rel, document)
     written = time.monotonic()
     with case_database(case, work, server) as url:
-        env = child_env(INBOXD_DATABASE_URL=url,
-                        **(SHARED_FOLDER_ENV if case.shared_root else {}))
+        env = child_env(INBOXD_DATABASE_URL=url, **(SHARED_FOLDER_ENV if case.shared_root else {}))
         # the schema first, once, as the service's ExecStartPre= does: two daemons migrating
         # one fresh SQLite file at once can both create the tables (one then exits 1)
-        run_measured([str(INBOXD), "init", "--root", str(roots[0])], output=work / "init.out",
-                     env=env).check("inboxd init")
+        run_measured(
+            [str(INBOXD), "init", "--root", str(roots[0])], output=work / "init.out", env=env
+        ).check("inboxd init")
         time.sleep(max(0.0, written + AT_REST_SECONDS - time.monotonic()))
         with ExitStack() as stack:
             daemons = [
-                stack.enter_context(running_daemon(roots[k % len(roots)],
-                                                   work / f"daemon-{k}.jsonl", env))
+                stack.enter_context(
+                    running_daemon(roots[k % len(roots)], work / f"daemon-{k}.jsonl", env)
+                )
                 for k in range(case.daemons)
             ]
             for daemon in daemons:  # ready = the catch-up queue ran dry
@@ -223,25 +232,38 @@ def check(url: str, files: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return problems
 
 
-def case_row(case: Case, files: int, pairs: int, outcome: Outcome,
-             one_daemon: Outcome | None) -> Row:
+def case_row(
+    case: Case, files: int, pairs: int, outcome: Outcome, one_daemon: Outcome | None
+) -> Row:
     """The case's files/s; pairs/s, the split between daemons and the check in its note."""
     lines = []
     if outcome.problems:
         lines.append(f"CHECK FAILED: {'; '.join(outcome.problems)}")
-    lines.append(f"{outcome.pairs_per_second:,.0f} pairs/s; {outcome.files:,} files, "
-                 f"{outcome.pairs:,} pairs in {outcome.seconds:.1f} s")
+    lines.append(
+        f"{outcome.pairs_per_second:,.0f} pairs/s; {outcome.files:,} files, "
+        f"{outcome.pairs:,} pairs in {outcome.seconds:.1f} s"
+    )
     if case.daemons > 1:
         lines.append("imported per daemon: " + " + ".join(f"{n:,}" for n in outcome.per_daemon))
     if not outcome.problems:
-        lines.append(f"checked: {files:,} files one ledger row each, {files * pairs:,} "
-                     "questions stored once each")
+        lines.append(
+            f"checked: {files:,} files one ledger row each, {files * pairs:,} "
+            "questions stored once each"
+        )
     if outcome.errors:
-        lines.append(f"{len(outcome.errors)} error lines in the daemon logs, first: "
-                     f"{outcome.errors[0][:200]}")
-    return Row("hosts", case.describe(files, pairs), outcome.files_per_second,
-               "files/s", one_daemon.files_per_second if one_daemon else None,
-               f"{case.engine}, 1 daemon" if one_daemon else "", note=" · ".join(lines))
+        lines.append(
+            f"{len(outcome.errors)} error lines in the daemon logs, first: "
+            f"{outcome.errors[0][:200]}"
+        )
+    return Row(
+        "hosts",
+        case.describe(files, pairs),
+        outcome.files_per_second,
+        "files/s",
+        one_daemon.files_per_second if one_daemon else None,
+        f"{case.engine}, 1 daemon" if one_daemon else "",
+        note=" · ".join(lines),
+    )
 
 
 def run(cfg: Config, shared: dict[str, Any]) -> list[Row]:
@@ -263,11 +285,17 @@ def run(cfg: Config, shared: dict[str, Any]) -> list[Row]:
             rows.append(Row("hosts", measure, None, "files/s", note=f"FAILED: {exc!r}"[:300]))
             continue
         outcomes[case.name] = outcome
-        log(f"hosts: {outcome.files_per_second:.1f} files/s, {outcome.pairs_per_second:.0f} "
+        log(
+            f"hosts: {outcome.files_per_second:.1f} files/s, {outcome.pairs_per_second:.0f} "
             f"pairs/s over {outcome.seconds:.1f} s"
-            + (f"; CHECK FAILED: {'; '.join(outcome.problems)}" if outcome.problems else ""))
+            + (f"; CHECK FAILED: {'; '.join(outcome.problems)}" if outcome.problems else "")
+        )
         one_daemon = outcomes.get(Case(case.engine, 1).name) if case.daemons > 1 else None
         rows.append(case_row(case, len(files), cfg.hosts_pairs, outcome, one_daemon))
-    shared["hosts"] = {"files": len(files), "pairs_per_file": cfg.hosts_pairs,
-                       "indicators": cfg.hosts_indicators, "cases": outcomes}
+    shared["hosts"] = {
+        "files": len(files),
+        "pairs_per_file": cfg.hosts_pairs,
+        "indicators": cfg.hosts_indicators,
+        "cases": outcomes,
+    }
     return rows

@@ -11,7 +11,7 @@ from pathlib import Path
 from daemon.config import Settings, load_settings
 from daemon.ingest.oneshot import prepare
 from daemon.logging import configure_logging
-from daemon.store.db import Database
+from daemon.store.engine import Database
 
 
 def quiet_logging(log_file: Path) -> None:
@@ -19,9 +19,10 @@ def quiet_logging(log_file: Path) -> None:
     configure_logging(log_file, console=False)
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if isinstance(handler, logging.StreamHandler) and getattr(
-            handler, "stream", None
-        ) in (sys.stdout, sys.stderr):
+        if isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) in (
+            sys.stdout,
+            sys.stderr,
+        ):
             root.removeHandler(handler)
 
 

@@ -45,8 +45,12 @@ class RunPerFile(FileSystemEventHandler):
 
     def work(self) -> None:
         while (path := self.paths.get()) is not None:
-            subprocess.run([str(INBOXD), "process", "--root", str(self.root), path],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            subprocess.run(
+                [str(INBOXD), "process", "--root", str(self.root), path],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
 
 
 def main(argv: list[str]) -> int:

@@ -40,8 +40,10 @@ def _report(profile: cProfile.Profile, top: int) -> str:
 
 def profile_export(work: Path, pairs: int, top: int) -> str:
     sessions = max(1, round(pairs * 126 / 12_188))
-    export = write_json(work / "database_qa_export_profile.json",
-                        with_telling_phrases(export_document(sessions=sessions, pairs=pairs)))
+    export = write_json(
+        work / "database_qa_export_profile.json",
+        with_telling_phrases(export_document(sessions=sessions, pairs=pairs)),
+    )
     root = make_root(work / "root")
     target = root / "outbox" / "claude" / export.name
     os.link(export, target)
@@ -105,8 +107,11 @@ def profile_restart(work: Path, files: int, top: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.profile",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("what", choices=("export", "burst", "restart"))
     parser.add_argument("--pairs", type=int, default=12_188, help="export size")
     parser.add_argument("--files", type=int, default=None, help="burst or restart files")

@@ -82,10 +82,19 @@ def question_key(question: str) -> str:
 TERMS = (
     ("formula", "equation", "calculat", "="),
     ("example", "for instance", "e.g.", "such as"),
-    ("according to", "source", "research", "study", "studies", "analyst", "http://",
-     "https://"),
-    ("bitcoin", "btc", "ethereum", "crypto", "blockchain", "on-chain", "defi", "altcoin",
-     "token", "satoshi"),
+    ("according to", "source", "research", "study", "studies", "analyst", "http://", "https://"),
+    (
+        "bitcoin",
+        "btc",
+        "ethereum",
+        "crypto",
+        "blockchain",
+        "on-chain",
+        "defi",
+        "altcoin",
+        "token",
+        "satoshi",
+    ),
 )
 ETH_WORD_RE = re.compile(r"\beth\b")
 
@@ -153,8 +162,14 @@ def rag_pairs(path: Path) -> Iterator[Pair]:
             meta = record.get("metadata") or {}
             if question and answer and meta.get("indicator"):
                 session = record.get("session_id")
-                yield (int(session) if session is not None else None, meta["indicator"],
-                       question, answer, None, _text(record.get("id")))
+                yield (
+                    int(session) if session is not None else None,
+                    meta["indicator"],
+                    question,
+                    answer,
+                    None,
+                    _text(record.get("id")),
+                )
 
 
 def import_file(
@@ -170,10 +185,13 @@ def import_file(
     now = datetime.now(UTC).replace(tzinfo=None)
     today = now.date().isoformat()
     side = conn.cursor()  # indicators are created while executemany consumes the rows
-    indicators = {name.casefold(): id_ for id_, name in
-                  side.execute("SELECT id, indicator_name FROM crypto_indicators")}
-    numbers = dict(side.execute(
-        "SELECT indicator_id, MAX(pair_number) FROM qa_pairs GROUP BY indicator_id"))
+    indicators = {
+        name.casefold(): id_
+        for id_, name in side.execute("SELECT id, indicator_name FROM crypto_indicators")
+    }
+    numbers = dict(
+        side.execute("SELECT indicator_id, MAX(pair_number) FROM qa_pairs GROUP BY indicator_id")
+    )
     known = len(indicators)
 
     def rows() -> Iterator[tuple[object, ...]]:
@@ -183,12 +201,27 @@ def import_file(
                 side.execute(
                     "INSERT INTO crypto_indicators (indicator_name, session_number, description,"
                     " created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                    (name, session, f"{name} - Session {session}", now, now))
+                    (name, session, f"{name} - Session {session}", now, now),
+                )
                 indicator_id = indicators[name.casefold()] = side.lastrowid
             number = numbers.get(indicator_id, 0) + 1
             numbers[indicator_id] = number
-            yield (indicator_id, name, number, question, answer, difficulty, len(answer),
-                   *analyse(answer), today, question_key(question), session, agent, source, ref)
+            yield (
+                indicator_id,
+                name,
+                number,
+                question,
+                answer,
+                difficulty,
+                len(answer),
+                *analyse(answer),
+                today,
+                question_key(question),
+                session,
+                agent,
+                source,
+                ref,
+            )
 
     before = conn.total_changes
     conn.execute("BEGIN")

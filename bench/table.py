@@ -25,8 +25,12 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 def render(rows: list[Row], notes: list[str], width: int = 172) -> str:
-    table = Table(box=box.SIMPLE_HEAVY, show_lines=True, title="inboxd benchmarks (issue 6)",
-                  title_justify="left")
+    table = Table(
+        box=box.SIMPLE_HEAVY,
+        show_lines=True,
+        title="inboxd benchmarks (issue 6)",
+        title_justify="left",
+    )
     table.add_column("scenario", no_wrap=True)
     table.add_column("measure", ratio=3, min_width=60)
     table.add_column("inboxd", justify="right", no_wrap=True)
@@ -42,13 +46,23 @@ def render(rows: list[Row], notes: list[str], width: int = 172) -> str:
             baseline += f"\n[dim]{escape(row.baseline_label)}[/]"
         lines = [row.note] if row.note else []
         if row.cpu is not None and row.baseline_cpu:
-            lines.insert(0, f"CPU time: inboxd {fmt(row.cpu, 's')}, baseline "
-                            f"{fmt(row.baseline_cpu, 's')} ({row.cpu / row.baseline_cpu:.2f}x)")
+            lines.insert(
+                0,
+                f"CPU time: inboxd {fmt(row.cpu, 's')}, baseline "
+                f"{fmt(row.baseline_cpu, 's')} ({row.cpu / row.baseline_cpu:.2f}x)",
+            )
         elif row.cpu is not None:
             lines.insert(0, f"CPU time: {fmt(row.cpu, 's')}")
         measure = escape(row.measure) + "".join(f"\n[dim]{escape(n)}[/]" for n in lines)
-        table.add_row(row.scenario, measure, fmt(row.inboxd, row.unit), baseline,
-                      f"{ratio:.2f}x" if ratio is not None else "—", row.target or "—", met)
+        table.add_row(
+            row.scenario,
+            measure,
+            fmt(row.inboxd, row.unit),
+            baseline,
+            f"{ratio:.2f}x" if ratio is not None else "—",
+            row.target or "—",
+            met,
+        )
     console = Console(width=width, record=True, force_terminal=False, color_system=None)
     with console.capture() as capture:
         console.print(table)

@@ -45,20 +45,23 @@ def import_export(path: Path, db: Path) -> int:
     count = 0
     for session in data["sessions"]:
         name = session["topic"]
-        row = cur.execute("SELECT id FROM crypto_indicators WHERE indicator_name = ?",
-                          (name,)).fetchone()
+        row = cur.execute(
+            "SELECT id FROM crypto_indicators WHERE indicator_name = ?", (name,)
+        ).fetchone()
         if row is None:
             cur.execute(
                 "INSERT INTO crypto_indicators (indicator_name, session_number, description, "
                 "created_at, updated_at) VALUES (?, ?, ?, datetime('now'), datetime('now'))",
-                (name, session["session_id"], f"{name} - Session {session['session_id']}"))
+                (name, session["session_id"], f"{name} - Session {session['session_id']}"),
+            )
             indicator_id = cur.lastrowid
         else:
             indicator_id = row[0]
         for pair in session["qa_pairs"]:
             question, answer = pair["question"], pair["answer"]
-            last = cur.execute("SELECT MAX(pair_number) FROM qa_pairs WHERE indicator_id = ?",
-                               (indicator_id,)).fetchone()[0]
+            last = cur.execute(
+                "SELECT MAX(pair_number) FROM qa_pairs WHERE indicator_id = ?", (indicator_id,)
+            ).fetchone()[0]
             has_formula = bool(re.search(FORMULA, answer, re.IGNORECASE))
             has_examples = bool(re.search(EXAMPLES, answer, re.IGNORECASE))
             has_sources = bool(re.search(SOURCES, answer, re.IGNORECASE))
@@ -67,9 +70,21 @@ def import_export(path: Path, db: Path) -> int:
                 "answer, difficulty_level, answer_length, has_formula, has_examples, "
                 "has_sources, crypto_specific, created_date) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (indicator_id, name, (last or 0) + 1, question, answer,
-                 pair.get("difficulty", "intermediate"), len(answer), has_formula,
-                 has_examples, has_sources, True, today))
+                (
+                    indicator_id,
+                    name,
+                    (last or 0) + 1,
+                    question,
+                    answer,
+                    pair.get("difficulty", "intermediate"),
+                    len(answer),
+                    has_formula,
+                    has_examples,
+                    has_sources,
+                    True,
+                    today,
+                ),
+            )
             count += 1
     conn.commit()
     conn.close()

@@ -26,12 +26,28 @@ DEFAULT_IGNORE = (".*", "*.tmp", "*.part", "*.partial", "*.crdownload", "*.swp",
 STATUS_FILE_NAMES = ("status.json", "STATUS.md")
 DEFAULT_CATEGORY_RULES: dict[str, list[str]] = {
     "Price-Based Technical Indicators": [
-        "price", "moving average", "sma", "ema", "wma", "macd", "rsi", "stochastic",
-        "bollinger", "momentum", "trend",
+        "price",
+        "moving average",
+        "sma",
+        "ema",
+        "wma",
+        "macd",
+        "rsi",
+        "stochastic",
+        "bollinger",
+        "momentum",
+        "trend",
     ],
     "Volume Indicators": ["volume", "obv", "mfi", "vwap", "accumulation"],
     "On-Chain & Network Metrics": [
-        "blockchain", "network", "hash", "on-chain", "onchain", "address", "miner", "mvrv",
+        "blockchain",
+        "network",
+        "hash",
+        "on-chain",
+        "onchain",
+        "address",
+        "miner",
+        "mvrv",
     ],
     "DeFi Metrics": ["defi", "dex", "tvl", "liquidity", "yield", "lending", "smart contract"],
 }
@@ -127,8 +143,9 @@ class Settings(BaseSettings):
         """The root, resolved once: every file event asks for it (a reload makes new Settings)."""
         return self.root.resolve()
 
-    def model_copy(self, *, update: Mapping[str, Any] | None = None,
-                   deep: bool = False) -> Settings:
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Settings:
         """A copy whose root is resolved afresh: pydantic copies the cached ``root_path``
         along, which would keep a copy with another root watching the original's."""
         copy = super().model_copy(update=update, deep=deep)

@@ -73,8 +73,9 @@ def _release_later(fd: int) -> None:
     global _releaser
     with _releaser_lock:
         if _releaser is None or not _releaser.is_alive():
-            _releaser = threading.Thread(target=_release_forever, name="inboxd-releaser",
-                                         daemon=True)
+            _releaser = threading.Thread(
+                target=_release_forever, name="inboxd-releaser", daemon=True
+            )
             _releaser.start()
     try:
         _releases.put_nowait(fd)

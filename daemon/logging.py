@@ -163,12 +163,13 @@ class _SyslogPrefixFormatter(_JsonFormatter):
 def _formatter(human: bool, *, syslog_prefix: bool) -> logging.Formatter:
     processors: list[Any] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     if human:
-        processors.append(structlog.dev.ConsoleRenderer(
-            colors=True,
-            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False),
-        ))
-        return structlog.stdlib.ProcessorFormatter(foreign_pre_chain=_SHARED,
-                                                   processors=processors)
+        processors.append(
+            structlog.dev.ConsoleRenderer(
+                colors=True,
+                exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False),
+            )
+        )
+        return structlog.stdlib.ProcessorFormatter(foreign_pre_chain=_SHARED, processors=processors)
     processors += [_structured_exception, _first_fields, _json_renderer]
     cls = _SyslogPrefixFormatter if syslog_prefix else _JsonFormatter
     return cls(foreign_pre_chain=_SHARED, processors=processors)

@@ -68,8 +68,9 @@ def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
 
 def _read_document(data: bytes, name: str) -> JsonDocument | Rejected:
     """The export as one JSON document, with the lines of its sessions and pairs on demand."""
-    return read_json_file(data, name, empty="no sessions", expected=EXPECTED_SHAPE,
-                          line_depth=4, json_lines=False)
+    return read_json_file(
+        data, name, empty="no sessions", expected=EXPECTED_SHAPE, line_depth=4, json_lines=False
+    )
 
 
 def _source_database(ctx: FileContext) -> str:
@@ -157,8 +158,13 @@ def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
         position = _add_session(collector, session.line_ref, number - 1, session.value, position)
         return False
 
-    return QAStream(source, read, PairCollector(), source_database=_source_database(ctx),
-                    records=functools.partial(_sessions, name=ctx.name))
+    return QAStream(
+        source,
+        read,
+        PairCollector(),
+        source_database=_source_database(ctx),
+        records=functools.partial(_sessions, name=ctx.name),
+    )
 
 
 class _Session(NamedTuple):

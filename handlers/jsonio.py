@@ -544,8 +544,9 @@ def _read_pair(
     chat_question, chat_answer = _chat(record)
     question = _side(record, question_keys, chat_question, "question", "user")
     answer = _side(record, ANSWER_KEYS, chat_answer, "answer", "assistant")
-    found = keys_found(record) if isinstance(question, _Missing) or isinstance(
-        answer, _Missing) else ""  # only a reason shows the keys
+    found = (
+        keys_found(record) if isinstance(question, _Missing) or isinstance(answer, _Missing) else ""
+    )  # only a reason shows the keys
     if isinstance(question, _Missing) and isinstance(answer, _Missing):
         return skip(
             "without a question or an answer",

@@ -85,8 +85,9 @@ def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
         collector.add(record, position, line, defaults)
         return False
 
-    return QAStream(source, read, PairCollector(), indicator=defaults.indicator,
-                    session=defaults.session)
+    return QAStream(
+        source, read, PairCollector(), indicator=defaults.indicator, session=defaults.session
+    )
 
 
 HANDLER = Handler(

@@ -115,8 +115,12 @@ def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
     def read(collector: PairCollector, record: object, position: int, line: int) -> bool:
         return _read_record(collector, record, position, line, threshold)
 
-    return QAStream(source, read, PairCollector(question_keys=RAG_QUESTION_KEYS),
-                    filtered_reason=_filtered_reason(1, threshold))
+    return QAStream(
+        source,
+        read,
+        PairCollector(question_keys=RAG_QUESTION_KEYS),
+        filtered_reason=_filtered_reason(1, threshold),
+    )
 
 
 HANDLER = Handler(

@@ -33,8 +33,7 @@ from handlers.jsonio import MAX_DEPTH, PairCollector, Path, parse_json_line
 from handlers.models import QAPair, SkippedPair
 
 EXPECTED_LINE = "one JSON object a line"
-_FOREIGN_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE,
-                 codecs.BOM_UTF16_BE)
+_FOREIGN_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 # (collector, record, position, line) -> whether the record was deliberately left out
 RecordReader = Callable[[PairCollector, object, int, int], bool]
@@ -54,13 +53,22 @@ def _decode_line(raw: bytes, number: int) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise StreamRejected(Rejected(
-            f"invalid UTF-8 at byte {exc.start} of line {number} ({exc.reason}); "
-            "expected UTF-8, or UTF-16 with a BOM", number, exc.start + 1)) from None
+        raise StreamRejected(
+            Rejected(
+                f"invalid UTF-8 at byte {exc.start} of line {number} ({exc.reason}); "
+                "expected UTF-8, or UTF-16 with a BOM",
+                number,
+                exc.start + 1,
+            )
+        ) from None
     if "\x00" in text:
-        raise StreamRejected(Rejected(
-            "binary data (a NUL character); expected text in UTF-8, or UTF-16 with a BOM",
-            number, text.index("\x00") + 1))
+        raise StreamRejected(
+            Rejected(
+                "binary data (a NUL character); expected text in UTF-8, or UTF-16 with a BOM",
+                number,
+                text.index("\x00") + 1,
+            )
+        )
     return text
 
 
@@ -68,7 +76,7 @@ def json_line_records(source: BinaryIO) -> Iterator[tuple[int, object]]:
     """``(line number, value)`` for every non-blank line; raises ``StreamRejected``."""
     for number, raw in enumerate(source, 1):
         if number == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8):]
+            raw = raw[len(codecs.BOM_UTF8) :]
         raw = raw.rstrip(b"\r\n")
         if not raw.strip():
             continue
@@ -142,8 +150,9 @@ class QAStream:
             delivered_pairs += len(chunk)
             yield chunk
         if position == 0:
-            raise StreamRejected(Rejected(f"no records: the file is empty; expected "
-                                          f"{EXPECTED_LINE}"))
+            raise StreamRejected(
+                Rejected(f"no records: the file is empty; expected {EXPECTED_LINE}")
+            )
         if not delivered_pairs and not self.filtered and self.skipped_count:
             collector.pairs, collector.skipped = [], self.skipped
             rejection = collector.no_usable_pair(total=self.skipped_count)

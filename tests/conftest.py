@@ -14,7 +14,7 @@ from daemon.config import Settings
 from daemon.ingest.oneshot import prepare
 from daemon.live.service import Daemon
 from daemon.logging import configure_logging
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from tests.support import wait_for
 
 AGENTS = ("droid", "claude", "gemini")
@@ -89,8 +89,10 @@ def postgres_server() -> str:
             connection.execute("SELECT 1")
     except psycopg.Error as exc:
         why = " ".join(str(exc).split())
-        pytest.skip(f"PostgreSQL tests skipped: no server answers at {PG_SERVER} ({why}); "
-                    ".ci/run starts one")
+        pytest.skip(
+            f"PostgreSQL tests skipped: no server answers at {PG_SERVER} ({why}); "
+            ".ci/run starts one"
+        )
     return PG_SERVER
 
 

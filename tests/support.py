@@ -18,7 +18,7 @@ from sqlalchemy import Connection, inspect, text
 from daemon.cli.app import cli
 from daemon.logging import configure_logging
 from daemon.store import migrate
-from daemon.store.db import Database
+from daemon.store.engine import Database
 
 Run = Callable[..., tuple[int, str]]
 
@@ -105,19 +105,33 @@ def reflected_schema(connection: Connection) -> dict[str, dict[str, Any]]:
     schema: dict[str, dict[str, Any]] = {}
     for table in sorted(inspector.get_table_names()):
         schema[table] = {
-            "columns": {c["name"]: (str(c["type"]), c["nullable"], str(c.get("default")))
-                        for c in inspector.get_columns(table)},
+            "columns": {
+                c["name"]: (str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in inspector.get_columns(table)
+            },
             "primary_key": sorted(inspector.get_pk_constraint(table)["constrained_columns"]),
             "foreign_keys": sorted(
-                (tuple(fk["constrained_columns"]), fk["referred_table"],
-                 tuple(fk["referred_columns"]), str(fk.get("options")))
-                for fk in inspector.get_foreign_keys(table)),
+                (
+                    tuple(fk["constrained_columns"]),
+                    fk["referred_table"],
+                    tuple(fk["referred_columns"]),
+                    str(fk.get("options")),
+                )
+                for fk in inspector.get_foreign_keys(table)
+            ),
             "indexes": sorted(
-                (ix["name"], tuple(ix["column_names"]), bool(ix["unique"]),
-                 str(sorted((k, str(v)) for k, v in ix.get("dialect_options", {}).items())))
-                for ix in inspector.get_indexes(table)),
-            "unique": sorted((u["name"], tuple(u["column_names"]))
-                             for u in inspector.get_unique_constraints(table)),
+                (
+                    ix["name"],
+                    tuple(ix["column_names"]),
+                    bool(ix["unique"]),
+                    str(sorted((k, str(v)) for k, v in ix.get("dialect_options", {}).items())),
+                )
+                for ix in inspector.get_indexes(table)
+            ),
+            "unique": sorted(
+                (u["name"], tuple(u["column_names"]))
+                for u in inspector.get_unique_constraints(table)
+            ),
             "checks": sorted(str(c.get("sqltext")) for c in inspector.get_check_constraints(table)),
         }
     return schema
@@ -129,8 +143,10 @@ def assert_created_as_migrated(created: Database, migrated: Database) -> None:
     try:
         with created.engine.connect() as new, migrated.engine.connect() as replayed:
             schemas = [reflected_schema(new), reflected_schema(replayed)]
-            stamps = [c.execute(text("SELECT version_num FROM alembic_version")).all()
-                      for c in (new, replayed)]
+            stamps = [
+                c.execute(text("SELECT version_num FROM alembic_version")).all()
+                for c in (new, replayed)
+            ]
     finally:
         created.dispose()
         migrated.dispose()

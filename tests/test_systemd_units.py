@@ -54,10 +54,21 @@ def _with_real_binary(unit: Path, tmp_path: Path) -> Path:
 def _analyze(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     runtime = tmp_path / "runtime"  # a user manager's XDG_RUNTIME_DIR, for --user
     runtime.mkdir(mode=0o700, exist_ok=True)
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "XDG_RUNTIME_DIR": str(runtime),
-           "SYSTEMD_LOG_COLOR": "0", "LANG": "C.UTF-8"}
-    return subprocess.run([SYSTEMD_ANALYZE, *args], capture_output=True, text=True,
-                          timeout=60, env=env, cwd=tmp_path, check=False)
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "XDG_RUNTIME_DIR": str(runtime),
+        "SYSTEMD_LOG_COLOR": "0",
+        "LANG": "C.UTF-8",
+    }
+    return subprocess.run(
+        [SYSTEMD_ANALYZE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("unit", [SYSTEM_UNIT, USER_UNIT], ids=["system", "user"])
@@ -66,8 +77,9 @@ def test_both_units_are_notify_services_with_watchdog_restart_and_reload(unit: P
     assert _values(unit, "Service", "NotifyAccess") == ["main"]
     assert _values(unit, "Service", "WatchdogSec")
     assert _values(unit, "Service", "Restart") == ["on-failure"]
-    assert _values(unit, "Unit", "StartLimitBurst") and _values(unit, "Unit",
-                                                                "StartLimitIntervalSec")
+    assert _values(unit, "Unit", "StartLimitBurst") and _values(
+        unit, "Unit", "StartLimitIntervalSec"
+    )
     assert _values(unit, "Service", "ExecReload") == ["/bin/kill -HUP $MAINPID"]
     assert _values(unit, "Service", "StateDirectory") == ["inboxd"]
     assert "INBOXD_ROOT=%S/inboxd" in _values(unit, "Service", "Environment")
@@ -90,8 +102,12 @@ def test_exec_start_is_the_venvs_own_inboxd_so_ready_comes_from_the_main_pid(uni
 def test_system_unit_is_sandboxed() -> None:
     service = dict((k, v) for s, k, v in _directives(SYSTEM_UNIT) if s == "Service")
     expected = {
-        "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-        "PrivateDevices": "yes", "ReadWritePaths": "%S/inboxd", "CapabilityBoundingSet": "",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "PrivateDevices": "yes",
+        "ReadWritePaths": "%S/inboxd",
+        "CapabilityBoundingSet": "",
         "User": "inboxd",
     }
     assert {k: service.get(k) for k in expected} == expected

@@ -29,7 +29,8 @@ from daemon.live.notify import Notifier
 from daemon.logging import configure_logging, get_logger
 from daemon.status.view import StatusWriter, agent_view, database_totals, render_markdown
 from daemon.store import migrate
-from daemon.store.db import Database, FileRecord, utcnow
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord, utcnow
 
 if TYPE_CHECKING:
     from daemon.ingest.pipeline import FileOutcome
@@ -59,8 +60,9 @@ DbOpt = Annotated[
 
 def _settings(root: Path | None, database: str | None, **more: Any) -> Settings:
     settings = load_settings(root=root, database_url=database, **more)
-    configure_logging(settings.log_file, level=settings.log_level,
-                      journal_stream=os.environ.get("JOURNAL_STREAM"))
+    configure_logging(
+        settings.log_file, level=settings.log_level, journal_stream=os.environ.get("JOURNAL_STREAM")
+    )
     return settings
 
 
@@ -72,8 +74,9 @@ def _exit_code(outcomes: list[FileOutcome]) -> int:
 def run(
     root: RootOpt = None,
     database: DbOpt = None,
-    polling: Annotated[bool | None, typer.Option("--polling/--no-polling",
-                                                 help="Poll instead of inotify.")] = None,
+    polling: Annotated[
+        bool | None, typer.Option("--polling/--no-polling", help="Poll instead of inotify.")
+    ] = None,
 ) -> None:
     """Run the daemon: catch up on what arrived while stopped, then watch."""
     from daemon.live.service import Daemon  # watchdog: only the daemon needs it
@@ -116,8 +119,10 @@ def scan(root: RootOpt = None, database: DbOpt = None) -> None:
     done = [o for o in outcomes if o.outcome not in ("ignored",)]
     typer.echo(
         f"{len(done)} files: "
-        + ", ".join(f"{k} {sum(1 for o in done if o.outcome == k)}"
-                    for k in sorted({o.outcome for o in done}))
+        + ", ".join(
+            f"{k} {sum(1 for o in done if o.outcome == k)}"
+            for k in sorted({o.outcome for o in done})
+        )
     )
     raise typer.Exit(_exit_code(outcomes))
 
@@ -176,8 +181,10 @@ def status(
             "agents": views,
         }
     if as_json:
-        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2
-                                      | orjson.OPT_NON_STR_KEYS).decode() + "\n")
+        sys.stdout.write(
+            orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+            + "\n"
+        )
     else:
         for view in views.values():
             typer.echo(render_markdown(view))
@@ -274,23 +281,36 @@ def retry(
 
 @app.command()
 def logs(
-    follow_: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")]
-    = False,
+    follow_: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events.")
+    ] = False,
     agent: Annotated[str | None, typer.Option("--agent", help="One agent's events.")] = None,
-    level: Annotated[str | None, typer.Option(
-        "--level", help="Minimum level: debug, info, warning, error, critical.")] = None,
-    event: Annotated[str | None, typer.Option(
-        "--event", help="An event name, a prefix (file) or a glob (file.rej*).")] = None,
-    since: Annotated[str | None, typer.Option(
-        "--since", help="An ISO time (local unless it says) or a span: 10m, 2h, 1d.")] = None,
-    lines: Annotated[int | None, typer.Option(
-        "--lines", "-n", help="Only the last N past events (default: all; 10 with -f).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON lines as stored.")]
-    = False,
+    level: Annotated[
+        str | None,
+        typer.Option("--level", help="Minimum level: debug, info, warning, error, critical."),
+    ] = None,
+    event: Annotated[
+        str | None,
+        typer.Option("--event", help="An event name, a prefix (file) or a glob (file.rej*)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="An ISO time (local unless it says) or a span: 10m, 2h, 1d."),
+    ] = None,
+    lines: Annotated[
+        int | None,
+        typer.Option(
+            "--lines", "-n", help="Only the last N past events (default: all; 10 with -f)."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the JSON lines as stored.")
+    ] = False,
     root: RootOpt = None,
 ) -> None:
     """Show (and with -f follow) the daemon's log file, filtered, coloured on a terminal."""
     from daemon.cli import logview
+
     try:
         log_filter = logview.LogFilter(
             agent=agent,
@@ -328,8 +348,9 @@ def logs(
 def doctor(
     root: RootOpt = None,
     database: DbOpt = None,
-    min_free_gb: Annotated[float, typer.Option(
-        "--min-free-gb", help="Warn when less disk than this is free.")] = 1.0,
+    min_free_gb: Annotated[
+        float, typer.Option("--min-free-gb", help="Warn when less disk than this is free.")
+    ] = 1.0,
 ) -> None:
     """Check the root, folders, database and migrations, inotify limit and disk; say what to fix."""
     from daemon.cli import doctor as health  # imports alembic

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from daemon.config import Settings
 from daemon.ingest.paths import BOXES
 from daemon.store import migrate
-from daemon.store.db import Database
+from daemon.store.engine import Database
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -88,20 +88,32 @@ def check_root(settings: Settings) -> Finding:
     if not root.exists():
         missing = next((p for p in reversed(root.parents) if not p.exists()), root)
         gone = "" if missing == root else f" (its parent {missing} is missing too)"
-        return Finding("root", "fail", f"{root} does not exist{gone}",
-                       f"`{_init_hint(settings)}` creates it; or point --root / INBOXD_ROOT "
-                       "at the folder the agents use")
+        return Finding(
+            "root",
+            "fail",
+            f"{root} does not exist{gone}",
+            f"`{_init_hint(settings)}` creates it; or point --root / INBOXD_ROOT "
+            "at the folder the agents use",
+        )
     if not root.is_dir():
-        return Finding("root", "fail", f"{root} is not a directory",
-                       "set --root / INBOXD_ROOT to a directory (this path is a file)")
+        return Finding(
+            "root",
+            "fail",
+            f"{root} is not a directory",
+            "set --root / INBOXD_ROOT to a directory (this path is a file)",
+        )
     for folder in (root, settings.var_dir):
         if not folder.exists():
             continue
         error = _write_probe(folder)
         if error is not None:
-            return Finding("root", "fail", f"cannot create files in {folder}: {error}",
-                           f"give the user inboxd runs as write access (chown -R that user "
-                           f"{root}); under systemd the root must be in ReadWritePaths=")
+            return Finding(
+                "root",
+                "fail",
+                f"cannot create files in {folder}: {error}",
+                f"give the user inboxd runs as write access (chown -R that user "
+                f"{root}); under systemd the root must be in ReadWritePaths=",
+            )
     return Finding("root", "ok", f"{root} is a writable directory")
 
 
@@ -119,24 +131,34 @@ def _write_probe(folder: Path) -> str | None:
 def check_folders(settings: Settings) -> Finding:
     """Each configured agent has inbox/ and outbox/ folders; no unknown agent folders."""
     root = settings.root_path
-    missing = [f"{box}/{agent}" for box in BOXES for agent in settings.agents
-               if not (root / box / agent).is_dir()]
-    unknown = sorted({
-        f"{box}/{child.name}" for box in BOXES if (root / box).is_dir()
-        for child in (root / box).iterdir()
-        if child.is_dir() and not child.name.startswith(".") and child.name not in settings.agents
-    })
+    missing = [
+        f"{box}/{agent}"
+        for box in BOXES
+        for agent in settings.agents
+        if not (root / box / agent).is_dir()
+    ]
+    unknown = sorted(
+        {
+            f"{box}/{child.name}"
+            for box in BOXES
+            if (root / box).is_dir()
+            for child in (root / box).iterdir()
+            if child.is_dir()
+            and not child.name.startswith(".")
+            and child.name not in settings.agents
+        }
+    )
     if not missing and not unknown:
-        return Finding("folders", "ok",
-                       f"inbox/ and outbox/ for {', '.join(settings.agents)}")
+        return Finding("folders", "ok", f"inbox/ and outbox/ for {', '.join(settings.agents)}")
     problems, advice = [], []
     if missing:
         problems.append(f"missing {', '.join(missing)}")
         advice.append(f"`{_init_hint(settings)}` creates them (the daemon does too at start)")
     if unknown:
         problems.append(f"folders for agents not configured: {', '.join(unknown)}")
-        advice.append("their files are rejected: add the agent to INBOXD_AGENTS, "
-                      "or remove the folder")
+        advice.append(
+            "their files are rejected: add the agent to INBOXD_AGENTS, or remove the folder"
+        )
     return Finding("folders", "warn", "; ".join(problems), "; ".join(advice))
 
 
@@ -165,14 +187,20 @@ def check_database(settings: Settings) -> Finding:
     """The database answers a query (an SQLite file must exist: connecting would create it)."""
     path = _sqlite_file(settings)
     if path is not None and not path.exists():
-        return Finding("database", "fail", f"no database at {path}",
-                       f"`{_init_hint(settings)}` creates it and runs the migrations")
+        return Finding(
+            "database",
+            "fail",
+            f"no database at {path}",
+            f"`{_init_hint(settings)}` creates it and runs the migrations",
+        )
     try:
         with _open(settings) as db, db.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:  # any driver's error: report it, do not crash the doctor
         return Finding(
-            "database", "fail", f"{_safe_url(settings)}: {type(exc).__name__}: {_first_line(exc)}",
+            "database",
+            "fail",
+            f"{_safe_url(settings)}: {type(exc).__name__}: {_first_line(exc)}",
             "check --database / INBOXD_DATABASE_URL; a remote database also needs the "
             "network in the unit (AF_INET AF_INET6 in RestrictAddressFamilies=, no "
             "PrivateNetwork=)",
@@ -189,18 +217,32 @@ def check_migrations(settings: Settings) -> Finding:
     if current == head:
         return Finding("migrations", "ok", f"schema at {head} (head)")
     if current is None:
-        what = ("tables of a legacy database but no alembic version" if "qa_pairs" in tables
-                else "no alembic version: the schema was never created")
-        return Finding("migrations", "fail", what,
-                       f"`{_init_hint(settings)} --database URL` runs the migrations (a legacy "
-                       "database is adopted in place, no row dropped)")
+        what = (
+            "tables of a legacy database but no alembic version"
+            if "qa_pairs" in tables
+            else "no alembic version: the schema was never created"
+        )
+        return Finding(
+            "migrations",
+            "fail",
+            what,
+            f"`{_init_hint(settings)} --database URL` runs the migrations (a legacy "
+            "database is adopted in place, no row dropped)",
+        )
     if not _known_revision(current):
-        return Finding("migrations", "fail",
-                       f"schema at {current}, unknown to this inboxd (head {head})",
-                       "the database was migrated by a newer inboxd: upgrade this one")
-    return Finding("migrations", "fail", f"schema at {current}, head is {head}",
-                   f"`{_init_hint(settings)}` runs the missing migrations (the system unit's "
-                   "ExecStartPre= does it at each start)")
+        return Finding(
+            "migrations",
+            "fail",
+            f"schema at {current}, unknown to this inboxd (head {head})",
+            "the database was migrated by a newer inboxd: upgrade this one",
+        )
+    return Finding(
+        "migrations",
+        "fail",
+        f"schema at {current}, head is {head}",
+        f"`{_init_hint(settings)}` runs the missing migrations (the system unit's "
+        "ExecStartPre= does it at each start)",
+    )
 
 
 def _known_revision(revision: str) -> bool:
@@ -217,8 +259,11 @@ def _first_line(exc: BaseException) -> str:
 # -- the kernel and the disk --------------------------------------------------------------
 def watched_folders(settings: Settings) -> int:
     """inotify needs one watch per folder under inbox/ and outbox/ (the observer is recursive)."""
-    return sum(1 for box in BOXES  # os.walk does not follow symlinks, nor does the observer
-               for _ in os.walk(settings.root_path / box))
+    return sum(
+        1
+        for box in BOXES  # os.walk does not follow symlinks, nor does the observer
+        for _ in os.walk(settings.root_path / box)
+    )
 
 
 def check_watches(settings: Settings, watches_path: Path) -> Finding:
@@ -228,19 +273,30 @@ def check_watches(settings: Settings, watches_path: Path) -> Finding:
     try:
         limit = int(watches_path.read_text().strip())
     except (OSError, ValueError):
-        return Finding("inotify", "skip", f"cannot read {watches_path} (not Linux?)",
-                       "without inotify, set polling = true (INBOXD_POLLING=true)")
+        return Finding(
+            "inotify",
+            "skip",
+            f"cannot read {watches_path} (not Linux?)",
+            "without inotify, set polling = true (INBOXD_POLLING=true)",
+        )
     needed = watched_folders(settings)
-    raise_it = (f"sudo sysctl fs.inotify.max_user_watches={SUGGESTED_WATCHES}, and to keep it: "
-                f"echo fs.inotify.max_user_watches={SUGGESTED_WATCHES} | "
-                "sudo tee /etc/sysctl.d/60-inboxd.conf; or set INBOXD_POLLING=true")
+    raise_it = (
+        f"sudo sysctl fs.inotify.max_user_watches={SUGGESTED_WATCHES}, and to keep it: "
+        f"echo fs.inotify.max_user_watches={SUGGESTED_WATCHES} | "
+        "sudo tee /etc/sysctl.d/60-inboxd.conf; or set INBOXD_POLLING=true"
+    )
     if needed >= limit:
-        return Finding("inotify", "fail",
-                       f"{needed} folders to watch, max_user_watches is {limit}", raise_it)
+        return Finding(
+            "inotify", "fail", f"{needed} folders to watch, max_user_watches is {limit}", raise_it
+        )
     if needed * 2 > limit:
-        return Finding("inotify", "warn",
-                       f"{needed} folders to watch of max_user_watches {limit}, which every "
-                       "process of the same user shares", raise_it)
+        return Finding(
+            "inotify",
+            "warn",
+            f"{needed} folders to watch of max_user_watches {limit}, which every "
+            "process of the same user shares",
+            raise_it,
+        )
     return Finding("inotify", "ok", f"{needed} folders to watch, max_user_watches {limit}")
 
 
@@ -257,9 +313,13 @@ def check_disk(settings: Settings, min_free_bytes: int) -> Finding:
         report.append(f"{_size(free)} free at {place}")
         low = low or free < min_free_bytes
     if low:
-        return Finding("disk", "warn", "; ".join(report) + f" (under {_size(min_free_bytes)})",
-                       "free some space: the database, var/archive/ (never pruned), "
-                       "var/backups/ and var/log/ live there")
+        return Finding(
+            "disk",
+            "warn",
+            "; ".join(report) + f" (under {_size(min_free_bytes)})",
+            "free some space: the database, var/archive/ (never pruned), "
+            "var/backups/ and var/log/ live there",
+        )
     return Finding("disk", "ok", "; ".join(report))
 
 
@@ -276,8 +336,12 @@ def _size(count: int) -> str:
 
 def render(findings: list[Finding], *, colour: bool = False) -> str:
     """One line per check, its advice indented below when there is something to do."""
-    labels = {"ok": ("OK", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "red"),
-              "skip": ("SKIP", "bright_black")}
+    labels = {
+        "ok": ("OK", "green"),
+        "warn": ("WARN", "yellow"),
+        "fail": ("FAIL", "red"),
+        "skip": ("SKIP", "bright_black"),
+    }
     lines = []
     for finding in findings:
         label, fg = labels[finding.status]

@@ -23,10 +23,20 @@ from rich.console import Console
 from rich.text import Text
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
-LEVEL_ALIASES = {"warn": "warning", "err": "error", "crit": "critical", "fatal": "critical",
-                 "exception": "error"}
-LEVEL_STYLES = {"debug": "dim", "info": "green", "warning": "yellow", "error": "bold red",
-                "critical": "bold white on red"}
+LEVEL_ALIASES = {
+    "warn": "warning",
+    "err": "error",
+    "crit": "critical",
+    "fatal": "critical",
+    "exception": "error",
+}
+LEVEL_STYLES = {
+    "debug": "dim",
+    "info": "green",
+    "warning": "yellow",
+    "error": "bold red",
+    "critical": "bold white on red",
+}
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _RELATIVE = re.compile(r"(?:(\d+(?:\.\d+)?)\s*([smhdw]))", re.IGNORECASE)
 _LEAD = ("ts", "level", "event")
@@ -215,8 +225,9 @@ def _replaced(path: Path, identity: tuple[int, int] | None, position: int) -> bo
 # -- rendering ----------------------------------------------------------------------------
 def _value(value: Any) -> str:
     if isinstance(value, str):
-        return value if value and not any(c.isspace() for c in value) else orjson.dumps(
-            value).decode()
+        return (
+            value if value and not any(c.isspace() for c in value) else orjson.dumps(value).decode()
+        )
     return orjson.dumps(value, default=str).decode()
 
 
@@ -233,15 +244,20 @@ def _exception_summary(event: dict[str, Any]) -> str | None:
         last = exc[-1]
         frames = last.get("frames") or [{}]
         where = frames[-1]
-        return (f"{last.get('exc_type')}: {last.get('exc_value')} "
-                f"({where.get('filename')}:{where.get('lineno')} in {where.get('name')})")
+        return (
+            f"{last.get('exc_type')}: {last.get('exc_value')} "
+            f"({where.get('filename')}:{where.get('lineno')} in {where.get('name')})"
+        )
     return None
 
 
 def plain_line(event: dict[str, Any]) -> str:
     """``time LEVEL event key=value ...``: grep-able, one line per event."""
-    fields = " ".join(f"{k}={_value(v)}" for k, v in event.items()
-                      if k not in _LEAD and k != "exception" and v is not None)
+    fields = " ".join(
+        f"{k}={_value(v)}"
+        for k, v in event.items()
+        if k not in _LEAD and k != "exception" and v is not None
+    )
     level = str(event.get("level", "-")).upper()
     line = f"{_short_ts(event)} {level:<8} {event.get('event', '-')}"
     if fields:
@@ -267,13 +283,16 @@ def rich_line(event: dict[str, Any]) -> Text:
     return text
 
 
-def make_printer(out: TextIO, *, colour: bool | None = None,
-                 raw: bool = False) -> Callable[[dict[str, Any]], None]:
+def make_printer(
+    out: TextIO, *, colour: bool | None = None, raw: bool = False
+) -> Callable[[dict[str, Any]], None]:
     """Where each shown event goes: JSON (``--json``), colour on a terminal, else plain."""
     if raw:
+
         def print_raw(event: dict[str, Any]) -> None:
             out.write(orjson.dumps(event, default=str).decode() + "\n")
             out.flush()
+
         return print_raw
     use_colour = out.isatty() if colour is None else colour
     if use_colour:
@@ -283,4 +302,5 @@ def make_printer(out: TextIO, *, colour: bool | None = None,
     def print_plain(event: dict[str, Any]) -> None:
         out.write(plain_line(event) + "\n")
         out.flush()
+
     return print_plain

@@ -21,8 +21,13 @@ def progress_reporter() -> Iterator[ProgressHook | None]:
     if not sys.stdout.isatty():
         yield None
         return
-    with Progress(TextColumn("importing pairs"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), transient=True) as bar:
+    with Progress(
+        TextColumn("importing pairs"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
         task = bar.add_task("pairs", total=None)
 
         def update(done: int, total: int) -> None:
@@ -33,22 +38,34 @@ def progress_reporter() -> Iterator[ProgressHook | None]:
 
 def render_comparison(report: dict[str, Any]) -> str:
     """The export comparison as a few readable lines."""
-    s, q, a, p = (report["sessions"], report["questions"], report["answers_on_overlap"],
-                  report["projected"])
-    mismatches = "; ".join(
-        f"session {m['session']}: export {', '.join(m['export'])} vs database "
-        f"{', '.join(m['database'])}" for m in s["topic_mismatches"]
-    ) or "none"
-    return "\n".join([
-        f"  sessions: {s['in_export']} in the export; {len(s['in_both'])} also in the database, "
-        f"{len(s['only_in_export'])} only in the export, {len(s['only_in_database'])} only "
-        "in the database",
-        f"  topic mismatches: {mismatches}",
-        f"  questions: {q['delivered']} delivered, {q['unique_in_export']} unique, "
-        f"{q['already_stored']} already stored, {q['new']} new",
-        f"  answers on the overlap: export mean {a['mean_length_export']} vs database mean "
-        f"{a['mean_length_database']} characters; {a['longer_in_export']} longer in the export; "
-        f"prefer-longer would replace {a['prefer_longer_would_replace']} "
-        f"(policy now: {a['policy']})",
-        f"  projected pairs: {p['pairs_now']} -> {p['pairs_after']}",
-    ])
+    s, q, a, p = (
+        report["sessions"],
+        report["questions"],
+        report["answers_on_overlap"],
+        report["projected"],
+    )
+    mismatches = (
+        "; ".join(
+            f"session {m['session']}: export {', '.join(m['export'])} vs database "
+            f"{', '.join(m['database'])}"
+            for m in s["topic_mismatches"]
+        )
+        or "none"
+    )
+    return "\n".join(
+        [
+            f"  sessions: {s['in_export']} in the export; "
+            f"{len(s['in_both'])} also in the database, "
+            f"{len(s['only_in_export'])} only in the export, {len(s['only_in_database'])} only "
+            "in the database",
+            f"  topic mismatches: {mismatches}",
+            f"  questions: {q['delivered']} delivered, {q['unique_in_export']} unique, "
+            f"{q['already_stored']} already stored, {q['new']} new",
+            f"  answers on the overlap: export mean {a['mean_length_export']} vs database mean "
+            f"{a['mean_length_database']} characters; "
+            f"{a['longer_in_export']} longer in the export; "
+            f"prefer-longer would replace {a['prefer_longer_would_replace']} "
+            f"(policy now: {a['policy']})",
+            f"  projected pairs: {p['pairs_now']} -> {p['pairs_after']}",
+        ]
+    )

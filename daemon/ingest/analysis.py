@@ -27,10 +27,27 @@ CRYPTO_RE = re.compile(
 
 _FORMULA_TERMS = ("formula", "equation", "calculat", "=")
 _EXAMPLES_TERMS = ("example", "for instance", "e.g.", "such as")
-_SOURCES_TERMS = ("according to", "source", "research", "study", "analyst", "http://",
-                  "https://")  # "studies" contains "stud" but not "study": listed via regex
-_CRYPTO_TERMS = ("bitcoin", "btc", "ethereum", "crypto", "blockchain", "on-chain", "defi",
-                 "altcoin", "token", "satoshi")
+_SOURCES_TERMS = (
+    "according to",
+    "source",
+    "research",
+    "study",
+    "analyst",
+    "http://",
+    "https://",
+)  # "studies" contains "stud" but not "study": listed via regex
+_CRYPTO_TERMS = (
+    "bitcoin",
+    "btc",
+    "ethereum",
+    "crypto",
+    "blockchain",
+    "on-chain",
+    "defi",
+    "altcoin",
+    "token",
+    "satoshi",
+)
 _ETH_WORD = re.compile(r"\beth\b")
 _STUDIES = "studies"
 
@@ -56,8 +73,9 @@ def _fold(char: str) -> str:
     non-ASCII), or ``_UNKNOWN``."""
     fold = _FOLDS.get(char)
     if fold is None:
-        matched = {c.lower() for c in _PRINTABLE_ASCII
-                   if re.fullmatch(re.escape(c), char, re.IGNORECASE)}
+        matched = {
+            c.lower() for c in _PRINTABLE_ASCII if re.fullmatch(re.escape(c), char, re.IGNORECASE)
+        }
         if len(matched) == 1:
             fold = matched.pop()
         elif not matched and not any(c.isascii() for c in char.lower()):

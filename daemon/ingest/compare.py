@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
 
-from daemon.store.db import QAPairRow, SessionPlan
+from daemon.store.models import QAPairRow, SessionPlan
 from handlers.models import QAPair
 
 if TYPE_CHECKING:
@@ -66,8 +66,12 @@ class ExportComparison:
         for number in session.scalars(select(SessionPlan.session_number)):
             db_topics.setdefault(number, set())
         pairs_now = session.scalar(select(func.count()).select_from(QAPairRow)) or 0
-        return cls(dict(db_topics), pairs_now, ictx.settings.prefer_longer_ratio,
-                   ictx.settings.dedup_policy)
+        return cls(
+            dict(db_topics),
+            pairs_now,
+            ictx.settings.prefer_longer_ratio,
+            ictx.settings.dedup_policy,
+        )
 
     def add(self, pairs: list[QAPair], keys: list[str], already: Mapping[str, _Stored]) -> None:
         """One chunk: ``already`` is what the importer found stored for its keys."""

@@ -15,14 +15,19 @@ from sqlalchemy.orm import Session
 
 from daemon.config import Settings
 from daemon.fsutil import write_atomic
-from daemon.store.db import QAPairRow
+from daemon.store.models import QAPairRow
 
 
 def hand_off(session: Session, settings: Settings, now: datetime) -> list[dict[str, object]]:
     """Write the batch files and mark their pairs handed; returns [{file, pairs}]."""
     rows = session.execute(
-        select(QAPairRow.qa_id, QAPairRow.question_key, QAPairRow.indicator_name,
-               QAPairRow.question, QAPairRow.answer)
+        select(
+            QAPairRow.qa_id,
+            QAPairRow.question_key,
+            QAPairRow.indicator_name,
+            QAPairRow.question,
+            QAPairRow.answer,
+        )
         .where(QAPairRow.refined_at.is_(None), QAPairRow.handed_at.is_(None))
         .order_by(QAPairRow.qa_id)
     ).all()
@@ -32,12 +37,22 @@ def hand_off(session: Session, settings: Settings, now: datetime) -> list[dict[s
     for n, start in enumerate(range(0, len(rows), size), start=1):
         chunk = rows[start : start + size]
         path = folder / f"refinement-batch-{now:%Y%m%d-%H%M%S}-{n}.jsonl"
-        write_atomic(path, b"".join(
-            orjson.dumps({"qa_id": r.qa_id, "question_key": r.question_key,
-                          "indicator": r.indicator_name, "question": r.question,
-                          "answer": r.answer}) + b"\n"
-            for r in chunk
-        ))
+        write_atomic(
+            path,
+            b"".join(
+                orjson.dumps(
+                    {
+                        "qa_id": r.qa_id,
+                        "question_key": r.question_key,
+                        "indicator": r.indicator_name,
+                        "question": r.question,
+                        "answer": r.answer,
+                    }
+                )
+                + b"\n"
+                for r in chunk
+            ),
+        )
         ids = [r.qa_id for r in chunk]
         for id_start in range(0, len(ids), 500):
             session.execute(

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from daemon.store.db import FileRecord
+from daemon.store.models import FileRecord
 
 
 class Known(NamedTuple):
@@ -101,9 +101,16 @@ def handled_versions(session: Session) -> dict[HandledKey, float]:
     (not ORM objects), the latest handling winning by the order of the rows, and the epoch
     taken by subtraction (the same float as ``replace(tzinfo=UTC).timestamp()``, 8x faster).
     """
-    rows = session.connection().execute(
-        select(FileRecord.rel_path, FileRecord.size, FileRecord.mtime_ns,
-               FileRecord.processed_at).order_by(FileRecord.processed_at)
-    ).all()
-    return {(rel_path, size, mtime_ns): (processed_at - _EPOCH).total_seconds()
-            for rel_path, size, mtime_ns, processed_at in rows}
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                FileRecord.rel_path, FileRecord.size, FileRecord.mtime_ns, FileRecord.processed_at
+            ).order_by(FileRecord.processed_at)
+        )
+        .all()
+    )
+    return {
+        (rel_path, size, mtime_ns): (processed_at - _EPOCH).total_seconds()
+        for rel_path, size, mtime_ns, processed_at in rows
+    }

@@ -14,7 +14,7 @@ from daemon.ingest.paths import BOXES, scan_tree
 from daemon.ingest.pipeline import FileOutcome, Pipeline
 from daemon.status.view import StatusWriter
 from daemon.store import migrate
-from daemon.store.db import Database
+from daemon.store.engine import Database
 
 
 def prepare(settings: Settings, db: Database) -> migrate.KeyBackfill:

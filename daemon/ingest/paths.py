@@ -143,8 +143,7 @@ def scan_tree(settings: Settings, root: Path | None = None) -> Iterator[Candidat
             if not _is_real_dir(agent_entry) or agent_entry.name.startswith("."):
                 continue  # files right in the box are not in an agent's folder
             agent = printable(agent_entry.name)
-            yield from _scan_folder(box, agent_entry.path, (agent_entry.name,), (agent,),
-                                    ignored)
+            yield from _scan_folder(box, agent_entry.path, (agent_entry.name,), (agent,), ignored)
 
 
 def _scan_folder(
@@ -163,12 +162,15 @@ def _scan_folder(
         if _name_refusal(box, shown_name, ignored) is not None:
             continue
         yield Candidate(
-            entry.path, prefix + shown_name,
-            (later, name.upper().startswith(SIGNAL_PREFIX), (box, *real, name)), entry,
+            entry.path,
+            prefix + shown_name,
+            (later, name.upper().startswith(SIGNAL_PREFIX), (box, *real, name)),
+            entry,
         )
     for entry in subfolders:
-        yield from _scan_folder(box, entry.path, (*real, entry.name),
-                                (*shown, printable(entry.name)), ignored)
+        yield from _scan_folder(
+            box, entry.path, (*real, entry.name), (*shown, printable(entry.name)), ignored
+        )
 
 
 def _entries(folder: str) -> list[os.DirEntry[str]]:

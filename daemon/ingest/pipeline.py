@@ -37,7 +37,9 @@ from daemon.ingest.archive import archive_copy, archive_stream, hash_file
 from daemon.ingest.importers import IMPORTERS, ImportContext, ImportResult
 from daemon.ingest.paths import Ignored, Location, escapes_root, locate
 from daemon.logging import get_logger
-from daemon.store.db import Database, KeyConflict, is_question_key_conflict, utcnow
+from daemon.store.engine import Database
+from daemon.store.locks import KeyConflict, is_question_key_conflict
+from daemon.store.models import utcnow
 from handlers.base import FileContext, Handler, Rejected, StreamParser
 from handlers.streaming import QAStream, StreamRejected
 
@@ -109,8 +111,16 @@ class Pipeline:
         if refusal is not None:
             digest = hashlib.sha256(f"refused:{where.rel_root}:{refusal}".encode()).hexdigest()
             link = where.path.lstat()  # recorded so a rescan skips it like any handled file
-            return self._reject(where, base, digest, link.st_size, link.st_mtime_ns, None,
-                                Rejected(refusal), dry_run)
+            return self._reject(
+                where,
+                base,
+                digest,
+                link.st_size,
+                link.st_mtime_ns,
+                None,
+                Rejected(refusal),
+                dry_run,
+            )
         try:
             stat = where.path.stat()
             if not where.path.is_file():
@@ -124,8 +134,9 @@ class Pipeline:
                     f"{stat.st_size} bytes is over the size cap of "
                     f"{self.settings.max_file_bytes} bytes (max_file_bytes); not read"
                 )
-                return self._reject(where, base, digest, stat.st_size, stat.st_mtime_ns,
-                                    None, reason, dry_run)
+                return self._reject(
+                    where, base, digest, stat.st_size, stat.st_mtime_ns, None, reason, dry_run
+                )
             ctx = FileContext(
                 agent=where.agent,
                 box=where.box,
@@ -163,11 +174,11 @@ class Pipeline:
                 f"agent folder '{where.agent}' is not configured "
                 f"(agents: {', '.join(self.settings.agents)})"
             )
-            return self._reject(where, base, digest, size, stat.st_mtime_ns, None, reason,
-                                dry_run)
+            return self._reject(where, base, digest, size, stat.st_mtime_ns, None, reason, dry_run)
         if isinstance(handler, Rejected):
-            return self._reject(where, base, digest, size, stat.st_mtime_ns, None, handler,
-                                dry_run, data)
+            return self._reject(
+                where, base, digest, size, stat.st_mtime_ns, None, handler, dry_run, data
+            )
         parsed: object
         if streamer is not None:
             source_path = archived or where.path
@@ -182,24 +193,45 @@ class Pipeline:
             try:
                 parsed = handler.parse(data, ctx)
             except Exception as exc:  # a parser bug: the file is marked failed, goes on
-                return self._fail(where, base, digest, size, stat.st_mtime_ns, handler, exc,
-                                  dry_run)
+                return self._fail(
+                    where, base, digest, size, stat.st_mtime_ns, handler, exc, dry_run
+                )
             if isinstance(parsed, Rejected):
-                return self._reject(where, base, digest, size, stat.st_mtime_ns, handler,
-                                    parsed, dry_run, data)
+                return self._reject(
+                    where, base, digest, size, stat.st_mtime_ns, handler, parsed, dry_run, data
+                )
             archived = None if dry_run else archived or self._archive(digest, data, where)
             data = None  # the parsed model is all the import needs: let the bytes go
         try:
-            return self._import(where, base, ctx, handler, parsed, digest, size,
-                                stat.st_mtime_ns, archived, dry_run=dry_run, force=force)
+            return self._import(
+                where,
+                base,
+                ctx,
+                handler,
+                parsed,
+                digest,
+                size,
+                stat.st_mtime_ns,
+                archived,
+                dry_run=dry_run,
+                force=force,
+            )
         except TransientError:
             raise
         except StreamRejected as exc:  # found part-way through a large file: all rolled back
-            return self._reject(where, base, digest, size, stat.st_mtime_ns, handler,
-                                exc.rejection, dry_run, archived=archived)
+            return self._reject(
+                where,
+                base,
+                digest,
+                size,
+                stat.st_mtime_ns,
+                handler,
+                exc.rejection,
+                dry_run,
+                archived=archived,
+            )
         except Exception as exc:
-            return self._fail(where, base, digest, size, stat.st_mtime_ns, handler, exc,
-                              dry_run)
+            return self._fail(where, base, digest, size, stat.st_mtime_ns, handler, exc, dry_run)
 
     def _streamer(
         self, where: Location, handler: Handler | Rejected, size: int
@@ -244,16 +276,24 @@ class Pipeline:
                     if previous is not None:
                         ledger.forget_rejection(session, previous.id)
                 try:
-                    record_id = ledger.claim(session, self._record_fields(
-                        where, handler.name, digest, size, mtime_ns, archived))
+                    record_id = ledger.claim(
+                        session,
+                        self._record_fields(where, handler.name, digest, size, mtime_ns, archived),
+                    )
                 except IntegrityError:
                     session.rollback()
                     base.outcome = "unchanged"
                     base.reason = "already claimed by another daemon"
                     return base
-                ictx = ImportContext(session=session, settings=self.settings, file=ctx,
-                                     file_id=record_id, now=utcnow(), progress=self._progress,
-                                     dry_run=dry_run)
+                ictx = ImportContext(
+                    session=session,
+                    settings=self.settings,
+                    file=ctx,
+                    file_id=record_id,
+                    now=utcnow(),
+                    progress=self._progress,
+                    dry_run=dry_run,
+                )
                 # a streamed file is opened afresh for every attempt (a retry reads it again)
                 payload = parsed() if callable(parsed) else parsed
                 try:
@@ -267,15 +307,19 @@ class Pipeline:
                     if isinstance(payload, QAStream):
                         payload.source.close()
                 self._crash_point("in_transaction")
-                ledger.settle(session, record_id, {
-                    "outcome": "imported",
-                    "pairs_delivered": result.delivered,
-                    "pairs_stored": result.stored,
-                    "pairs_duplicate": result.duplicate,
-                    "pairs_skipped": result.skipped,
-                    "pairs_filtered": result.filtered,
-                    "details": result.details,
-                })
+                ledger.settle(
+                    session,
+                    record_id,
+                    {
+                        "outcome": "imported",
+                        "pairs_delivered": result.delivered,
+                        "pairs_stored": result.stored,
+                        "pairs_duplicate": result.duplicate,
+                        "pairs_skipped": result.skipped,
+                        "pairs_filtered": result.filtered,
+                        "details": result.details,
+                    },
+                )
                 base.result = result
                 if dry_run:
                     session.rollback()
@@ -368,9 +412,13 @@ class Pipeline:
             f"({type(exc).__name__}: {exc}); the file is kept, `inboxd retry` runs it again"
         )
         base.result.concerns.add(where.agent)
-        log.error("file.internal_error", path=where.rel_root, kind=handler.name,
-                  exc_info=(type(exc), exc, exc.__traceback__),
-                  traceback_summary=traceback.format_exception_only(exc)[-1].strip())
+        log.error(
+            "file.internal_error",
+            path=where.rel_root,
+            kind=handler.name,
+            exc_info=(type(exc), exc, exc.__traceback__),
+            traceback_summary=traceback.format_exception_only(exc)[-1].strip(),
+        )
         if not dry_run:
             self._record_failure(where, base, digest, size, mtime_ns, None)
         return base

@@ -32,7 +32,8 @@ from daemon.live.watcher import (
 from daemon.live.workqueue import WorkQueue
 from daemon.logging import get_logger
 from daemon.status.view import StatusWriter
-from daemon.store.db import Database, utcnow
+from daemon.store.engine import Database
+from daemon.store.models import utcnow
 
 log = get_logger("inboxd.daemon")
 
@@ -56,8 +57,9 @@ class Daemon:
         self.last_file: str | None = None
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
-        self._handler = DeliveryEventHandler(settings, self.queue, self.open_files,
-                                             self._event_error)
+        self._handler = DeliveryEventHandler(
+            settings, self.queue, self.open_files, self._event_error
+        )
         self._observer = make_observer(settings, self._handler)
         self._overflow = OverflowDetector(self._overflowed)
         self._rescan_reason: str | None = None
@@ -78,8 +80,13 @@ class Daemon:
         self._overflow.install()
         self._observer.start()  # before the scan: nothing can fall between the two
         self.rescan(reason="start")
-        log.info("daemon.started", root=str(self.settings.root_path), database=self._safe_url(),
-                 agents=self.settings.agents, polling=self.settings.polling)
+        log.info(
+            "daemon.started",
+            root=str(self.settings.root_path),
+            database=self._safe_url(),
+            agents=self.settings.agents,
+            polling=self.settings.polling,
+        )
         if self.queue.depth() == 0:
             # nothing to catch up on: ready now, not after the worker's first idle wait
             self._set_ready()
@@ -190,8 +197,12 @@ class Daemon:
         except TransientError as exc:
             self.counts["waiting"] += 1
             since = self._waiting_since.setdefault(path, utcnow())
-            log.warning("file.waiting", path=str(path), reason=str(exc),
-                        since=since.isoformat(timespec="seconds"))
+            log.warning(
+                "file.waiting",
+                path=str(path),
+                reason=str(exc),
+                since=since.isoformat(timespec="seconds"),
+            )
             self.queue.retry_later(path, TRANSIENT_RETRY_SECONDS)
             try:
                 self.status.mark_waiting(self._agent_of(path), str(exc), since)
@@ -241,8 +252,9 @@ class Daemon:
             self._status_cost = max(self._status_cost, self.settings.status_interval)
             return 4 * self._status_cost
         if self._status_failing_since is not None:
-            log.info("status.write_recovered",
-                     failed_for_s=round(now - self._status_failing_since, 1))
+            log.info(
+                "status.write_recovered", failed_for_s=round(now - self._status_failing_since, 1)
+            )
             self._status_failing_since = None
         self._dirty_status -= agents  # only now: join() waits for this set to empty
         self._last_status_write = time.monotonic()
@@ -256,9 +268,12 @@ class Daemon:
             self._status_failing_since = now
             log.exception("status.write_failed", agents=sorted(agents))
         else:
-            log.warning("status.write_failed", agents=sorted(agents),
-                        error=f"{type(exc).__name__}: {exc}".splitlines()[0],
-                        failing_for_s=round(now - self._status_failing_since, 1))
+            log.warning(
+                "status.write_failed",
+                agents=sorted(agents),
+                error=f"{type(exc).__name__}: {exc}".splitlines()[0],
+                failing_for_s=round(now - self._status_failing_since, 1),
+            )
 
     def _overflowed(self) -> None:
         """Called from watchdog's thread: open counts are replaced by what /proc shows, in

@@ -223,8 +223,14 @@ class OverflowDetector(logging.Handler):
 # watchdog's threads (a "folder modified" event for every file created, closed or moved in):
 # 7 events instead of 11 for a file written then renamed into place and read once.
 INOTIFY_EVENTS: list[type[FileSystemEvent]] = [
-    FileMovedEvent, DirMovedEvent, FileCreatedEvent, DirCreatedEvent, FileOpenedEvent,
-    FileClosedEvent, FileClosedNoWriteEvent, FileDeletedEvent,
+    FileMovedEvent,
+    DirMovedEvent,
+    FileCreatedEvent,
+    DirCreatedEvent,
+    FileOpenedEvent,
+    FileClosedEvent,
+    FileClosedNoWriteEvent,
+    FileDeletedEvent,
 ]
 # Polling sees no open or close: a file changing is reported as modified
 POLLING_EVENTS: list[type[FileSystemEvent]] = [*INOTIFY_EVENTS, FileModifiedEvent]

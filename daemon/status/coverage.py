@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from daemon.store.db import QAPairRow, SessionIndicator, SessionPlan
+from daemon.store.models import QAPairRow, SessionIndicator, SessionPlan
 
 
 @dataclass
@@ -59,15 +59,22 @@ def pairs_by_session(session: Session | Connection) -> dict[int, dict[str, int]]
 
 
 # Built once (status writes read coverage after every file): plain rows, not ORM objects.
-ALL_PLANS = select(SessionPlan.session_number, SessionPlan.agent, SessionPlan.title,
-                   SessionPlan.origin, SessionPlan.target_per_indicator
-                   ).order_by(SessionPlan.session_number)
+ALL_PLANS = select(
+    SessionPlan.session_number,
+    SessionPlan.agent,
+    SessionPlan.title,
+    SessionPlan.origin,
+    SessionPlan.target_per_indicator,
+).order_by(SessionPlan.session_number)
 AGENT_PLANS = ALL_PLANS.where(SessionPlan.agent == bindparam("agent"))
-ALL_EXPECTED = (select(SessionIndicator.session_number, SessionIndicator.indicator_name)
-                .order_by(SessionIndicator.session_number, SessionIndicator.position))
-AGENT_EXPECTED = ALL_EXPECTED.where(SessionIndicator.session_number.in_(
-    select(SessionPlan.session_number).where(SessionPlan.agent == bindparam("agent"))
-))
+ALL_EXPECTED = select(SessionIndicator.session_number, SessionIndicator.indicator_name).order_by(
+    SessionIndicator.session_number, SessionIndicator.position
+)
+AGENT_EXPECTED = ALL_EXPECTED.where(
+    SessionIndicator.session_number.in_(
+        select(SessionPlan.session_number).where(SessionPlan.agent == bindparam("agent"))
+    )
+)
 
 
 def session_coverage(

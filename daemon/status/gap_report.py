@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from daemon.config import Settings
 from daemon.fsutil import write_atomic
 from daemon.status.coverage import gaps, session_coverage
-from daemon.store.db import FileRecord, Indicator, QAPairRow
+from daemon.store.models import FileRecord, Indicator, QAPairRow
 
 
 def _pct(part: int, whole: int) -> str:
@@ -25,50 +25,68 @@ def gap_report(session: Session, settings: Settings, now: datetime) -> str:
     coverage = session_coverage(session)
     found = gaps(coverage)
     total = session.scalar(select(func.count()).select_from(QAPairRow)) or 0
-    lines = [f"# Gap report ({now:%Y-%m-%d %H:%M} UTC)", "", "## Session coverage", "",
-             "| session | agent | from | expected | delivered (pairs) | missing | planned |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Gap report ({now:%Y-%m-%d %H:%M} UTC)",
+        "",
+        "## Session coverage",
+        "",
+        "| session | agent | from | expected | delivered (pairs) | missing | planned |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in coverage:
         delivered = ", ".join(f"{k} ({v})" for k, v in c.delivered.items()) or "-"
-        lines.append(f"| {c.number:02d} | {c.agent} | {c.origin} | {len(c.expected)} | "
-                     f"{delivered} | {', '.join(c.missing) or '-'} | "
-                     f"{', '.join(c.planned) or '-'} |")
+        lines.append(
+            f"| {c.number:02d} | {c.agent} | {c.origin} | {len(c.expected)} | "
+            f"{delivered} | {', '.join(c.missing) or '-'} | "
+            f"{', '.join(c.planned) or '-'} |"
+        )
     missing = ", ".join(f"{n:02d}" for n in found.missing_sessions) or "none"
     lines += ["", f"Missing sessions: {missing}"]
     for number, names in found.missing_indicators.items():
         lines.append(f"Session {number:02d} missing indicators: {', '.join(names)}")
 
     dup_skipped = session.scalar(select(func.sum(FileRecord.pairs_duplicate))) or 0
-    conflicts = session.scalar(
-        select(func.count()).where(QAPairRow.key_conflict == true())) or 0
-    from_exports = session.scalar(
-        select(func.count()).where(QAPairRow.source_database.is_not(None))) or 0
-    lines += ["", "## Question overlap", "",
-              f"- pairs stored: {total}",
-              f"- duplicate questions skipped on import: {dup_skipped}",
-              f"- duplicate rows kept from before adoption: {conflicts}",
-              f"- pairs that came from whole-database exports: {from_exports}"]
+    conflicts = session.scalar(select(func.count()).where(QAPairRow.key_conflict == true())) or 0
+    from_exports = (
+        session.scalar(select(func.count()).where(QAPairRow.source_database.is_not(None))) or 0
+    )
+    lines += [
+        "",
+        "## Question overlap",
+        "",
+        f"- pairs stored: {total}",
+        f"- duplicate questions skipped on import: {dup_skipped}",
+        f"- duplicate rows kept from before adoption: {conflicts}",
+        f"- pairs that came from whole-database exports: {from_exports}",
+    ]
 
-    flags = session.execute(select(
-        func.avg(QAPairRow.answer_length),
-        func.sum(case((QAPairRow.has_formula.is_(True), 1), else_=0)),
-        func.sum(case((QAPairRow.has_examples.is_(True), 1), else_=0)),
-        func.sum(case((QAPairRow.has_sources.is_(True), 1), else_=0)),
-        func.sum(case((QAPairRow.crypto_specific.is_(True), 1), else_=0)),
-        func.avg(QAPairRow.quality_score),
-    )).one()
+    flags = session.execute(
+        select(
+            func.avg(QAPairRow.answer_length),
+            func.sum(case((QAPairRow.has_formula.is_(True), 1), else_=0)),
+            func.sum(case((QAPairRow.has_examples.is_(True), 1), else_=0)),
+            func.sum(case((QAPairRow.has_sources.is_(True), 1), else_=0)),
+            func.sum(case((QAPairRow.crypto_specific.is_(True), 1), else_=0)),
+            func.avg(QAPairRow.quality_score),
+        )
+    ).one()
     tiers = session.execute(
-        select(QAPairRow.tier, func.count()).where(QAPairRow.tier.is_not(None))
-        .group_by(QAPairRow.tier).order_by(QAPairRow.tier)
+        select(QAPairRow.tier, func.count())
+        .where(QAPairRow.tier.is_not(None))
+        .group_by(QAPairRow.tier)
+        .order_by(QAPairRow.tier)
     ).all()
-    lines += ["", "## Answer quality", "",
-              f"- mean answer length: {round(flags[0] or 0)} characters",
-              f"- with a formula: {_pct(flags[1] or 0, total)}; with examples: "
-              f"{_pct(flags[2] or 0, total)}; with sources: {_pct(flags[3] or 0, total)}; "
-              f"crypto-specific: {_pct(flags[4] or 0, total)}",
-              f"- mean quality score (refined pairs): "
-              f"{'-' if flags[5] is None else round(flags[5], 3)}",
-              f"- tiers: {', '.join(f'{t} {n}' for t, n in tiers) or 'none yet'}"]
+    lines += [
+        "",
+        "## Answer quality",
+        "",
+        f"- mean answer length: {round(flags[0] or 0)} characters",
+        f"- with a formula: {_pct(flags[1] or 0, total)}; with examples: "
+        f"{_pct(flags[2] or 0, total)}; with sources: {_pct(flags[3] or 0, total)}; "
+        f"crypto-specific: {_pct(flags[4] or 0, total)}",
+        f"- mean quality score (refined pairs): {'-' if flags[5] is None else round(flags[5], 3)}",
+        f"- tiers: {', '.join(f'{t} {n}' for t, n in tiers) or 'none yet'}",
+    ]
 
     by_category = session.execute(
         select(Indicator.indicator_category, func.count(QAPairRow.qa_id))
@@ -76,14 +94,23 @@ def gap_report(session: Session, settings: Settings, now: datetime) -> str:
         .group_by(Indicator.indicator_category)
         .order_by(func.count(QAPairRow.qa_id).desc())
     ).all()
-    lines += ["", "## Topic distribution by category", "", "| category | pairs | share |",
-              "|---|---|---|"]
+    lines += [
+        "",
+        "## Topic distribution by category",
+        "",
+        "| category | pairs | share |",
+        "|---|---|---|",
+    ]
     lines += [f"| {cat or 'uncategorised'} | {n} | {_pct(n, total)} |" for cat, n in by_category]
 
-    lines += ["", "## Progress toward the target", "",
-              f"- sessions with pairs: {found.sessions_with_pairs}/{found.sessions_known}",
-              f"- pairs toward the assigned targets: {found.pairs_toward_target}/"
-              f"{found.target_pairs} ({_pct(found.pairs_toward_target, found.target_pairs)})"]
+    lines += [
+        "",
+        "## Progress toward the target",
+        "",
+        f"- sessions with pairs: {found.sessions_with_pairs}/{found.sessions_known}",
+        f"- pairs toward the assigned targets: {found.pairs_toward_target}/"
+        f"{found.target_pairs} ({_pct(found.pairs_toward_target, found.target_pairs)})",
+    ]
     return "\n".join(lines) + "\n"
 
 

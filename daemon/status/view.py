@@ -28,8 +28,8 @@ from daemon.fsutil import write_atomic
 from daemon.ingest import ledger
 from daemon.ingest.importers.signal import DATA_KINDS
 from daemon.status.coverage import gaps, session_coverage
-from daemon.store.db import (
-    Database,
+from daemon.store.engine import Database
+from daemon.store.models import (
     FileRecord,
     Indicator,
     PendingRefinement,
@@ -53,12 +53,22 @@ def _stamp(value: Any) -> str | None:
 
 # The per-write statements, built once: building a statement costs more than running it
 # here. Ledger rows are read as plain rows (only the columns shown), not as ORM objects.
-_FILE_COLUMNS = (FileRecord.rel_path, FileRecord.kind, FileRecord.outcome,
-                 FileRecord.pairs_stored, FileRecord.pairs_duplicate, FileRecord.pairs_skipped,
-                 FileRecord.pairs_filtered, FileRecord.reason, FileRecord.processed_at)
+_FILE_COLUMNS = (
+    FileRecord.rel_path,
+    FileRecord.kind,
+    FileRecord.outcome,
+    FileRecord.pairs_stored,
+    FileRecord.pairs_duplicate,
+    FileRecord.pairs_skipped,
+    FileRecord.pairs_filtered,
+    FileRecord.reason,
+    FileRecord.processed_at,
+)
 RECENT_FILES = (  # index (agent, id)
-    select(*_FILE_COLUMNS).where(FileRecord.agent == bindparam("agent"))
-    .order_by(FileRecord.id.desc()).limit(bindparam("limit", type_=Integer))
+    select(*_FILE_COLUMNS)
+    .where(FileRecord.agent == bindparam("agent"))
+    .order_by(FileRecord.id.desc())
+    .limit(bindparam("limit", type_=Integer))
 )
 # rejected or failed, and still the latest record of its path; sorted by id in Python: an
 # ORDER BY id makes SQLite walk all the agent's files in (agent, id) order instead of
@@ -67,13 +77,23 @@ REJECTED_FILES = select(FileRecord.id, *_FILE_COLUMNS).where(
     FileRecord.agent == bindparam("agent"), *ledger.STILL_REJECTED
 )
 _CLAIMS, _SIGNALS = ProgressClaimRow.__table__, SignalRow.__table__
-LAST_CLAIM = (select(_CLAIMS).where(_CLAIMS.c.agent == bindparam("agent"))
-              .order_by(_CLAIMS.c.id.desc()).limit(1))
-LAST_SIGNAL = (select(_SIGNALS).where(_SIGNALS.c.agent == bindparam("agent"))
-               .order_by(_SIGNALS.c.id.desc()).limit(1))
+LAST_CLAIM = (
+    select(_CLAIMS)
+    .where(_CLAIMS.c.agent == bindparam("agent"))
+    .order_by(_CLAIMS.c.id.desc())
+    .limit(1)
+)
+LAST_SIGNAL = (
+    select(_SIGNALS)
+    .where(_SIGNALS.c.agent == bindparam("agent"))
+    .order_by(_SIGNALS.c.id.desc())
+    .limit(1)
+)
 TIERS = (  # partial index: only the refined rows
-    select(QAPairRow.tier, func.count()).where(QAPairRow.tier.is_not(None))
-    .group_by(QAPairRow.tier).order_by(QAPairRow.tier)
+    select(QAPairRow.tier, func.count())
+    .where(QAPairRow.tier.is_not(None))
+    .group_by(QAPairRow.tier)
+    .order_by(QAPairRow.tier)
 )
 INDICATOR_COUNT = select(func.count()).select_from(Indicator)
 PENDING_COUNT = select(func.count()).select_from(PendingRefinement)
@@ -91,30 +111,55 @@ PAIR_MARK = select(QAPairRow.question_key).where(QAPairRow.qa_id == bindparam("p
 FILE_MARK = select(FileRecord.processed_at).where(FileRecord.id == bindparam("files_at"))
 # highest id, row count and the mark of the row last counted, of both tables, in one
 # statement: one point in time (one read transaction in SQLite, one snapshot in PostgreSQL)
-SNAPSHOT = select(_PAIRS_MAX, _PAIRS_COUNT, PAIR_MARK.scalar_subquery(),
-                  _FILES_MAX, _FILES_COUNT, FILE_MARK.scalar_subquery())
-PAIRS_GROUPED = (select(QAPairRow.session_number, QAPairRow.indicator_name, func.count())
-                 .group_by(QAPairRow.session_number, QAPairRow.indicator_name))
-AGENT_SESSIONS = (select(QAPairRow.agent, QAPairRow.session_number).distinct()
-                  .where(QAPairRow.session_number.is_not(None)))
+SNAPSHOT = select(
+    _PAIRS_MAX,
+    _PAIRS_COUNT,
+    PAIR_MARK.scalar_subquery(),
+    _FILES_MAX,
+    _FILES_COUNT,
+    FILE_MARK.scalar_subquery(),
+)
+PAIRS_GROUPED = select(QAPairRow.session_number, QAPairRow.indicator_name, func.count()).group_by(
+    QAPairRow.session_number, QAPairRow.indicator_name
+)
+AGENT_SESSIONS = (
+    select(QAPairRow.agent, QAPairRow.session_number)
+    .distinct()
+    .where(QAPairRow.session_number.is_not(None))
+)
 # new rows are read one by one and added up here: with a GROUP BY, SQLite walks a whole
 # index in group order instead of the primary key's short range
-NEW_PAIRS = (select(QAPairRow.qa_id, QAPairRow.agent, QAPairRow.session_number,
-                    QAPairRow.indicator_name, QAPairRow.question_key)
-             .where(QAPairRow.qa_id > bindparam("above"), QAPairRow.qa_id <= bindparam("upto")))
+NEW_PAIRS = select(
+    QAPairRow.qa_id,
+    QAPairRow.agent,
+    QAPairRow.session_number,
+    QAPairRow.indicator_name,
+    QAPairRow.question_key,
+).where(QAPairRow.qa_id > bindparam("above"), QAPairRow.qa_id <= bindparam("upto"))
 FILES_GROUPED = (
-    select(FileRecord.agent, FileRecord.outcome, func.count(),
-           func.sum(FileRecord.pairs_stored), func.sum(FileRecord.pairs_duplicate),
-           func.sum(FileRecord.pairs_skipped), func.sum(FileRecord.pairs_filtered))
+    select(
+        FileRecord.agent,
+        FileRecord.outcome,
+        func.count(),
+        func.sum(FileRecord.pairs_stored),
+        func.sum(FileRecord.pairs_duplicate),
+        func.sum(FileRecord.pairs_skipped),
+        func.sum(FileRecord.pairs_filtered),
+    )
     .where(FileRecord.id > bindparam("above"), FileRecord.id <= bindparam("upto"))
     .group_by(FileRecord.agent, FileRecord.outcome)
 )
-NEW_FILES = (
-    select(FileRecord.agent, FileRecord.outcome, literal(1), FileRecord.pairs_stored,
-           FileRecord.pairs_duplicate, FileRecord.pairs_skipped, FileRecord.pairs_filtered,
-           FileRecord.id, FileRecord.processed_at)
-    .where(FileRecord.id > bindparam("above"), FileRecord.id <= bindparam("upto"))
-)
+NEW_FILES = select(
+    FileRecord.agent,
+    FileRecord.outcome,
+    literal(1),
+    FileRecord.pairs_stored,
+    FileRecord.pairs_duplicate,
+    FileRecord.pairs_skipped,
+    FileRecord.pairs_filtered,
+    FileRecord.id,
+    FileRecord.processed_at,
+).where(FileRecord.id > bindparam("above"), FileRecord.id <= bindparam("upto"))
 DUPLICATE_ONLY_FILES = (  # data files that brought only duplicates: few, details read
     select(FileRecord.agent, FileRecord.details).where(
         FileRecord.id > bindparam("above"),
@@ -184,10 +229,13 @@ class StoredTally:
         # are shown, and the next refresh counts everything again)
         try:
             for _ in range(SNAPSHOT_ATTEMPTS):
-                snap = session.execute(SNAPSHOT, {
-                    "pairs_at": -1 if self._pairs_upto is None else self._pairs_upto,
-                    "files_at": -1 if self._files_upto is None else self._files_upto,
-                }).one()
+                snap = session.execute(
+                    SNAPSHOT,
+                    {
+                        "pairs_at": -1 if self._pairs_upto is None else self._pairs_upto,
+                        "files_at": -1 if self._files_upto is None else self._files_upto,
+                    },
+                ).one()
                 pairs_agree = self._add_pairs(session, snap[0] or 0, snap[1] or 0, snap[2])
                 if self._add_files(session, snap[3] or 0, snap[4] or 0, snap[5]) and pairs_agree:
                     return
@@ -327,24 +375,33 @@ def database_totals(session: Reader, tally: StoredTally | None = None) -> dict[s
 
 def rejected_files(session: Reader, agent: str) -> list[Row[Any]]:
     """An agent's rejected files that still need a person (``ledger.STILL_REJECTED``)."""
-    return sorted(session.execute(REJECTED_FILES, {"agent": agent}).all(),
-                  key=lambda row: row.id)
+    return sorted(session.execute(REJECTED_FILES, {"agent": agent}).all(), key=lambda row: row.id)
 
 
 def refinement_queue(session: Reader) -> dict[str, int]:
     """Pairs handed to the refiner, returned with a score, and still pending."""
     # both over the partial index of handed rows
-    handed = session.scalar(
-        select(func.count()).select_from(QAPairRow).where(QAPairRow.handed_at.is_not(None))
-    ) or 0
-    returned = session.scalar(
-        select(func.count()).select_from(QAPairRow).where(
-            QAPairRow.handed_at.is_not(None), QAPairRow.refined_at.is_not(None)
+    handed = (
+        session.scalar(
+            select(func.count()).select_from(QAPairRow).where(QAPairRow.handed_at.is_not(None))
         )
-    ) or 0
+        or 0
+    )
+    returned = (
+        session.scalar(
+            select(func.count())
+            .select_from(QAPairRow)
+            .where(QAPairRow.handed_at.is_not(None), QAPairRow.refined_at.is_not(None))
+        )
+        or 0
+    )
     waiting = session.scalar(PENDING_COUNT) or 0
-    return {"handed": handed, "returned": returned, "pending": handed - returned,
-            "unmatched_records_waiting": waiting}
+    return {
+        "handed": handed,
+        "returned": returned,
+        "pending": handed - returned,
+        "unmatched_records_waiting": waiting,
+    }
 
 
 def agent_view(
@@ -407,8 +464,10 @@ def agent_view(
 def _progress(
     claim: Row[Any] | None, sessions_with_pairs: int, own_sessions: int
 ) -> dict[str, Any]:
-    database = {"assigned_sessions_with_pairs": sessions_with_pairs,
-                "sessions_with_own_pairs": own_sessions}
+    database = {
+        "assigned_sessions_with_pairs": sessions_with_pairs,
+        "sessions_with_own_pairs": own_sessions,
+    }
     if claim is None:
         return {"claim": None, "database": database}
     return {
@@ -440,9 +499,11 @@ def _next_steps(view: dict[str, Any], coverage: Iterable[Any]) -> list[str]:
     steps = [f"fix and deliver again: {r['reason']}" for r in view["rejected"]]
     queue = view.get("refinement")
     if queue and queue["pending"]:
-        steps.append(f"refine the {queue['pending']} pairs handed in inbox/{view['agent']}/"
-                     f"refinement-batch-*.jsonl; return outbox/{view['agent']}/"
-                     "refinement_*.jsonl")
+        steps.append(
+            f"refine the {queue['pending']} pairs handed in inbox/{view['agent']}/"
+            f"refinement-batch-*.jsonl; return outbox/{view['agent']}/"
+            "refinement_*.jsonl"
+        )
     for c in coverage:
         if c.session_missing:
             wanted = ", ".join(c.expected) or "as assigned"
@@ -450,8 +511,10 @@ def _next_steps(view: dict[str, Any], coverage: Iterable[Any]) -> list[str]:
         elif c.missing:
             steps.append(f"session {c.number:02d} still owes: {', '.join(c.missing)}")
     if not steps and view["sessions"]["assigned"] and view["signal"]["state"] == "open":
-        steps.append("every assigned session is delivered: write outbox/<agent>/"
-                     "ALL_SESSIONS_COMPLETE when the batch is done")
+        steps.append(
+            "every assigned session is delivered: write outbox/<agent>/"
+            "ALL_SESSIONS_COMPLETE when the batch is done"
+        )
     return steps or ["nothing pending"]
 
 
@@ -489,20 +552,32 @@ def render_markdown(view: dict[str, Any]) -> str:
     prog = view["progress"]
     if prog["claim"]:
         c = prog["claim"]
-        lines.append(f"- claimed: {c['sessions_complete']}/{c['sessions_total']} sessions "
-                     f"(current {c['current_session']}, updated {c['last_updated']})")
+        lines.append(
+            f"- claimed: {c['sessions_complete']}/{c['sessions_total']} sessions "
+            f"(current {c['current_session']}, updated {c['last_updated']})"
+        )
     else:
         lines.append("- no status.txt received")
-    lines.append(f"- database: {prog['database']['sessions_with_own_pairs']} sessions with "
-                 "pairs from this agent")
+    lines.append(
+        f"- database: {prog['database']['sessions_with_own_pairs']} sessions with "
+        "pairs from this agent"
+    )
     sig = view["signal"]
-    lines += ["", "## Completion signal", f"- {sig['state']}"
-              + (f" (batch {sig['batch']}, {sig['at']})" if "batch" in sig else "")]
+    lines += [
+        "",
+        "## Completion signal",
+        f"- {sig['state']}" + (f" (batch {sig['batch']}, {sig['at']})" if "batch" in sig else ""),
+    ]
     if view["rejected"]:
         lines += ["", "## Rejected files"]
         lines += [f"- {r['reason']}" for r in view["rejected"]]
-    lines += ["", "## Recent files", "", "| file | kind | outcome | stored | dup | at |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Recent files",
+        "",
+        "| file | kind | outcome | stored | dup | at |",
+        "|---|---|---|---|---|---|",
+    ]
     lines += [
         f"| {r['path']} | {r['kind'] or '-'} | {r['outcome']} | {r['pairs_stored']} | "
         f"{r['duplicates']} | {r['at']} |"
@@ -525,9 +600,12 @@ def render_markdown(view: dict[str, Any]) -> str:
         lines.append(f"- quality tiers: {tiers}")
     if "refinement" in view:
         q = view["refinement"]
-        lines += ["", "## Refinement queue",
-                  f"- handed: {q['handed']}, returned: {q['returned']}, pending: {q['pending']}",
-                  f"- records waiting for their pair: {q['unmatched_records_waiting']}"]
+        lines += [
+            "",
+            "## Refinement queue",
+            f"- handed: {q['handed']}, returned: {q['returned']}, pending: {q['pending']}",
+            f"- records waiting for their pair: {q['unmatched_records_waiting']}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -559,8 +637,10 @@ class StatusWriter:
         was just handled sees its status first.
         """
         asked = set(agents)
-        wanted = sorted((a for a in self.settings.agents if a in asked),
-                        key=lambda a: a == self.settings.orchestrator)  # stable: config order
+        wanted = sorted(
+            (a for a in self.settings.agents if a in asked),
+            key=lambda a: a == self.settings.orchestrator,
+        )  # stable: config order
         if not wanted:
             return
         with self._lock, self.db.reader() as session:
@@ -603,13 +683,15 @@ class StatusWriter:
             view["waiting"] = notice
             # STATUS.md first: whoever sees the notice in status.json finds it in both
             md = folder / STATUS_MD
-            text = (md.read_text("utf-8", errors="replace") if md.exists()
-                    else f"# inboxd status: {agent}\n")
+            text = (
+                md.read_text("utf-8", errors="replace")
+                if md.exists()
+                else f"# inboxd status: {agent}\n"
+            )
             banner = f"> waiting: {reason} (since {notice['since']})\n\n"
             if not text.startswith("> waiting:"):
                 _write_status_file(md, (banner + text).encode("utf-8"))
-            _write_status_file(folder / STATUS_JSON,
-                               orjson.dumps(view, option=orjson.OPT_INDENT_2))
+            _write_status_file(folder / STATUS_JSON, orjson.dumps(view, option=orjson.OPT_INDENT_2))
 
     def write_all(self) -> None:
         self.write(self.settings.agents)

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, false, inspect, select, text, true, update
 
-from daemon.store.db import Base, Database, QAPairRow, lock_key, while_sqlite_locked
+from daemon.store.engine import Database, while_sqlite_locked
+from daemon.store.locks import lock_key
+from daemon.store.models import Base, QAPairRow
 from handlers.text import question_key
 
 if TYPE_CHECKING:
@@ -59,8 +61,10 @@ def script_head() -> str | None:
     for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
         if script.name.startswith("__init__"):
             continue  # alembic skips it too
-        found = {name: quoted or none for name, _q, quoted, none in
-                 _REVISION_LINE.findall(script.read_text(encoding="utf-8"))}
+        found = {
+            name: quoted or none
+            for name, _q, quoted, none in _REVISION_LINE.findall(script.read_text(encoding="utf-8"))
+        }
         revision, parent = found.get("revision"), found.get("down_revision")
         if revision in (None, "None") or parent is None:
             return None
@@ -126,12 +130,15 @@ def _create_if_empty(connection: Connection) -> bool:
     if head is None or inspect(connection).get_table_names():
         return False
     Base.metadata.create_all(connection)
-    connection.execute(text(
-        f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL,"
-        f" CONSTRAINT {VERSION_TABLE}_pkc PRIMARY KEY (version_num))"
-    ))
-    connection.execute(text(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (:head)"),
-                       {"head": head})
+    connection.execute(
+        text(
+            f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL,"
+            f" CONSTRAINT {VERSION_TABLE}_pkc PRIMARY KEY (version_num))"
+        )
+    )
+    connection.execute(
+        text(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (:head)"), {"head": head}
+    )
     return True
 
 
@@ -147,8 +154,10 @@ def _one_at_a_time(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SET LOCAL lock_timeout = 0"))
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
-    elif (connection.dialect.name == "sqlite"
-          and not connection.connection.driver_connection.in_transaction):
+    elif (
+        connection.dialect.name == "sqlite"
+        and not connection.connection.driver_connection.in_transaction
+    ):
         # each attempt itself waits out the busy timeout first
         while_sqlite_locked(SQLITE_MIGRATION_WAIT)(connection.exec_driver_sql, "BEGIN IMMEDIATE")
 

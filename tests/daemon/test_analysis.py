@@ -12,17 +12,66 @@ from hypothesis import strategies as st
 from daemon.ingest import analysis
 from daemon.ingest.analysis import analyse_answer, analyse_answer_by_regex
 
-_TERMS = (analysis._FORMULA_TERMS + analysis._EXAMPLES_TERMS + analysis._SOURCES_TERMS
-          + analysis._CRYPTO_TERMS + ("studies", "eth"))
+_TERMS = (
+    analysis._FORMULA_TERMS
+    + analysis._EXAMPLES_TERMS
+    + analysis._SOURCES_TERMS
+    + analysis._CRYPTO_TERMS
+    + ("studies", "eth")
+)
 
-_PIECES = st.sampled_from([
-    "formula", "Equation", "CALCULATED", "=", "example", "For Instance", "e.g.", "such as",
-    "according to", "Source", "research", "studies", "study", "analyst", "http://x",
-    "https://y", "bitcoin", "BTC", "Ethereum", "eth", "ETH.", "teeth", "method", "crypto",
-    "blockchain", "on-chain", "DeFi", "altcoin", "token", "satoshi", " ", "\n", "plain",
-    "é", "ſ", "K", "İ", "ı", "ß", "ﬁ", "ﬆ", "ſource", "to\u212aen", "calculat\u0131on",
-    "\u0130nstance", "ETĦ", "ſtudies", "e.\u0261.",
-])
+_PIECES = st.sampled_from(
+    [
+        "formula",
+        "Equation",
+        "CALCULATED",
+        "=",
+        "example",
+        "For Instance",
+        "e.g.",
+        "such as",
+        "according to",
+        "Source",
+        "research",
+        "studies",
+        "study",
+        "analyst",
+        "http://x",
+        "https://y",
+        "bitcoin",
+        "BTC",
+        "Ethereum",
+        "eth",
+        "ETH.",
+        "teeth",
+        "method",
+        "crypto",
+        "blockchain",
+        "on-chain",
+        "DeFi",
+        "altcoin",
+        "token",
+        "satoshi",
+        " ",
+        "\n",
+        "plain",
+        "é",
+        "ſ",
+        "K",
+        "İ",
+        "ı",
+        "ß",
+        "ﬁ",
+        "ﬆ",
+        "ſource",
+        "to\u212aen",
+        "calculat\u0131on",
+        "\u0130nstance",
+        "ETĦ",
+        "ſtudies",
+        "e.\u0261.",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -40,7 +89,11 @@ def test_fast_flags_equal_the_reference_regexes_on_any_text(text: str) -> None:
 def test_flags_of_a_typical_answer() -> None:
     flags = analyse_answer("SMA = sum / N. For example, BTC's 200-day SMA, according to analysts.")
     assert (flags.has_formula, flags.has_examples, flags.has_sources, flags.crypto_specific) == (
-        True, True, True, True)
+        True,
+        True,
+        True,
+        True,
+    )
     assert not analyse_answer("Teeth and methods.").crypto_specific
 
 
@@ -50,9 +103,12 @@ def _look_alikes() -> list[str]:
     under test)."""
     ascii_chars = [chr(code) for code in range(32, 127)]
     letters = re.compile("[" + re.escape("".join(ascii_chars)) + "]", re.IGNORECASE)
-    return [char for char in map(chr, range(128, sys.maxunicode + 1))
-            if letters.fullmatch(char)
-            or any(c.isascii() for c in char.lower() + char.upper() + char.casefold())]
+    return [
+        char
+        for char in map(chr, range(128, sys.maxunicode + 1))
+        if letters.fullmatch(char)
+        or any(c.isascii() for c in char.lower() + char.upper() + char.casefold())
+    ]
 
 
 @pytest.mark.parametrize("char", _look_alikes())
@@ -60,18 +116,22 @@ def test_look_alike_letters_in_every_telling_word_give_the_regexes_flags(char: s
     """Each letter of each telling word replaced by the character, alone and in a sentence."""
     for term in _TERMS:
         for at in range(len(term)):
-            word = term[:at] + char + term[at + 1:]
+            word = term[:at] + char + term[at + 1 :]
             for text in (word, f"An {word.upper()} here", f"x{word}y"):
                 assert analyse_answer(text) == analyse_answer_by_regex(text), text
 
 
 def test_answers_with_look_alike_letters_take_the_fast_path(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The long s, the Kelvin sign and the Turkish i's are folded, not sent to the regexes
     (which cost ~0.5 ms a 3 KB answer); an unknown case still is."""
     calls: list[str] = []
-    monkeypatch.setattr(analysis, "analyse_answer_by_regex",
-                        lambda text: calls.append(text) or analyse_answer_by_regex(text))
+    monkeypatch.setattr(
+        analysis,
+        "analyse_answer_by_regex",
+        lambda text: calls.append(text) or analyse_answer_by_regex(text),
+    )
     flags = analyse_answer("ſource: a to\u212aen's calculat\u0131on, \u0130nstance, ETH")
     assert (flags.has_formula, flags.has_sources, flags.crypto_specific) == (True, True, True)
     assert calls == []

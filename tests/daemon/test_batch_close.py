@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from daemon.config import Settings
 from daemon.ingest.pipeline import Pipeline
 from daemon.status.view import StatusWriter
-from daemon.store.db import Database, QAPairRow, SignalRow
+from daemon.store.engine import Database
+from daemon.store.models import QAPairRow, SignalRow
 from tests.support import deliver, sample_files
 
 SIGNAL = "outbox/droid/ALL_SESSIONS_COMPLETE.txt"
@@ -42,8 +43,9 @@ def test_backup_holds_the_pre_signal_database(settings: Settings, db: Database) 
     with sqlite3.connect(backups[0]) as copy:
         assert copy.execute("SELECT count(*) FROM qa_pairs").fetchone() == (20,)
         assert copy.execute("SELECT count(*) FROM signals").fetchone() == (0,)
-        assert copy.execute("SELECT count(*) FROM qa_pairs WHERE handed_at IS NOT NULL"
-                            ).fetchone() == (0,)
+        assert copy.execute(
+            "SELECT count(*) FROM qa_pairs WHERE handed_at IS NOT NULL"
+        ).fetchone() == (0,)
 
 
 def test_gap_report_is_written_with_the_missing_session(settings: Settings, db: Database) -> None:
@@ -61,12 +63,14 @@ def test_gemini_batches_hold_exactly_the_unrefined_pairs(settings: Settings, db:
     settings = settings.model_copy(update={"refinement_batch_size": 5})
     pipeline = _deliver_all_but_signal(settings, db)
     pipeline.process(deliver(settings.root_path, SIGNAL))
-    records = [orjson.loads(line) for path in _batches(settings)
-               for line in path.read_bytes().splitlines()]
+    records = [
+        orjson.loads(line) for path in _batches(settings) for line in path.read_bytes().splitlines()
+    ]
     assert [len(p.read_bytes().splitlines()) for p in _batches(settings)] == [5, 5, 5, 3]
     with db.reader() as session:
-        unrefined = set(session.scalars(
-            select(QAPairRow.qa_id).where(QAPairRow.refined_at.is_(None))))
+        unrefined = set(
+            session.scalars(select(QAPairRow.qa_id).where(QAPairRow.refined_at.is_(None)))
+        )
     assert {r["qa_id"] for r in records} == unrefined
     assert len(records) == len(unrefined) == 18
     assert set(records[0]) == {"qa_id", "question_key", "indicator", "question", "answer"}
@@ -78,12 +82,16 @@ def test_returning_scores_for_every_handed_pair_leaves_nothing_pending(
 ) -> None:
     pipeline = _deliver_all_but_signal(settings, db)
     pipeline.process(deliver(settings.root_path, SIGNAL))
-    handed = [orjson.loads(line) for path in _batches(settings)
-              for line in path.read_bytes().splitlines()]
+    handed = [
+        orjson.loads(line) for path in _batches(settings) for line in path.read_bytes().splitlines()
+    ]
     back = settings.root_path / "outbox/gemini/refinement_0002.jsonl"
-    back.write_bytes(b"".join(
-        orjson.dumps({"qa_id": r["qa_id"], "quality_score": 0.7, "tier": "standard"}) + b"\n"
-        for r in handed))
+    back.write_bytes(
+        b"".join(
+            orjson.dumps({"qa_id": r["qa_id"], "quality_score": 0.7, "tier": "standard"}) + b"\n"
+            for r in handed
+        )
+    )
     assert pipeline.process(back).outcome == "imported"
     queue = _gemini(settings)["refinement"]
     assert queue == {"handed": 18, "returned": 18, "pending": 0, "unmatched_records_waiting": 0}
@@ -113,8 +121,11 @@ def test_claims_in_the_signal_are_checked_against_the_database(
     signal = settings.root_path / "outbox/droid/ALL_SESSIONS_COMPLETE.json"
     signal.write_text('{"sessions": 43, "files": 6, "pairs": 4300}')
     findings = pipeline.process(signal).result.details
-    assert {c["claim"]: (c["claimed"], c["database"], c["agrees"]) for c in findings["claims"]} \
-        == {"sessions": (43, 4, False), "files": (6, 6, True), "pairs": (4300, 15, False)}
+    assert {c["claim"]: (c["claimed"], c["database"], c["agrees"]) for c in findings["claims"]} == {
+        "sessions": (43, 4, False),
+        "files": (6, 6, True),
+        "pairs": (4300, 15, False),
+    }
 
 
 def test_refinement_arriving_before_its_pairs_is_applied_when_they_arrive(

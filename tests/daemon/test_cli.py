@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from daemon.cli.app import EXIT_FATAL, EXIT_OK, EXIT_REJECTED
 from daemon.config import Settings
 from daemon.live.service import Daemon
-from daemon.store.db import Database, FileRecord, Indicator, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord, Indicator, QAPairRow
 from tests.support import Run, cli_runner, deliver
 
 SESSION_02 = (
@@ -59,10 +60,14 @@ def _ledger(root: Path, rel_path: str) -> list[tuple[str, str]]:
     db = _database(root)
     try:
         with db.reader() as session:
-            return [(sha, outcome) for sha, outcome in session.execute(
-                select(FileRecord.sha256, FileRecord.outcome)
-                .where(FileRecord.rel_path == rel_path).order_by(FileRecord.id)
-            ).all()]
+            return [
+                (sha, outcome)
+                for sha, outcome in session.execute(
+                    select(FileRecord.sha256, FileRecord.outcome)
+                    .where(FileRecord.rel_path == rel_path)
+                    .order_by(FileRecord.id)
+                ).all()
+            ]
     finally:
         db.dispose()
 
@@ -131,8 +136,9 @@ def _console_script(*args: str) -> subprocess.CompletedProcess[str]:
     if not script.exists():
         pytest.skip("the inboxd console script is not installed beside this interpreter")
     env = {k: v for k, v in os.environ.items() if not k.startswith("INBOXD_")}
-    return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=60,
-                          env=env, check=False)
+    return subprocess.run(
+        [str(script), *args], capture_output=True, text=True, timeout=60, env=env, check=False
+    )
 
 
 def test_console_script_scan_exits_3_when_a_bad_sample_is_rejected(root: Path) -> None:
@@ -223,9 +229,7 @@ def test_a_real_run_stores_what_the_dry_run_announced(run: Run, root: Path) -> N
     assert _counts(root)["QAPairRow"] == pairs_before + _would_be(dry)[0]
 
 
-def test_dry_run_of_a_bad_file_reports_its_reason_and_records_nothing(
-    run: Run, root: Path
-) -> None:
+def test_dry_run_of_a_bad_file_reports_its_reason_and_records_nothing(run: Run, root: Path) -> None:
     [bad] = _deliver_bad(root, "truncated_qa_pairs.json")
     code, out = run("process", str(bad), "--dry-run")
     assert code == EXIT_REJECTED
@@ -246,9 +250,7 @@ def test_dry_run_of_a_completion_signal_writes_no_file(run: Run, root: Path) -> 
     assert {name for name in created if not name.startswith("var/inboxd.db")} == set()
 
 
-def test_dry_run_of_an_imported_file_does_not_blame_another_daemon(
-    run: Run, root: Path
-) -> None:
+def test_dry_run_of_an_imported_file_does_not_blame_another_daemon(run: Run, root: Path) -> None:
     sma = deliver(root, SESSION_02[0])
     run("scan")
     _, out = run("process", str(sma), "--dry-run")
@@ -276,9 +278,7 @@ def test_retry_of_an_unfixed_file_rejects_it_again_with_one_ledger_row(
     assert _ledger(root, rel) == first
 
 
-def test_retry_rejected_imports_a_file_once_its_agent_is_configured(
-    run: Run, root: Path
-) -> None:
+def test_retry_rejected_imports_a_file_once_its_agent_is_configured(run: Run, root: Path) -> None:
     config = root / "inboxd.toml"
     config.write_text('agents = ["droid", "claude"]\n')
     deliver(root, "outbox/droid/session_02/ema_qa_pairs.json", "outbox/gemini/ema_qa_pairs.json")
@@ -328,8 +328,11 @@ def test_status_write_rebuilds_deleted_status_files(run: Run, root: Path) -> Non
     assert code == EXIT_OK
     for agent in ("droid", "claude", "gemini"):
         assert _status(root, agent)["agent"] == agent
-        assert (root / "inbox" / agent / "STATUS.md").read_text().startswith(
-            f"# inboxd status: {agent}")
+        assert (
+            (root / "inbox" / agent / "STATUS.md")
+            .read_text()
+            .startswith(f"# inboxd status: {agent}")
+        )
     rebuilt = _status(root, "droid")
     assert rebuilt["pairs"] == before["pairs"]
     assert rebuilt["sessions"] == before["sessions"]
@@ -355,20 +358,29 @@ def test_daemon_start_replaces_a_torn_status_json(
     status = json.loads(torn.read_text())
     assert status["agent"] == "droid"
     assert status["pairs"]["imported"] == 0
-    assert (settings.root_path / "inbox/droid/STATUS.md").read_text().startswith(
-        "# inboxd status: droid")
-
+    assert (
+        (settings.root_path / "inbox/droid/STATUS.md")
+        .read_text()
+        .startswith("# inboxd status: droid")
+    )
 
 
 def test_the_cli_module_leaves_what_only_some_commands_need_unimported() -> None:
     """Every command starts faster without alembic, doctor and the log viewer (lazy), and
     the one-shot commands without watchdog."""
-    probe = ("import sys, daemon.cli.app\n"
-             "lazy = ('alembic', 'daemon.cli.doctor', 'daemon.cli.logview',"
-             " 'daemon.cli.progress_bar', 'daemon.live.service', 'watchdog')\n"
-             "print(sorted(m for m in lazy if m in sys.modules))\n")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          check=True, cwd=Path(__file__).resolve().parents[2])
+    probe = (
+        "import sys, daemon.cli.app\n"
+        "lazy = ('alembic', 'daemon.cli.doctor', 'daemon.cli.logview',"
+        " 'daemon.cli.progress_bar', 'daemon.live.service', 'watchdog')\n"
+        "print(sorted(m for m in lazy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert done.stdout.strip() == "[]"
 
 
@@ -381,6 +393,7 @@ def test_console_script_imports_with_the_collector_paused_and_runs_with_it_on(
 
     from daemon import console
     from daemon.cli import app as cli
+
     seen: dict[str, object] = {}
 
     def fake_cli_main() -> None:

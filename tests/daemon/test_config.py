@@ -77,9 +77,12 @@ def test_inboxd_toml_in_the_current_directory_is_read_when_no_root_is_given(
 
 
 def test_inboxd_toml_in_the_root_overrides_defaults(root: Path) -> None:
-    _toml(root, 'agents = ["droid", "claude"]\n'
-                "rag_distance_threshold = 0.3\n"
-                'database_url = "sqlite:///from-toml.db"\n')
+    _toml(
+        root,
+        'agents = ["droid", "claude"]\n'
+        "rag_distance_threshold = 0.3\n"
+        'database_url = "sqlite:///from-toml.db"\n',
+    )
     settings = load_settings(root=root)
     assert settings.agents == ["droid", "claude"]
     assert settings.rag_distance_threshold == 0.3
@@ -106,8 +109,7 @@ def test_inboxd_config_names_a_toml_file_outside_the_root(
 
 
 def test_env_beats_toml(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
-    _toml(root, "rag_distance_threshold = 0.3\n"
-                'database_url = "sqlite:///from-toml.db"\n')
+    _toml(root, 'rag_distance_threshold = 0.3\ndatabase_url = "sqlite:///from-toml.db"\n')
     monkeypatch.setenv("INBOXD_RAG_DISTANCE_THRESHOLD", "0.4")
     monkeypatch.setenv("INBOXD_DATABASE_URL", "sqlite:///from-env.db")
     settings = load_settings(root=root)
@@ -141,9 +143,7 @@ def test_inboxd_agents_is_a_comma_separated_list(
     assert load_settings(root=root).agents == ["droid", "claude"]
 
 
-def test_inboxd_agents_may_also_be_a_json_list(
-    monkeypatch: pytest.MonkeyPatch, root: Path
-) -> None:
+def test_inboxd_agents_may_also_be_a_json_list(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
     monkeypatch.setenv("INBOXD_AGENTS", '["droid", "gemini"]')
     assert load_settings(root=root).agents == ["droid", "gemini"]
 
@@ -166,13 +166,20 @@ def test_invalid_env_value_is_an_error_naming_the_setting(
 
 
 def test_flag_beats_env_and_toml(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
-    _toml(root, "rag_distance_threshold = 0.3\n"
-                'database_url = "sqlite:///from-toml.db"\n'
-                'agents = ["from-toml"]\n')
+    _toml(
+        root,
+        "rag_distance_threshold = 0.3\n"
+        'database_url = "sqlite:///from-toml.db"\n'
+        'agents = ["from-toml"]\n',
+    )
     monkeypatch.setenv("INBOXD_RAG_DISTANCE_THRESHOLD", "0.4")
     monkeypatch.setenv("INBOXD_DATABASE_URL", "sqlite:///from-env.db")
-    settings = load_settings(root=root, rag_distance_threshold=0.2,
-                             database_url="sqlite:///from-flag.db", agents=["from-flag"])
+    settings = load_settings(
+        root=root,
+        rag_distance_threshold=0.2,
+        database_url="sqlite:///from-flag.db",
+        agents=["from-flag"],
+    )
     assert settings.rag_distance_threshold == 0.2
     assert settings.url == "sqlite:///from-flag.db"
     assert settings.agents == ["from-flag"]
@@ -183,8 +190,9 @@ def test_a_flag_given_as_none_counts_as_not_given(
 ) -> None:
     _toml(root, 'database_url = "sqlite:///from-toml.db"\n')
     monkeypatch.setenv("INBOXD_RAG_DISTANCE_THRESHOLD", "0.4")
-    settings = load_settings(root=root, rag_distance_threshold=None, database_url=None,
-                             polling=None)
+    settings = load_settings(
+        root=root, rag_distance_threshold=None, database_url=None, polling=None
+    )
     assert settings.rag_distance_threshold == 0.4
     assert settings.url == "sqlite:///from-toml.db"
     assert settings.polling is False

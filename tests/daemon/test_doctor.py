@@ -15,7 +15,7 @@ from daemon.cli.app import EXIT_FATAL, EXIT_OK, cli
 from daemon.cli.doctor import Finding, run_checks
 from daemon.config import Settings
 from daemon.store import migrate
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from daemon.store.migrate import MIGRATIONS_DIR
 
 
@@ -54,7 +54,11 @@ def test_a_prepared_root_passes_every_check(
     settings: Settings, db: Database, watches: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert {c: f.status for c, f in _checks(settings, watches).items()} == {
-        "root": "ok", "folders": "ok", "database": "ok", "migrations": "ok", "inotify": "ok",
+        "root": "ok",
+        "folders": "ok",
+        "database": "ok",
+        "migrations": "ok",
+        "inotify": "ok",
         "disk": "ok",
     }
     code, out = _doctor(capsys, settings.root, "--min-free-gb", "0")
@@ -85,9 +89,7 @@ def test_a_root_with_a_missing_parent_fails_and_is_not_created(
     assert not (tmp_path / "gone").exists()  # the doctor looks, it does not create
 
 
-def test_a_var_folder_nothing_can_be_created_in_fails(
-    settings: Settings, watches: Path
-) -> None:
+def test_a_var_folder_nothing_can_be_created_in_fails(settings: Settings, watches: Path) -> None:
     """Checked by creating a file, not by permission bits (which root ignores)."""
     settings.var_dir.write_text("a file where the database folder should be")
     root = _checks(settings, watches)["root"]
@@ -96,8 +98,9 @@ def test_a_var_folder_nothing_can_be_created_in_fails(
     assert "ReadWritePaths=" in (root.advice or "")
 
 
-@pytest.mark.skipif(os.geteuid() == 0,
-                    reason="root writes through permission bits; see the var/ and file cases")
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root writes through permission bits; see the var/ and file cases"
+)
 def test_a_read_only_root_fails(settings: Settings, watches: Path) -> None:
     settings.root_path.chmod(0o555)
     try:
@@ -122,15 +125,17 @@ def test_a_database_without_migrations_fails_with_advice(
     assert code == EXIT_FATAL
     assert "OK    database" in out
     assert "FAIL  migrations  no alembic version: the schema was never created" in out
-    assert f"fix: `inboxd init --root {settings.root_path} --database URL` runs the migrations" \
-        in out
+    assert (
+        f"fix: `inboxd init --root {settings.root_path} --database URL` runs the migrations" in out
+    )
 
 
 def test_a_legacy_database_is_recognised(settings: Settings, watches: Path) -> None:
     _sqlite(settings, "CREATE TABLE qa_pairs (qa_id INTEGER PRIMARY KEY, question TEXT)")
     finding = _checks(settings, watches)["migrations"]
     assert (finding.status, finding.detail) == (
-        "fail", "tables of a legacy database but no alembic version"
+        "fail",
+        "tables of a legacy database but no alembic version",
     )
     assert "adopted in place" in (finding.advice or "")
 
@@ -146,12 +151,17 @@ def test_a_database_behind_head_fails(settings: Settings, watches: Path) -> None
     database.dispose()
     finding = _checks(settings, watches)["migrations"]
     assert (finding.status, finding.detail) == (
-        "fail", f"schema at 0001, head is {migrate.head_revision()}")
+        "fail",
+        f"schema at 0001, head is {migrate.head_revision()}",
+    )
 
 
 def test_a_database_from_a_newer_inboxd_fails(settings: Settings, watches: Path) -> None:
-    _sqlite(settings, "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)",
-            "INSERT INTO alembic_version VALUES ('9999')")
+    _sqlite(
+        settings,
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)",
+        "INSERT INTO alembic_version VALUES ('9999')",
+    )
     finding = _checks(settings, watches)["migrations"]
     assert finding.status == "fail"
     assert "unknown to this inboxd" in finding.detail
@@ -176,8 +186,7 @@ def test_a_low_watch_limit_fails_with_the_sysctl_to_raise_it(
     watches.write_text(f"{folders - 1}\n")
     code, out = _doctor(capsys, settings.root)
     assert code == EXIT_FATAL
-    assert f"FAIL  inotify     {folders} folders to watch, max_user_watches is {folders - 1}" \
-        in out
+    assert f"FAIL  inotify     {folders} folders to watch, max_user_watches is {folders - 1}" in out
     assert "fix: sudo sysctl fs.inotify.max_user_watches=524288" in out
 
 
@@ -201,8 +210,9 @@ def test_low_disk_warns_without_failing(
     assert "fix: free some space" in out
 
 
-def test_missing_and_unknown_agent_folders_warn(settings: Settings, db: Database,
-                                                watches: Path) -> None:
+def test_missing_and_unknown_agent_folders_warn(
+    settings: Settings, db: Database, watches: Path
+) -> None:
     (settings.root_path / "inbox" / "gemini").rmdir()
     (settings.root_path / "outbox" / "copilot").mkdir()
     finding = _checks(settings, watches)["folders"]

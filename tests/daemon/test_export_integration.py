@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from bench.datagen import export_document, write_json
 from daemon.config import Settings
 from daemon.ingest.pipeline import Pipeline
-from daemon.store.db import AnswerVersion, Database, FileRecord, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import AnswerVersion, FileRecord, QAPairRow
 
 
 def _count(db: Database, model: type) -> int:
@@ -28,14 +29,21 @@ def test_large_export_over_an_overlapping_database_has_exact_counts_and_versions
     pipeline = Pipeline(settings, db)
     # A database of 4,000 pairs with short answers: 1,000 ask what the export asks.
     big = export_document()
-    flat = [(session["session_id"], pair) for session in big["sessions"]
-            for pair in session["qa_pairs"]]
-    overlapping = [{"question": pair["question"], "answer": pair["answer"][:200]}
-                   for _, pair in flat[:1_000]]
-    older = export_document(sessions=30, pairs=3_000, answer_length=200, seed=1,
-                            question_prefix="older")
-    existing = {"sessions": [{"session_id": 500, "topic": "Overlap", "qa_pairs": overlapping},
-                             *older["sessions"]]}
+    flat = [
+        (session["session_id"], pair) for session in big["sessions"] for pair in session["qa_pairs"]
+    ]
+    overlapping = [
+        {"question": pair["question"], "answer": pair["answer"][:200]} for _, pair in flat[:1_000]
+    ]
+    older = export_document(
+        sessions=30, pairs=3_000, answer_length=200, seed=1, question_prefix="older"
+    )
+    existing = {
+        "sessions": [
+            {"session_id": 500, "topic": "Overlap", "qa_pairs": overlapping},
+            *older["sessions"],
+        ]
+    }
     first = pipeline.process(_export(settings.root_path, "older", existing))
     assert first.outcome == "imported" and first.result.stored == 4_000
 
@@ -61,10 +69,29 @@ def test_large_export_over_an_overlapping_database_has_exact_counts_and_versions
 
 def test_keep_first_never_replaces_an_answer(settings: Settings, db: Database) -> None:
     pipeline = Pipeline(settings, db)
-    short = {"sessions": [{"session_id": 1, "topic": "SMA",
-                           "qa_pairs": [{"question": "What is SMA?", "answer": "Mean."}]}]}
-    long = {"sessions": [{"session_id": 1, "topic": "SMA", "qa_pairs": [
-        {"question": "What is SMA?", "answer": "The arithmetic mean of N closes, in detail."}]}]}
+    short = {
+        "sessions": [
+            {
+                "session_id": 1,
+                "topic": "SMA",
+                "qa_pairs": [{"question": "What is SMA?", "answer": "Mean."}],
+            }
+        ]
+    }
+    long = {
+        "sessions": [
+            {
+                "session_id": 1,
+                "topic": "SMA",
+                "qa_pairs": [
+                    {
+                        "question": "What is SMA?",
+                        "answer": "The arithmetic mean of N closes, in detail.",
+                    }
+                ],
+            }
+        ]
+    }
     pipeline.process(_export(settings.root_path, "a", short))
     outcome = pipeline.process(_export(settings.root_path, "b", long))
     assert outcome.result.duplicate == 1 and outcome.result.details["replaced_answers"] == 0
@@ -78,14 +105,29 @@ def test_prefer_longer_needs_twenty_percent_more(settings: Settings, db: Databas
     pipeline = Pipeline(settings, db)
 
     def doc(answer: str) -> dict:
-        return {"sessions": [{"session_id": 1, "topic": "SMA",
-                              "qa_pairs": [{"question": "What is SMA?", "answer": answer}]}]}
+        return {
+            "sessions": [
+                {
+                    "session_id": 1,
+                    "topic": "SMA",
+                    "qa_pairs": [{"question": "What is SMA?", "answer": answer}],
+                }
+            ]
+        }
 
     pipeline.process(_export(settings.root_path, "a", doc("x" * 100)))
-    assert pipeline.process(_export(settings.root_path, "b", doc("y" * 119))).result.details[
-        "replaced_answers"] == 0
-    assert pipeline.process(_export(settings.root_path, "c", doc("z" * 120))).result.details[
-        "replaced_answers"] == 1
+    assert (
+        pipeline.process(_export(settings.root_path, "b", doc("y" * 119))).result.details[
+            "replaced_answers"
+        ]
+        == 0
+    )
+    assert (
+        pipeline.process(_export(settings.root_path, "c", doc("z" * 120))).result.details[
+            "replaced_answers"
+        ]
+        == 1
+    )
     with db.reader() as session:
         assert session.scalar(select(QAPairRow.answer)) == "z" * 120
         assert session.scalar(select(AnswerVersion.answer)) == "x" * 100
@@ -95,22 +137,42 @@ def test_dry_run_reports_known_overlaps_and_changes_nothing(
     settings: Settings, db: Database
 ) -> None:
     pipeline = Pipeline(settings, db)
-    database = {"sessions": [
-        {"session_id": 1, "topic": "RSI", "qa_pairs": [
-            {"question": "What is RSI?", "answer": "A momentum oscillator."}]},
-        {"session_id": 2, "topic": "OBV", "qa_pairs": [
-            {"question": "What is OBV?", "answer": "On-balance volume, a running total."},
-            {"question": "Who made OBV?", "answer": "Joe Granville."}]},
-    ]}
+    database = {
+        "sessions": [
+            {
+                "session_id": 1,
+                "topic": "RSI",
+                "qa_pairs": [{"question": "What is RSI?", "answer": "A momentum oscillator."}],
+            },
+            {
+                "session_id": 2,
+                "topic": "OBV",
+                "qa_pairs": [
+                    {"question": "What is OBV?", "answer": "On-balance volume, a running total."},
+                    {"question": "Who made OBV?", "answer": "Joe Granville."},
+                ],
+            },
+        ]
+    }
     pipeline.process(_export(settings.root_path, "db", database))
-    export = {"sessions": [
-        {"session_id": 3, "topic": "MFI", "qa_pairs": [
-            {"question": "What is MFI?", "answer": "Money flow index."}]},
-        {"session_id": 2, "topic": "Gas Fees", "qa_pairs": [
-            {"question": "what is  OBV?", "answer": "x" * 100},
-            {"question": "Who made OBV?", "answer": "Joe."},
-            {"question": "What is MFI?", "answer": "Repeated inside the export."}]},
-    ]}
+    export = {
+        "sessions": [
+            {
+                "session_id": 3,
+                "topic": "MFI",
+                "qa_pairs": [{"question": "What is MFI?", "answer": "Money flow index."}],
+            },
+            {
+                "session_id": 2,
+                "topic": "Gas Fees",
+                "qa_pairs": [
+                    {"question": "what is  OBV?", "answer": "x" * 100},
+                    {"question": "Who made OBV?", "answer": "Joe."},
+                    {"question": "What is MFI?", "answer": "Repeated inside the export."},
+                ],
+            },
+        ]
+    }
     before = (_count(db, QAPairRow), _count(db, FileRecord))
     outcome = pipeline.process(_export(settings.root_path, "new", export), dry_run=True)
     assert outcome.outcome == "dry-run"
@@ -120,9 +182,15 @@ def test_dry_run_reports_known_overlaps_and_changes_nothing(
     assert report["sessions"]["only_in_export"] == [3]
     assert report["sessions"]["only_in_database"] == [1]
     assert report["sessions"]["topic_mismatches"] == [
-        {"session": 2, "export": ["Gas Fees"], "database": ["OBV"]}]
-    assert report["questions"] == {"delivered": 4, "unique_in_export": 3,
-                                   "repeated_within_export": 1, "already_stored": 2, "new": 1}
+        {"session": 2, "export": ["Gas Fees"], "database": ["OBV"]}
+    ]
+    assert report["questions"] == {
+        "delivered": 4,
+        "unique_in_export": 3,
+        "repeated_within_export": 1,
+        "already_stored": 2,
+        "new": 1,
+    }
     assert report["answers_on_overlap"]["longer_in_export"] == 1
     assert report["answers_on_overlap"]["prefer_longer_would_replace"] == 1
     assert report["projected"] == {"pairs_now": 3, "pairs_after": 4}

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from daemon.store import migrate
-from daemon.store.db import Database, FileRecord, Indicator, QAPairRow, _sqlite_insert, insert_many
+from daemon.store.engine import Database, _sqlite_insert, insert_many
+from daemon.store.models import FileRecord, Indicator, QAPairRow
 
 QA_PAIRS = QAPairRow.__table__
 
@@ -18,21 +19,49 @@ QA_PAIRS = QAPairRow.__table__
 def _rows() -> list[dict[str, Any]]:
     """Every kind of value the importer's pair rows hold: ints, text, booleans both ways, NULLs."""
     base: dict[str, Any] = {
-        "indicator_id": 1, "indicator_name": "RSI", "pair_number": 1, "question": "q",
-        "answer": "a", "difficulty_level": None, "answer_length": 1, "has_formula": True,
-        "has_examples": False, "has_sources": True, "crypto_specific": False,
-        "created_date": "2026-11-30", "question_key": "k", "key_conflict": False,
-        "session_number": None, "agent": "droid", "source_file_id": None,
-        "source_database": None, "source_ref": None,
+        "indicator_id": 1,
+        "indicator_name": "RSI",
+        "pair_number": 1,
+        "question": "q",
+        "answer": "a",
+        "difficulty_level": None,
+        "answer_length": 1,
+        "has_formula": True,
+        "has_examples": False,
+        "has_sources": True,
+        "crypto_specific": False,
+        "created_date": "2026-11-30",
+        "question_key": "k",
+        "key_conflict": False,
+        "session_number": None,
+        "agent": "droid",
+        "source_file_id": None,
+        "source_database": None,
+        "source_ref": None,
     }
     return [
         base,
-        {**base, "pair_number": 2, "question": "Ünïcödé — ſ, K, İ?", "answer": "x" * 5000,
-         "answer_length": 5000, "has_formula": False, "has_examples": True, "question_key": "k2",
-         "session_number": 43, "difficulty_level": "advanced",
-         "key_conflict": True, "source_ref": "rag-1"},
-        {**base, "pair_number": 2**40, "question": "'; DROP TABLE qa_pairs; --",
-         "question_key": "k3", "answer": "line\nbreak\ttab\x01"},
+        {
+            **base,
+            "pair_number": 2,
+            "question": "Ünïcödé — ſ, K, İ?",
+            "answer": "x" * 5000,
+            "answer_length": 5000,
+            "has_formula": False,
+            "has_examples": True,
+            "question_key": "k2",
+            "session_number": 43,
+            "difficulty_level": "advanced",
+            "key_conflict": True,
+            "source_ref": "rag-1",
+        },
+        {
+            **base,
+            "pair_number": 2**40,
+            "question": "'; DROP TABLE qa_pairs; --",
+            "question_key": "k3",
+            "answer": "line\nbreak\ttab\x01",
+        },
     ]
 
 
@@ -74,20 +103,30 @@ def test_a_column_sqlalchemy_must_convert_goes_through_core(tmp_path: Path) -> N
     (SQLAlchemy converts its values) goes through Core too."""
     db = _database(tmp_path / "files.db")
     processed = datetime(2026, 11, 30, 9, 5, 1, 250000)
-    row = {"agent": "droid", "box": "outbox", "rel_path": "outbox/droid/a.json",
-           "sha256": "0" * 64, "size": 1, "outcome": "imported", "processed_at": processed}
+    row = {
+        "agent": "droid",
+        "box": "outbox",
+        "rel_path": "outbox/droid/a.json",
+        "sha256": "0" * 64,
+        "size": 1,
+        "outcome": "imported",
+        "processed_at": processed,
+    }
     try:
         with db.engine.begin() as connection:
             insert_many(connection, FileRecord.__table__, [row])
             insert_many(connection, FileRecord.__table__, [])  # nothing to do, no error
-            insert_many(connection, FileRecord.__table__,
-                        [{k: v for k, v in row.items() if k != "processed_at"}
-                         | {"sha256": "2" * 64}])
+            insert_many(
+                connection,
+                FileRecord.__table__,
+                [{k: v for k, v in row.items() if k != "processed_at"} | {"sha256": "2" * 64}],
+            )
     finally:
         db.dispose()
     with closing(sqlite3.connect(tmp_path / "files.db")) as connection:
         stored = connection.execute(
-            "SELECT processed_at, seen_count, pairs_stored FROM files ORDER BY id").fetchall()
+            "SELECT processed_at, seen_count, pairs_stored FROM files ORDER BY id"
+        ).fetchall()
     assert stored[0] == ("2026-11-30 09:05:01.250000", 1, 0)
     assert len(stored) == 2 and stored[1][0] is not None and stored[1][1:] == (1, 0)
     assert _sqlite_insert(QA_PAIRS, (*_rows()[0], "quality_score"), db.engine.dialect) is None

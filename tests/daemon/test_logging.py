@@ -62,15 +62,24 @@ def test_every_file_log_line_is_json_with_ts_level_event(tmp_path: Path, out: Te
     _log_one_of_each()
     events = _events(log_file)
     assert [e["event"] for e in events] == [
-        "test.debug", "file.imported", "file.waiting", "file.rejected", "a foreign stdlib message",
+        "test.debug",
+        "file.imported",
+        "file.waiting",
+        "file.rejected",
+        "a foreign stdlib message",
     ]
     assert [e["level"] for e in events] == ["debug", "info", "warning", "error", "info"]
     for event in events:
         assert list(event)[:3] == ["ts", "level", "event"]
         assert event["ts"].endswith("Z")
     assert events[1] | {"ts": None} == {
-        "ts": None, "level": "info", "event": "file.imported",
-        "agent": "droid", "path": "outbox/droid/a.json", "pairs": 3, "ms": 12,
+        "ts": None,
+        "level": "info",
+        "event": "file.imported",
+        "agent": "droid",
+        "path": "outbox/droid/a.json",
+        "pairs": 3,
+        "ms": 12,
     }
 
 
@@ -105,8 +114,9 @@ def test_a_logged_exception_is_one_line_with_frames_and_no_locals(
 
 def test_prefix_when_journal_stream_is_stdout(tmp_path: Path, out: TextIO) -> None:
     log_file = tmp_path / "inboxd.jsonl"
-    configure_logging(log_file, level="debug", console=False, stream=out,
-                      journal_stream=_identity(out))
+    configure_logging(
+        log_file, level="debug", console=False, stream=out, journal_stream=_identity(out)
+    )
     _log_one_of_each()
     get_logger().critical("process.crashed")
     out.flush()
@@ -159,8 +169,13 @@ def test_scan_writes_a_json_event_per_file_with_its_fields(root: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SAMPLES / rel, target)
     shutil.copyfile(SAMPLES / "bad" / "wrong_shape.json", root / "outbox/droid/wrong_shape.json")
-    result = subprocess.run([str(INBOXD), "scan", "--root", str(root)], capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [str(INBOXD), "scan", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 3, result.stderr
     events = _events(root / "var" / "log" / "inboxd.jsonl")
     files = [e for e in events if e["event"].startswith("file.")]
@@ -180,8 +195,14 @@ def _init_with_journal(root: Path, stdout_path: Path, journal_path: Path) -> lis
     with stdout_path.open("w") as stdout:
         stat = journal_path.stat()
         env = {**os.environ, "JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}"}
-        subprocess.run([str(INBOXD), "init", "--root", str(root)], stdout=stdout,
-                       stderr=subprocess.PIPE, env=env, timeout=60, check=True)
+        subprocess.run(
+            [str(INBOXD), "init", "--root", str(root)],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=60,
+            check=True,
+        )
     return [line for line in stdout_path.read_text().splitlines() if "{" in line]
 
 
@@ -201,8 +222,14 @@ def test_an_uncaught_exception_is_one_json_event(tmp_path: Path) -> None:
         "secret = 'hunter2'\n"
         "raise RuntimeError('database gone')\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60, check=False, cwd=Path(__file__).parents[2])
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
     assert result.returncode == 1
     assert result.stderr == ""
     (line,) = result.stdout.splitlines()

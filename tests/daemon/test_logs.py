@@ -23,7 +23,8 @@ from sqlalchemy import select
 from daemon.cli import logview
 from daemon.cli.app import EXIT_FATAL, EXIT_OK, cli
 from daemon.cli.logview import LogFilter, parse_since
-from daemon.store.db import Database, FileRecord
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord
 from tests.support import SAMPLES, sample_files
 
 INBOXD = Path(sys.prefix) / "bin" / "inboxd"
@@ -71,8 +72,13 @@ def _rejected_in_ledger(root: Path, agent: str) -> set[str]:
     db = Database(f"sqlite:///{root / 'var' / 'inboxd.db'}")
     try:
         with db.reader() as session:
-            return set(session.scalars(select(FileRecord.rel_path).where(
-                FileRecord.agent == agent, FileRecord.outcome == "rejected")))
+            return set(
+                session.scalars(
+                    select(FileRecord.rel_path).where(
+                        FileRecord.agent == agent, FileRecord.outcome == "rejected"
+                    )
+                )
+            )
     finally:
         db.dispose()
 
@@ -112,7 +118,8 @@ def test_event_takes_a_name_a_prefix_or_a_glob(
 ) -> None:
     _, exact = _logs(capsys, processed, "--event", "file.rejected", "--json")
     assert {e["path"] for e in _json_out(exact)} == {
-        *(f"outbox/droid/{name}" for name in BAD), "outbox/claude/wrong_shape.json"
+        *(f"outbox/droid/{name}" for name in BAD),
+        "outbox/claude/wrong_shape.json",
     }
     _, prefix = _logs(capsys, processed, "--event", "file", "--json")
     assert {e["event"] for e in _json_out(prefix)} >= {"file.rejected", "file.imported"}
@@ -135,8 +142,12 @@ def _event(name: str, ago: timedelta, **fields: Any) -> dict[str, Any]:
 
 def test_since_takes_spans_and_times(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log_file = root / "var" / "log" / "inboxd.jsonl"
-    _write_log(log_file, _event("old", timedelta(hours=3)), _event("recent", timedelta(minutes=5)),
-               {"level": "info", "event": "no time"}, )
+    _write_log(
+        log_file,
+        _event("old", timedelta(hours=3)),
+        _event("recent", timedelta(minutes=5)),
+        {"level": "info", "event": "no time"},
+    )
     log_file.with_name("x").write_text("")
     _, out = _logs(capsys, root, "--since", "1h", "--json")
     assert [e["event"] for e in _json_out(out)] == ["recent"]
@@ -164,9 +175,17 @@ def test_since_reaches_into_rotated_files_only_as_far_as_needed(
     assert [e["event"] for e in _json_out(out)] == ["now"]
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("10m", 600), ("2h", 7200), ("90s", 90), ("1d12h", 129600), ("1w", 604800), ("1.5h", 5400),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("10m", 600),
+        ("2h", 7200),
+        ("90s", 90),
+        ("1d12h", 129600),
+        ("1w", 604800),
+        ("1.5h", 5400),
+    ],
+)
 def test_relative_since(text: str, seconds: int) -> None:
     now = datetime(2025, 11, 2, 14, 0, tzinfo=UTC)
     assert parse_since(text, now) == now - timedelta(seconds=seconds)
@@ -193,8 +212,9 @@ def test_no_log_file_says_so(root: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "no log file at" in capsys.readouterr().err
 
 
-def test_lines_keeps_the_last_matching_events(root: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_lines_keeps_the_last_matching_events(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     log_file = root / "var" / "log" / "inboxd.jsonl"
     _write_log(log_file, *(_event(f"e{n}", timedelta(0), agent="droid") for n in range(20)))
     _write_log(log_file, _event("other", timedelta(0), agent="claude"))
@@ -203,8 +223,12 @@ def test_lines_keeps_the_last_matching_events(root: Path,
 
 
 def test_colour_on_a_terminal_and_markup_is_never_interpreted() -> None:
-    event = {"ts": "2025-11-02T14:00:00Z", "level": "error", "event": "file.rejected",
-             "path": "outbox/droid/[bold]x[/bold].json"}
+    event = {
+        "ts": "2025-11-02T14:00:00Z",
+        "level": "error",
+        "event": "file.rejected",
+        "path": "outbox/droid/[bold]x[/bold].json",
+    }
     coloured, plain = io.StringIO(), io.StringIO()
     logview.make_printer(coloured, colour=True)(event)
     logview.make_printer(plain, colour=False)(event)
@@ -217,11 +241,21 @@ def test_colour_on_a_terminal_and_markup_is_never_interpreted() -> None:
 
 
 def test_an_exception_is_summarised_on_the_line() -> None:
-    event = {"ts": "2025-11-02T14:00:00Z", "level": "error", "event": "worker.error",
-             "exception": [{"exc_type": "OSError", "exc_value": "disk full",
-                            "frames": [{"filename": "daemon/x.py", "lineno": 3, "name": "f"}]}]}
+    event = {
+        "ts": "2025-11-02T14:00:00Z",
+        "level": "error",
+        "event": "worker.error",
+        "exception": [
+            {
+                "exc_type": "OSError",
+                "exc_value": "disk full",
+                "frames": [{"filename": "daemon/x.py", "lineno": 3, "name": "f"}],
+            }
+        ],
+    }
     assert logview.plain_line(event).endswith(
-        'worker.error exception="OSError: disk full (daemon/x.py:3 in f)"')
+        'worker.error exception="OSError: disk full (daemon/x.py:3 in f)"'
+    )
 
 
 # -- following ----------------------------------------------------------------------------
@@ -235,8 +269,9 @@ class Follower:
         self.thread.start()
 
     def _run(self, log_file: Path, log_filter: LogFilter, start: int | None) -> None:
-        for event in logview.follow(log_file, log_filter, self.stop, start=start,
-                                    poll_seconds=0.02):
+        for event in logview.follow(
+            log_file, log_filter, self.stop, start=start, poll_seconds=0.02
+        ):
             self.events.put(event)
 
     def next_event(self, timeout: float = 10.0) -> dict[str, Any]:
@@ -285,11 +320,22 @@ def test_follow_waits_for_a_log_file_not_created_yet(tmp_path: Path) -> None:
 
 def test_logs_follow_prints_history_then_new_events_until_interrupted(processed: Path) -> None:
     log_file = processed / "var" / "log" / "inboxd.jsonl"
-    command = [str(INBOXD), "logs", "-f", "--root", str(processed), "--agent", "droid",
-               "--level", "error", "--json"]
+    command = [
+        str(INBOXD),
+        "logs",
+        "-f",
+        "--root",
+        str(processed),
+        "--agent",
+        "droid",
+        "--level",
+        "error",
+        "--json",
+    ]
     lines: queue.Queue[str] = queue.Queue()
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True) as process:
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
         assert process.stdout is not None and process.stderr is not None
         out = process.stdout
         reader = threading.Thread(target=lambda: [lines.put(line) for line in out])
@@ -298,8 +344,9 @@ def test_logs_follow_prints_history_then_new_events_until_interrupted(processed:
             history = [json.loads(lines.get(timeout=30)) for _ in BAD]
             assert sorted(e["path"] for e in history) == [f"outbox/droid/{name}" for name in BAD]
             other = _event("file.rejected", timedelta(0), agent="claude")
-            late = _event("file.rejected", timedelta(0), agent="droid",
-                          path="outbox/droid/late.json")
+            late = _event(
+                "file.rejected", timedelta(0), agent="droid", path="outbox/droid/late.json"
+            )
             _write_log(log_file, other | {"level": "error"}, late | {"level": "error"})
             assert json.loads(lines.get(timeout=30))["path"] == "outbox/droid/late.json"
         finally:

@@ -17,7 +17,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from daemon.store import migrate
-from daemon.store.db import Base, Database
+from daemon.store.engine import Database
+from daemon.store.models import Base
 from handlers.text import question_key
 from tests.support import SAMPLES, Run, assert_created_as_migrated, cli_runner
 
@@ -73,8 +74,12 @@ def _query(path: Path, sql: str) -> list[tuple[Any, ...]]:
 
 def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table."""
-    tables = [name for (name,) in _query(
-        path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    tables = [
+        name
+        for (name,) in _query(
+            path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        )
+    ]
     return {table: _query(path, f'SELECT * FROM "{table}" ORDER BY rowid') for table in tables}
 
 
@@ -113,8 +118,9 @@ def test_adoption_marks_the_existing_duplicate_as_key_conflict(
     adopt()
     rows = _query(legacy_db, "SELECT qa_id, key_conflict FROM qa_pairs ORDER BY qa_id")
     assert rows == [(1, 0), (2, 0), (3, 1), (4, 0)]
-    (same_key,) = _query(legacy_db, "SELECT COUNT(DISTINCT question_key) FROM qa_pairs "
-                                    "WHERE qa_id IN (2, 3)")
+    (same_key,) = _query(
+        legacy_db, "SELECT COUNT(DISTINCT question_key) FROM qa_pairs WHERE qa_id IN (2, 3)"
+    )
     assert same_key == (1,)
 
 
@@ -142,8 +148,9 @@ def test_sma_file_after_adoption_counts_the_legacy_sma_question_as_duplicate(
     target = root / SMA_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(SAMPLES / SMA_FILE, target)
-    code, out = run("process", str(target), "--root", str(root),
-                    "--database", f"sqlite:///{legacy_db}")
+    code, out = run(
+        "process", str(target), "--root", str(root), "--database", f"sqlite:///{legacy_db}"
+    )
     assert code == 0
     assert "stored 3  duplicates 2" in out
     assert _query(legacy_db, "SELECT COUNT(*) FROM qa_pairs") == [(7,)]
@@ -157,11 +164,15 @@ def test_sma_pair_numbers_continue_after_the_legacy_pair(
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(SAMPLES / SMA_FILE, target)
     run("process", str(target), "--root", str(root), "--database", f"sqlite:///{legacy_db}")
-    sma = _query(legacy_db, "SELECT qa_id, indicator_id, pair_number FROM qa_pairs "
-                            "WHERE indicator_name = 'SMA' ORDER BY qa_id")
+    sma = _query(
+        legacy_db,
+        "SELECT qa_id, indicator_id, pair_number FROM qa_pairs "
+        "WHERE indicator_name = 'SMA' ORDER BY qa_id",
+    )
     assert sma == [(4, 2, 1), (5, 2, 2), (6, 2, 3), (7, 2, 4)]
-    assert _query(legacy_db, "SELECT COUNT(*) FROM crypto_indicators "
-                             "WHERE indicator_name = 'SMA'") == [(1,)]
+    assert _query(
+        legacy_db, "SELECT COUNT(*) FROM crypto_indicators WHERE indicator_name = 'SMA'"
+    ) == [(1,)]
 
 
 # -- a fresh database ----------------------------------------------------------------------
@@ -194,8 +205,10 @@ def test_a_new_database_has_the_schema_the_migrations_give(run: Run, root: Path)
     must be what replaying the migrations gives."""
     code, _ = run("init", "--root", str(root))
     assert code == 0
-    assert_created_as_migrated(Database(f"sqlite:///{root / 'var' / 'inboxd.db'}"),
-                               _migrated_by_alembic(root / "var" / "migrated.db"))
+    assert_created_as_migrated(
+        Database(f"sqlite:///{root / 'var' / 'inboxd.db'}"),
+        _migrated_by_alembic(root / "var" / "migrated.db"),
+    )
 
 
 def test_init_creates_the_tree_for_every_agent(run: Run, root: Path) -> None:
@@ -226,22 +239,23 @@ def test_alembic_is_imported_only_for_a_database_to_migrate(
         probe = (
             "import sys\n"
             "from daemon.store import migrate\n"
-            "from daemon.store.db import Database\n"
+            "from daemon.store.engine import Database\n"
             f"migrate.upgrade(Database({f'sqlite:///{database}'!r}))\n"
             "print('alembic' in sys.modules)\n"
         )
-        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                              check=True, cwd=REPO)
+        done = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
+        )
         return done.stdout.split() == ["True"]
 
     assert not upgrade_imports_alembic(root / "var" / "inboxd.db")
     fresh = root / "var" / "fresh.db"
     assert not upgrade_imports_alembic(fresh)
-    assert _query(fresh, "SELECT version_num FROM alembic_version") == [
-        (migrate.head_revision(),)]
+    assert _query(fresh, "SELECT version_num FROM alembic_version") == [(migrate.head_revision(),)]
     assert upgrade_imports_alembic(legacy_db)
     assert _query(legacy_db, "SELECT version_num FROM alembic_version") == [
-        (migrate.head_revision(),)]
+        (migrate.head_revision(),)
+    ]
     assert not upgrade_imports_alembic(legacy_db)
 
 
@@ -253,9 +267,17 @@ def test_two_inits_at_once_on_a_fresh_sqlite_file_both_succeed(tmp_path: Path) -
     init = "import sys; from daemon.cli.app import main; sys.argv[0] = 'inboxd'; main()"
     for attempt in range(6):
         root = tmp_path / f"root-{attempt}"
-        both = [subprocess.Popen([sys.executable, "-c", init, "init", "--root", str(root)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                 cwd=REPO, env=env) for _ in range(2)]
+        both = [
+            subprocess.Popen(
+                [sys.executable, "-c", init, "init", "--root", str(root)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                cwd=REPO,
+                env=env,
+            )
+            for _ in range(2)
+        ]
         outputs = [process.communicate(timeout=120)[0] for process in both]
         assert [process.returncode for process in both] == [0, 0], outputs
         assert migrate.at_head(Database(f"sqlite:///{root / 'var' / 'inboxd.db'}"))

@@ -19,7 +19,7 @@ from daemon.ingest.oneshot import pending_files
 from daemon.ingest.paths import Ignored, Location, locate, name_matcher, scan_tree
 from daemon.ingest.pipeline import Pipeline
 from daemon.live.service import Daemon
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from tests.reliability.probes import qa_document
 
 FILES = (
@@ -60,11 +60,14 @@ def _reference(settings: Settings) -> list[Path]:
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             found += [Path(dirpath) / name for name in filenames]
     kept = [p for p in found if not isinstance(locate(settings, p), Ignored)]
-    return sorted(kept, key=lambda p: (
-        p.relative_to(settings.root_path).parts[0] != "inbox",
-        p.name.upper().startswith("ALL_SESSIONS_COMPLETE"),
-        p,
-    ))
+    return sorted(
+        kept,
+        key=lambda p: (
+            p.relative_to(settings.root_path).parts[0] != "inbox",
+            p.name.upper().startswith("ALL_SESSIONS_COMPLETE"),
+            p,
+        ),
+    )
 
 
 @pytest.fixture
@@ -115,14 +118,36 @@ def test_custom_ignore_patterns_apply_to_the_scan(tree: Settings) -> None:
     assert pending_files(settings) == _reference(settings)
 
 
-@pytest.mark.parametrize("name", [
-    "a.tmp", "a.TMP", "a.part", "x~", ".x", "a.json", "status.json", "a.partial", "tmp",
-    "a.swp", "a.crdownload", "[x].json", "a\nb.tmp", "refinement-batch-1.jsonl",
-    "draft-1-of-2.md", "draft.md", "x1y2z",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a.tmp",
+        "a.TMP",
+        "a.part",
+        "x~",
+        ".x",
+        "a.json",
+        "status.json",
+        "a.partial",
+        "tmp",
+        "a.swp",
+        "a.crdownload",
+        "[x].json",
+        "a\nb.tmp",
+        "refinement-batch-1.jsonl",
+        "draft-1-of-2.md",
+        "draft.md",
+        "x1y2z",
+    ],
+)
 def test_one_regex_matches_as_fnmatchcase_per_pattern(name: str) -> None:
-    patterns = [*DEFAULT_IGNORE, "[[]x].json", "refinement-batch-*.jsonl", "draft-*-of-*.md",
-                "*1*2*"]  # several stars: fnmatch.translate's named groups, twice
+    patterns = [
+        *DEFAULT_IGNORE,
+        "[[]x].json",
+        "refinement-batch-*.jsonl",
+        "draft-*-of-*.md",
+        "*1*2*",
+    ]  # several stars: fnmatch.translate's named groups, twice
     expected = any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
     assert bool(name_matcher(patterns)(name)) is expected
     assert not name_matcher([])(name)

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from daemon.config import Settings
 from daemon.ingest.pipeline import Pipeline
-from daemon.store.db import Database, FileRecord, QAPairRow, SignalRow
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord, QAPairRow, SignalRow
 from tests.support import SAMPLES, deliver, sample_files
 
 EXPORT = "outbox/claude/database_qa_export_20251030_012343.json"
@@ -145,11 +146,12 @@ def test_analysis_columns_and_pair_numbers_follow_the_legacy_schema(
 
 def test_category_comes_from_the_assignment(settings: Settings, db: Database) -> None:
     _process_in_order(
-        settings, db,
+        settings,
+        db,
         ["inbox/droid/session-02-assignment.md", "outbox/droid/session_02/ema_qa_pairs.json"],
     )
     with db.reader() as session:
-        from daemon.store.db import Indicator
+        from daemon.store.models import Indicator
 
         category = session.scalar(
             select(Indicator.indicator_category).where(Indicator.indicator_name == "EMA")
@@ -179,8 +181,9 @@ def test_bad_sample_files_are_rejected_with_their_reason(
 
 
 def test_truncated_json_reason_names_line_and_column(settings: Settings, db: Database) -> None:
-    target = deliver(settings.root_path, "bad/truncated_qa_pairs.json",
-                     "outbox/droid/truncated_qa_pairs.json")
+    target = deliver(
+        settings.root_path, "bad/truncated_qa_pairs.json", "outbox/droid/truncated_qa_pairs.json"
+    )
     outcome = Pipeline(settings, db).process(target)
     assert outcome.reason is not None
     assert ", line 1, column" in outcome.reason

@@ -16,7 +16,8 @@ from sqlalchemy import delete, select
 from daemon.config import Settings
 from daemon.ingest.pipeline import Pipeline
 from daemon.status.view import STATUS_JSON, StatusWriter, agent_view
-from daemon.store.db import Database, FileRecord, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord, QAPairRow
 from tests.support import deliver, sample_files
 
 EXPORT = "outbox/claude/database_qa_export_20251030_012343.json"
@@ -26,7 +27,8 @@ SIGNAL = "outbox/droid/ALL_SESSIONS_COMPLETE.txt"
 
 def _written(settings: Settings, agent: str) -> dict[str, Any]:
     view: dict[str, Any] = json.loads(
-        (settings.root_path / "inbox" / agent / STATUS_JSON).read_text())
+        (settings.root_path / "inbox" / agent / STATUS_JSON).read_text()
+    )
     view.pop("updated_at")
     return view
 
@@ -65,8 +67,13 @@ def test_kept_counts_equal_a_fresh_count_after_every_file(
         pipeline.process(deliver(settings.root_path, rel))
         _assert_current(settings, db, writer)
     # the same pairs again under another name: a file that brings only duplicates
-    pipeline.process(deliver(settings.root_path, "outbox/droid/session_02/sma_qa_pairs.json",
-                             "outbox/droid/session_02/sma_again_qa_pairs.json"))
+    pipeline.process(
+        deliver(
+            settings.root_path,
+            "outbox/droid/session_02/sma_qa_pairs.json",
+            "outbox/droid/session_02/sma_again_qa_pairs.json",
+        )
+    )
     _assert_current(settings, db, writer)
     assert 2 in _written(settings, "droid")["sessions"]["delivered"]
 
@@ -76,8 +83,11 @@ def test_a_retried_rejection_is_counted_once(settings: Settings, db: Database) -
     narrow = settings.model_copy(update={"agents": ["droid", "claude"]})
     writer = StatusWriter(narrow, db)
     pipeline = Pipeline(narrow, db, on_status=writer.write)
-    stray = deliver(settings.root_path, "outbox/droid/session_02/ema_qa_pairs.json",
-                    "outbox/gemini/ema_qa_pairs.json")
+    stray = deliver(
+        settings.root_path,
+        "outbox/droid/session_02/ema_qa_pairs.json",
+        "outbox/gemini/ema_qa_pairs.json",
+    )
     assert pipeline.process(stray).outcome == "rejected"  # gemini is not configured yet
     _assert_current(narrow, db, writer)
     writer.settings = pipeline.settings = settings  # SIGHUP: gemini configured
@@ -91,8 +101,10 @@ def test_rows_removed_behind_inboxds_back_are_noticed(
     settings: Settings, db: Database, writer: StatusWriter
 ) -> None:
     pipeline = Pipeline(settings, db, on_status=writer.write)
-    for rel in ("outbox/droid/session_02/sma_qa_pairs.json",
-                "outbox/droid/session_02/ema_qa_pairs.json"):
+    for rel in (
+        "outbox/droid/session_02/sma_qa_pairs.json",
+        "outbox/droid/session_02/ema_qa_pairs.json",
+    ):
         pipeline.process(deliver(settings.root_path, rel))
     _assert_current(settings, db, writer)
     with db.transaction() as session:  # e.g. a user's cleanup script

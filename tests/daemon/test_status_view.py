@@ -13,7 +13,7 @@ from daemon.config import Settings
 from daemon.ingest.oneshot import prepare
 from daemon.ingest.pipeline import Pipeline
 from daemon.status.view import StatusWriter
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from tests.support import deliver, sample_files
 
 EXPORT = "outbox/claude/database_qa_export_20251030_012343.json"
@@ -175,7 +175,8 @@ def test_status_md_has_no_rejected_section_when_nothing_was_rejected(
     settings: Settings, db: Database
 ) -> None:
     _pipeline(settings, db).process(
-        deliver(settings.root_path, "outbox/droid/session_02/ema_qa_pairs.json"))
+        deliver(settings.root_path, "outbox/droid/session_02/ema_qa_pairs.json")
+    )
     md = _markdown(settings.root_path, "droid")
     assert md.startswith("# inboxd status: droid")
     assert "## Rejected files" not in md
@@ -187,10 +188,12 @@ def test_status_is_written_only_for_configured_agents(root: Path) -> None:
     try:
         prepare(settings, db)
         pipeline = _pipeline(settings, db)
-        gemini_file = deliver(root, "outbox/droid/session_02/ema_qa_pairs.json",
-                              "outbox/gemini/ema_qa_pairs.json")
-        mystery_file = deliver(root, "outbox/droid/session_02/sma_qa_pairs.json",
-                               "outbox/mystery/sma_qa_pairs.json")
+        gemini_file = deliver(
+            root, "outbox/droid/session_02/ema_qa_pairs.json", "outbox/gemini/ema_qa_pairs.json"
+        )
+        mystery_file = deliver(
+            root, "outbox/droid/session_02/sma_qa_pairs.json", "outbox/mystery/sma_qa_pairs.json"
+        )
         assert pipeline.process(gemini_file).outcome == "rejected"
         assert pipeline.process(mystery_file).outcome == "rejected"
         StatusWriter(settings, db).write_all()
@@ -200,4 +203,3 @@ def test_status_is_written_only_for_configured_agents(root: Path) -> None:
     assert (root / "inbox" / "claude" / "status.json").is_file()
     assert list((root / "inbox" / "gemini").iterdir()) == []
     assert not (root / "inbox" / "mystery").exists()
-

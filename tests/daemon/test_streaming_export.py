@@ -17,7 +17,8 @@ import handlers
 from daemon.config import Settings
 from daemon.ingest.oneshot import prepare
 from daemon.ingest.pipeline import FileOutcome, Pipeline
-from daemon.store.db import AnswerVersion, Database, FileRecord, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import AnswerVersion, FileRecord, QAPairRow
 from handlers import export
 
 NAME = "database_qa_export_20251101.json"
@@ -28,8 +29,10 @@ SESSIONS, PER_SESSION = 12, 250  # 3,000 pairs: three chunks of the importer (1,
 def streamed_exports(monkeypatch: pytest.MonkeyPatch) -> None:
     """Exports routed to a handler that streams them (export.HANDLER gets ``stream`` once
     the Q&A importer builds the comparison report from a stream too)."""
-    wired = tuple(dataclasses.replace(h, stream=export.stream) if h is export.HANDLER else h
-                  for h in handlers.HANDLERS)
+    wired = tuple(
+        dataclasses.replace(h, stream=export.stream) if h is export.HANDLER else h
+        for h in handlers.HANDLERS
+    )
     monkeypatch.setattr(handlers, "route", functools.partial(handlers.route, handlers=wired))
 
 
@@ -58,8 +61,13 @@ def export_document() -> dict[str, Any]:
             elif n % 450 == 0:
                 pairs.append({"question": f"Question {n - 400}?", "answer": "A repeat."})
             else:
-                pairs.append({"question": f"Question {n}?", "answer": f"Answer {n}. " * (1 + n % 9),
-                              "difficulty": "advanced"})
+                pairs.append(
+                    {
+                        "question": f"Question {n}?",
+                        "answer": f"Answer {n}. " * (1 + n % 9),
+                        "difficulty": "advanced",
+                    }
+                )
         sessions.append({"session_id": 126 - s, "topic": f"Topic {s}", "qa_pairs": pairs})
     sessions.insert(5, {"topic": "Unnumbered", "qa_pairs": [{"question": "Q?", "answer": "A"}]})
     sessions.insert(9, ["not", "a", "session"])
@@ -68,8 +76,10 @@ def export_document() -> dict[str, Any]:
 
 def stored_before() -> list[str]:
     """A Q&A file whose pairs the export asks again, with shorter answers (some 20% shorter)."""
-    return [json.dumps({"question": f"Question {n}?", "answer": "Short." if n % 2 else "Answer"})
-            for n in range(1, 3_000, 37)]
+    return [
+        json.dumps({"question": f"Question {n}?", "answer": "Short." if n % 2 else "Answer"})
+        for n in range(1, 3_000, 37)
+    ]
 
 
 def deliver(root: Path, rel: str, data: bytes) -> Path:
@@ -79,16 +89,23 @@ def deliver(root: Path, rel: str, data: bytes) -> Path:
     return path
 
 
-def run(settings: Settings, db: Database, data: bytes, *, stream: bool,
-        dry_run: bool = False) -> FileOutcome:
+def run(
+    settings: Settings, db: Database, data: bytes, *, stream: bool, dry_run: bool = False
+) -> FileOutcome:
     """The Q&A file, then the export: streamed (any size) or read whole (no size is enough)."""
     threshold = 1 if stream else 1 << 40
     pipeline = Pipeline(settings.model_copy(update={"stream_min_bytes": threshold}), db)
-    first = pipeline.process(deliver(settings.root_path, "outbox/droid/session_03/topic_qa.jsonl",
-                                     "\n".join(stored_before()).encode()))
+    first = pipeline.process(
+        deliver(
+            settings.root_path,
+            "outbox/droid/session_03/topic_qa.jsonl",
+            "\n".join(stored_before()).encode(),
+        )
+    )
     assert first.outcome == "imported", first.reason
-    return pipeline.process(deliver(settings.root_path, f"outbox/claude/{NAME}", data),
-                            dry_run=dry_run)
+    return pipeline.process(
+        deliver(settings.root_path, f"outbox/claude/{NAME}", data), dry_run=dry_run
+    )
 
 
 def rows(db: Database) -> list[tuple[Any, ...]]:
@@ -99,9 +116,14 @@ def rows(db: Database) -> list[tuple[Any, ...]]:
 
 def versions(db: Database) -> list[tuple[Any, ...]]:
     with db.reader() as session:
-        return [tuple(row) for row in session.execute(
-            select(AnswerVersion.qa_id, AnswerVersion.answer, AnswerVersion.source_file_id)
-            .order_by(AnswerVersion.id))]
+        return [
+            tuple(row)
+            for row in session.execute(
+                select(
+                    AnswerVersion.qa_id, AnswerVersion.answer, AnswerVersion.source_file_id
+                ).order_by(AnswerVersion.id)
+            )
+        ]
 
 
 def without_comparison(outcome: FileOutcome) -> dict[str, Any]:
@@ -115,12 +137,17 @@ def test_a_streamed_export_stores_exactly_what_the_whole_read_stores(
     data = json.dumps(export_document(), indent=1).encode()
     streamed = run(settings.model_copy(update={"dedup_policy": policy}), db, data, stream=True)
     other_settings, other_db = other
-    whole = run(other_settings.model_copy(update={"dedup_policy": policy}), other_db, data,
-                stream=False)
+    whole = run(
+        other_settings.model_copy(update={"dedup_policy": policy}), other_db, data, stream=False
+    )
     assert (streamed.outcome, whole.outcome) == ("imported", "imported"), streamed.reason
     result = streamed.result
     assert (result.delivered, result.stored, result.duplicate, result.skipped) == (
-        whole.result.delivered, whole.result.stored, whole.result.duplicate, whole.result.skipped)
+        whole.result.delivered,
+        whole.result.stored,
+        whole.result.duplicate,
+        whole.result.skipped,
+    )
     assert result.delivered == SESSIONS * PER_SESSION + 2
     assert result.duplicate > 80 and result.skipped == 12 * 3 + 2
     assert without_comparison(streamed) == without_comparison(whole)
@@ -135,7 +162,7 @@ def test_a_fault_in_the_last_session_rejects_the_streamed_export_with_nothing_st
 ) -> None:
     text = json.dumps(export_document(), indent=1)
     cut = text.rindex('"answer"')
-    data = (text[:cut] + '"answer" "no colon"' + text[cut + len('"answer"'):]).encode()
+    data = (text[:cut] + '"answer" "no colon"' + text[cut + len('"answer"') :]).encode()
     before = rows(db)
     outcome = run(settings, db, data, stream=True)
     assert outcome.outcome == "rejected"
@@ -159,7 +186,10 @@ def test_a_dry_run_of_a_streamed_export_counts_and_compares_as_the_whole_read_an
     whole = run(*other, data, stream=False, dry_run=True)
     assert (streamed.outcome, whole.outcome) == ("dry-run", "dry-run")
     assert (streamed.result.stored, streamed.result.duplicate, streamed.result.skipped) == (
-        whole.result.stored, whole.result.duplicate, whole.result.skipped)
+        whole.result.stored,
+        whole.result.duplicate,
+        whole.result.skipped,
+    )
     # the dry-run report: the comparison is built chunk by chunk, and comes out the same
     assert whole.result.details["comparison"]["questions"]["already_stored"] > 0
     assert streamed.result.details.get("comparison") == whole.result.details["comparison"]
@@ -171,9 +201,11 @@ def test_a_dry_run_of_a_streamed_export_counts_and_compares_as_the_whole_read_an
 def test_a_stored_question_asked_twice_chunks_apart_is_replaced_as_the_whole_read_replaces_it(
     settings: Settings, db: Database, other: tuple[Settings, Database]
 ) -> None:
-    pairs = [{"question": "Question 1?", "answer": "A" * 20},
-             *({"question": f"Filler {i}?", "answer": "F"} for i in range(1_500)),
-             {"question": "Question 1?", "answer": "B" * 30}]
+    pairs = [
+        {"question": "Question 1?", "answer": "A" * 20},
+        *({"question": f"Filler {i}?", "answer": "F"} for i in range(1_500)),
+        {"question": "Question 1?", "answer": "B" * 30},
+    ]
     data = json.dumps({"sessions": [{"session_id": 1, "topic": "T", "qa_pairs": pairs}]}).encode()
     policy = {"dedup_policy": "prefer-longer"}
     streamed = run(settings.model_copy(update=policy), db, data, stream=True)

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from daemon.config import Settings
 from daemon.ingest.oneshot import prepare
 from daemon.ingest.pipeline import FileOutcome, Pipeline
-from daemon.store.db import Database, FileRecord, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord, QAPairRow
 from handlers.base import FileContext
 from handlers.qa_json import stream
 from tests.support import SAMPLES
@@ -42,9 +43,14 @@ def _run(settings: Settings, db: Database, path: Path, *, stream: bool) -> FileO
 
 def _pairs(db: Database) -> list[tuple[str, int | None, int | None]]:
     with db.reader() as session:
-        return [tuple(row) for row in session.execute(
-            select(QAPairRow.question, QAPairRow.pair_number, QAPairRow.session_number)
-            .order_by(QAPairRow.qa_id))]
+        return [
+            tuple(row)
+            for row in session.execute(
+                select(
+                    QAPairRow.question, QAPairRow.pair_number, QAPairRow.session_number
+                ).order_by(QAPairRow.qa_id)
+            )
+        ]
 
 
 def test_streamed_and_whole_reads_store_the_same_pairs(
@@ -56,7 +62,10 @@ def test_streamed_and_whole_reads_store_the_same_pairs(
     assert streamed.outcome == "imported", streamed.reason
     repeats = (PAIRS - 1) // 400
     assert (streamed.result.delivered, streamed.result.stored, streamed.result.duplicate) == (
-        PAIRS, PAIRS - repeats, repeats)
+        PAIRS,
+        PAIRS - repeats,
+        repeats,
+    )
     stored = _pairs(db)
 
     other = Settings(root=tmp_path / "other", settle_seconds=0.2, rescan_seconds=3600)
@@ -66,7 +75,9 @@ def test_streamed_and_whole_reads_store_the_same_pairs(
         copy = _write(other.root_path, "outbox/droid/session_03/obv_qa_pairs.jsonl", lines)
         whole = _run(other, other_db, copy, stream=False)
         assert (whole.result.stored, whole.result.duplicate) == (
-            streamed.result.stored, streamed.result.duplicate)
+            streamed.result.stored,
+            streamed.result.duplicate,
+        )
         assert _pairs(other_db) == stored
         assert stored[0][1:] == (1, 3)  # numbered per indicator, session from the folder
     finally:
@@ -119,8 +130,16 @@ def test_a_streamed_rag_export_filters_by_distance_and_counts_skips(
     records = []
     for i in range(1_500):
         distance = 0.9 if i % 3 == 0 else 0.1
-        records.append(json.dumps({"query": f"RAG question {i}?", "response": f"Answer {i}.",
-                                   "distance": distance, "metadata": {"indicator": "RSI"}}))
+        records.append(
+            json.dumps(
+                {
+                    "query": f"RAG question {i}?",
+                    "response": f"Answer {i}.",
+                    "distance": distance,
+                    "metadata": {"indicator": "RSI"},
+                }
+            )
+        )
     records[7] = json.dumps({"query": "no answer here?", "distance": 0.1})
     path = _write(settings.root_path, "outbox/droid/rag_export_big.jsonl", records)
     outcome = _run(settings, db, path, stream=True)
@@ -131,10 +150,13 @@ def test_a_streamed_rag_export_filters_by_distance_and_counts_skips(
     assert outcome.result.details["filtered_reason"] == "distance at or above 0.5"
 
 
-@pytest.mark.parametrize("content", [
-    "[\n" + ",\n".join(_lines(3)) + "\n]\n",  # one document in a .jsonl file
-    "\ufeff" + "\n".join(_lines(3)),  # a UTF-8 BOM
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[\n" + ",\n".join(_lines(3)) + "\n]\n",  # one document in a .jsonl file
+        "\ufeff" + "\n".join(_lines(3)),  # a UTF-8 BOM
+    ],
+)
 def test_files_that_cannot_be_streamed_are_read_whole(
     settings: Settings, db: Database, content: str
 ) -> None:

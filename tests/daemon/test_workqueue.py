@@ -21,8 +21,11 @@ def _file(tmp_path: Path, name: str = "a_qa_pairs.json", text: str = "[]") -> Pa
 
 def _wait_until_due(put_at: float, settle: float = SETTLE) -> None:
     """Wait out the settle time itself: the entry is due from here on."""
-    wait_for(lambda: time.monotonic() >= put_at + settle, timeout=settle + 5,
-             what="the settle time to pass")
+    wait_for(
+        lambda: time.monotonic() >= put_at + settle,
+        timeout=settle + 5,
+        what="the settle time to pass",
+    )
 
 
 def test_a_burst_of_events_for_one_path_is_handed_out_once(tmp_path: Path) -> None:

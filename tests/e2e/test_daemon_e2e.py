@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from daemon.config import Settings
 from daemon.live.service import Daemon
-from daemon.store.db import Database, FileRecord, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord, QAPairRow
 from tests.support import SAMPLES, deliver, sample_files, wait_for
 
 EXPORT = "outbox/claude/database_qa_export_20251030_012343.json"
@@ -38,9 +39,12 @@ def _ledger(settings: Settings) -> list[tuple[str, str]]:
     db = Database(settings.url)
     try:
         with db.reader() as session:
-            return [tuple(r) for r in session.execute(
-                select(FileRecord.rel_path, FileRecord.outcome).order_by(FileRecord.id)
-            ).all()]
+            return [
+                tuple(r)
+                for r in session.execute(
+                    select(FileRecord.rel_path, FileRecord.outcome).order_by(FileRecord.id)
+                ).all()
+            ]
     finally:
         db.dispose()
 
@@ -49,14 +53,24 @@ def test_file_copied_into_outbox_is_imported_and_status_written(
     settings: Settings, start_daemon: Callable[..., Daemon]
 ) -> None:
     daemon = start_daemon()
-    shutil.copyfile(SAMPLES / "outbox/droid/session_02/ema_qa_pairs.json",
-                    settings.root_path / "outbox/droid/ema_qa_pairs.json")
-    status = wait_for(lambda: _status(settings.root_path, "droid").get("pairs", {})
-                      .get("imported") == 3 and _status(settings.root_path, "droid"),
-                      timeout=5, what="droid's status to show 3 imported pairs")
+    shutil.copyfile(
+        SAMPLES / "outbox/droid/session_02/ema_qa_pairs.json",
+        settings.root_path / "outbox/droid/ema_qa_pairs.json",
+    )
+    status = wait_for(
+        lambda: (
+            _status(settings.root_path, "droid").get("pairs", {}).get("imported") == 3
+            and _status(settings.root_path, "droid")
+        ),
+        timeout=5,
+        what="droid's status to show 3 imported pairs",
+    )
     assert status["recent_files"][0]["path"] == "outbox/droid/ema_qa_pairs.json"
-    assert (settings.root_path / "inbox/droid/STATUS.md").read_text().startswith(
-        "# inboxd status: droid")
+    assert (
+        (settings.root_path / "inbox/droid/STATUS.md")
+        .read_text()
+        .startswith("# inboxd status: droid")
+    )
     assert daemon.join(5)
     assert daemon.counts["imported"] == 1
 
@@ -81,8 +95,12 @@ def test_sample_tree_delivered_live_gives_sixteen_pairs_and_every_outcome(
     assert droid["progress"]["claim"]["sessions_complete"] == 2
     assert droid["progress"]["claim"]["sessions_total"] == 43
     assert droid["signal"]["state"] == "closed"
-    assert droid["pairs"] == {"imported": 16, "duplicates_skipped": 1, "invalid_skipped": 0,
-                              "filtered": 1}
+    assert droid["pairs"] == {
+        "imported": 16,
+        "duplicates_skipped": 1,
+        "invalid_skipped": 0,
+        "filtered": 1,
+    }
     claude = _status(settings.root_path, "claude")
     assert claude["database"]["pairs"] == 16
 
@@ -94,8 +112,10 @@ def test_bad_files_show_their_reason_in_status_and_log_and_daemon_goes_on(
     bad = ["truncated_qa_pairs.json", "no_answers_qa_pairs.json", "wrong_shape.json"]
     for name in bad:
         deliver(settings.root_path, f"bad/{name}", f"outbox/droid/{name}")
-    wait_for(lambda: len(_status(settings.root_path, "droid").get("rejected", [])) == 3,
-             what="three rejected files in droid's status")
+    wait_for(
+        lambda: len(_status(settings.root_path, "droid").get("rejected", [])) == 3,
+        what="three rejected files in droid's status",
+    )
     reasons = {r["path"]: r["reason"] for r in _status(settings.root_path, "droid")["rejected"]}
     assert "invalid JSON" in reasons["outbox/droid/truncated_qa_pairs.json"]
     assert "no usable pair" in reasons["outbox/droid/no_answers_qa_pairs.json"]
@@ -136,8 +156,10 @@ def test_new_content_at_the_same_path_is_imported_again(
     target = settings.root_path / "outbox/droid/extra_qa_pairs.json"
     target.write_text('[{"q": "What is OBV?", "a": "On-balance volume."}]')
     wait_for(lambda: _pairs(settings) == 1, what="the first version")
-    target.write_text('[{"q": "What is OBV?", "a": "On-balance volume."},'
-                      ' {"q": "What is MFI?", "a": "Money flow index."}]')
+    target.write_text(
+        '[{"q": "What is OBV?", "a": "On-balance volume."},'
+        ' {"q": "What is MFI?", "a": "Money flow index."}]'
+    )
     wait_for(lambda: _pairs(settings) == 2, what="the second version")
     assert daemon.join(5)
     assert len(_ledger(settings)) == 2
@@ -164,8 +186,9 @@ def test_a_link_leading_outside_the_root_is_refused_unread(
     outside = tmp_path_factory.mktemp("outside") / "secret_qa_pairs.json"
     outside.write_text('[{"q": "secret?", "a": "yes"}]')
     os.symlink(outside, settings.root_path / "outbox/droid/secret_qa_pairs.json")
-    wait_for(lambda: _status(settings.root_path, "droid").get("rejected"),
-             what="the link to be refused")
+    wait_for(
+        lambda: _status(settings.root_path, "droid").get("rejected"), what="the link to be refused"
+    )
     reason = _status(settings.root_path, "droid")["rejected"][0]["reason"]
     assert "symbolic link" in reason and "refused unread" in reason
     assert _pairs(settings) == 0
@@ -175,8 +198,11 @@ def test_unconfigured_agent_folder_is_reported_not_guessed(
     settings: Settings, start_daemon: Callable[..., Daemon]
 ) -> None:
     start_daemon()
-    deliver(settings.root_path, "outbox/droid/session_02/ema_qa_pairs.json",
-            "outbox/mystery/ema_qa_pairs.json")
+    deliver(
+        settings.root_path,
+        "outbox/droid/session_02/ema_qa_pairs.json",
+        "outbox/mystery/ema_qa_pairs.json",
+    )
     wait_for(lambda: _ledger(settings), what="the file to be recorded")
     assert _ledger(settings) == [("outbox/mystery/ema_qa_pairs.json", "rejected")]
     assert _pairs(settings) == 0

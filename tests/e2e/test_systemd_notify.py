@@ -59,11 +59,16 @@ def notify_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotifySo
 @pytest.fixture
 def daemon_process(settings: Settings, notify_socket: NotifySocket) -> Iterator[subprocess.Popen]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INBOXD_")}
-    env.update(NOTIFY_SOCKET=str(notify_socket.path), WATCHDOG_USEC="400000",
-               INBOXD_SETTLE_SECONDS="0.2")
+    env.update(
+        NOTIFY_SOCKET=str(notify_socket.path), WATCHDOG_USEC="400000", INBOXD_SETTLE_SECONDS="0.2"
+    )
     with open(settings.root_path / "daemon.out", "wb") as out:
-        proc = subprocess.Popen([str(INBOXD), "run", "--root", str(settings.root_path)],
-                                stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [str(INBOXD), "run", "--root", str(settings.root_path)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     yield proc
     if proc.poll() is None:
         proc.kill()
@@ -92,8 +97,11 @@ def test_sighup_reloads_configuration_between_reloading_and_ready(
     # a new agent, configured in inboxd.toml, takes effect on SIGHUP
     toml = settings.root_path / "inboxd.toml"
     toml.write_text('agents = ["droid", "claude", "gemini", "qa"]\n')
-    deliver(settings.root_path, "outbox/droid/session_02/ema_qa_pairs.json",
-            "outbox/qa/ema_qa_pairs.json")
+    deliver(
+        settings.root_path,
+        "outbox/droid/session_02/ema_qa_pairs.json",
+        "outbox/qa/ema_qa_pairs.json",
+    )
     wait_for(lambda: (settings.root_path / "inbox/claude/status.json").exists(), 10, "a status")
     daemon_process.send_signal(signal.SIGHUP)
     wait_for(lambda: "RELOADING=1" in notify_socket.lines(), 10, "RELOADING=1")
@@ -101,10 +109,16 @@ def test_sighup_reloads_configuration_between_reloading_and_ready(
     reloading = lines.index("RELOADING=1")
     assert any(line.startswith("MONOTONIC_USEC=") for line in lines[reloading:])
     wait_for(lambda: "READY=1" in notify_socket.lines()[reloading:], 10, "READY=1 again")
-    deliver(settings.root_path, "outbox/droid/session_02/wma_qa_pairs.jsonl",
-            "outbox/qa/wma_qa_pairs.jsonl")
-    wait_for(lambda: (settings.root_path / "inbox/qa/status.json").exists(), 10,
-             "the new agent's status, written under the new configuration")
+    deliver(
+        settings.root_path,
+        "outbox/droid/session_02/wma_qa_pairs.jsonl",
+        "outbox/qa/wma_qa_pairs.jsonl",
+    )
+    wait_for(
+        lambda: (settings.root_path / "inbox/qa/status.json").exists(),
+        10,
+        "the new agent's status, written under the new configuration",
+    )
 
 
 def test_stopping_on_sigterm(
@@ -145,9 +159,15 @@ def test_no_watchdog_ping_while_the_worker_is_stuck(
         release.set()
         wait_for(lambda: daemon.counts["imported"] == 1, 10, "the file after release")
         resumed = time.monotonic()
-        wait_for(lambda: any("WATCHDOG=1" in m for t, m in
-                             (notify_socket.drain() and notify_socket.messages) if t > resumed),
-                 5, "pings again once the worker moves")
+        wait_for(
+            lambda: any(
+                "WATCHDOG=1" in m
+                for t, m in (notify_socket.drain() and notify_socket.messages)
+                if t > resumed
+            ),
+            5,
+            "pings again once the worker moves",
+        )
     finally:
         release.set()
         daemon.stop()

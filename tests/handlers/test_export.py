@@ -61,8 +61,13 @@ def test_sample_positions_run_across_sessions_lines_only_where_a_reason_needs_th
     pairs = sample().pairs
     assert [p.position for p in pairs] == [1, 2, 3, 4, 5]
     assert [p.line for p in pairs] == [None] * 5  # no pass over the text for usable pairs
-    skipped = batch({"sessions": [{"session_id": 7, "topic": "Gas",
-                                   "qa_pairs": [PAIR, {"question": "no answer?"}]}]})
+    skipped = batch(
+        {
+            "sessions": [
+                {"session_id": 7, "topic": "Gas", "qa_pairs": [PAIR, {"question": "no answer?"}]}
+            ]
+        }
+    )
     assert [(s.position, s.line) for s in skipped.skipped] == [(2, 11)]  # indented dump
 
 

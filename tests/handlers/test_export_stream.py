@@ -54,10 +54,16 @@ def same_as_parsed(data: bytes) -> QABatch | Rejected:
 def export_doc(sessions: int = 4, pairs: int = 30, answer: int = 1) -> dict[str, object]:
     """Sessions where every seventh pair has no answer, and three sessions that are faulty."""
     body: list[object] = [
-        {"session_id": 500 - s, "topic": f"Topic {s}", "qa_pairs": [
-            {"question": f"Q {s}-{i}?", "answer": "A" * answer * (i + 1)} if i % 7
-            else {"question": "?"}
-            for i in range(pairs)]}
+        {
+            "session_id": 500 - s,
+            "topic": f"Topic {s}",
+            "qa_pairs": [
+                {"question": f"Q {s}-{i}?", "answer": "A" * answer * (i + 1)}
+                if i % 7
+                else {"question": "?"}
+                for i in range(pairs)
+            ],
+        }
         for s in range(sessions)
     ]
     body.insert(2, {"topic": "No id", "qa_pairs": [PAIR]})
@@ -92,7 +98,7 @@ def test_faulty_sessions_and_pairs_are_skipped_with_the_same_reasons_and_lines(
 def test_a_fault_late_in_the_file_rejects_it_before_any_pair_with_parses_reason() -> None:
     text = json.dumps(export_doc(sessions=40), indent=1)
     cut = text.rindex('"answer"')
-    data = (text[:cut] + '"answer" "no colon"' + text[cut + len('"answer"'):]).encode()
+    data = (text[:cut] + '"answer" "no colon"' + text[cut + len('"answer"') :]).encode()
     whole = export.parse(data, ctx())
     assert isinstance(whole, Rejected)
     assert whole.reason.startswith("invalid JSON:") and whole.line and whole.column
@@ -103,43 +109,78 @@ def test_a_fault_late_in_the_file_rejects_it_before_any_pair_with_parses_reason(
     assert caught.value.rejection == whole
 
 
-@pytest.mark.parametrize(("case", "data"), [
-    ("sessions twice: the last wins",
-     b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A?", "a": "a"}]}], '
-     b'"sessions": [{"session_id": 2, "qa_pairs": [{"q": "B?", "a": "b"}]}]}'),
-    ("an integer beyond 64 bits: orjson reads it",
-     b'{"sessions": [{"session_id": 1, "n": 123456789012345678901234567890, '
-     b'"qa_pairs": [{"q": "A?", "a": "a"}]}]}'),
-    ("a lone surrogate escape: orjson rejects it",
-     b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A\\ud800?", "a": "a"}]}]}'),
-    ("a surrogate pair: read",
-     b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A\\ud83d\\ude00?", "a": "a"}]}]}'),
-    ("an escaped backslash before ud800: text",
-     b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A\\\\ud800?", "a": "a"}]}]}'),
-    ("a form feed as white space: orjson rejects it",
-     b'{"sessions":\x0c[{"session_id": 1, "qa_pairs": [{"q": "A?", "a": "a"}]}]}'),
-    ("nested 65 deep inside a pair",
-     b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A?", "a": "a", "x": '
-     + b"[" * 61 + b"]" * 61 + b"}]}]}"),
-    ("nested 64 deep: allowed",
-     b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A?", "a": "a", "x": '
-     + b"[" * 60 + b"]" * 60 + b"}]}]}"),
-    ("trailing text", b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A?", "a": "a"}]}]} x'),
-    ("cut off", b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A?", "a": "a"}'),
-    ("invalid UTF-8", b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "\xe9?", "a": "a"}]}]}'),
-    ("NUL", b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "\x00?", "a": "a"}]}]}'),
-    ("no sessions", b'{"export_date": "2025", "qa_pairs": []}'),
-    ("sessions not a list", b'{"sessions": {"item": {"session_id": 1, "qa_pairs": []}}}'),
-    ("sessions empty", b'{"sessions": []}'),
-    ("empty object", b"{}"),
-])
+@pytest.mark.parametrize(
+    ("case", "data"),
+    [
+        (
+            "sessions twice: the last wins",
+            b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A?", "a": "a"}]}], '
+            b'"sessions": [{"session_id": 2, "qa_pairs": [{"q": "B?", "a": "b"}]}]}',
+        ),
+        (
+            "an integer beyond 64 bits: orjson reads it",
+            b'{"sessions": [{"session_id": 1, "n": 123456789012345678901234567890, '
+            b'"qa_pairs": [{"q": "A?", "a": "a"}]}]}',
+        ),
+        (
+            "a lone surrogate escape: orjson rejects it",
+            b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A\\ud800?", "a": "a"}]}]}',
+        ),
+        (
+            "a surrogate pair: read",
+            b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A\\ud83d\\ude00?", "a": "a"}]}]}',
+        ),
+        (
+            "an escaped backslash before ud800: text",
+            b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A\\\\ud800?", "a": "a"}]}]}',
+        ),
+        (
+            "a form feed as white space: orjson rejects it",
+            b'{"sessions":\x0c[{"session_id": 1, "qa_pairs": [{"q": "A?", "a": "a"}]}]}',
+        ),
+        (
+            "nested 65 deep inside a pair",
+            b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A?", "a": "a", "x": '
+            + b"[" * 61
+            + b"]" * 61
+            + b"}]}]}",
+        ),
+        (
+            "nested 64 deep: allowed",
+            b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A?", "a": "a", "x": '
+            + b"[" * 60
+            + b"]" * 60
+            + b"}]}]}",
+        ),
+        (
+            "trailing text",
+            b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A?", "a": "a"}]}]} x',
+        ),
+        ("cut off", b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "A?", "a": "a"}'),
+        (
+            "invalid UTF-8",
+            b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "\xe9?", "a": "a"}]}]}',
+        ),
+        ("NUL", b'{"sessions": [{"session_id": 1, "qa_pairs": [{"q": "\x00?", "a": "a"}]}]}'),
+        ("no sessions", b'{"export_date": "2025", "qa_pairs": []}'),
+        ("sessions not a list", b'{"sessions": {"item": {"session_id": 1, "qa_pairs": []}}}'),
+        ("sessions empty", b'{"sessions": []}'),
+        ("empty object", b"{}"),
+    ],
+)
 def test_files_yajl_and_orjson_read_apart_give_what_parse_gives(case: str, data: bytes) -> None:
     assert streamed(data) == export.parse(data, ctx()), case
 
 
-@pytest.mark.parametrize("data", [
-    json.dumps([PAIR]).encode(), b"", b"  \n ", json.dumps({"sessions": [PAIR]}).encode("utf-16"),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        json.dumps([PAIR]).encode(),
+        b"",
+        b"  \n ",
+        json.dumps({"sessions": [PAIR]}).encode("utf-16"),
+    ],
+)
 def test_what_does_not_open_an_object_in_utf8_is_left_to_the_whole_read(data: bytes) -> None:
     assert export.stream(io.BytesIO(data), ctx()) is None
 
@@ -176,10 +217,16 @@ def test_any_json_value_streams_as_it_parses(value: object, style: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(
     sessions=st.lists(
-        st.fixed_dictionaries({"qa_pairs": st.lists(PAIRISH, max_size=4)},
-                              optional={"session_id": st.integers(0, 300) | JSONISH,
-                                        "topic": st.text(max_size=10) | JSONISH}),
-        min_size=1, max_size=4),
+        st.fixed_dictionaries(
+            {"qa_pairs": st.lists(PAIRISH, max_size=4)},
+            optional={
+                "session_id": st.integers(0, 300) | JSONISH,
+                "topic": st.text(max_size=10) | JSONISH,
+            },
+        ),
+        min_size=1,
+        max_size=4,
+    ),
     style=st.sampled_from(["compact", "indent"]),
 )
 def test_any_sessions_stream_as_they_parse(sessions: list[object], style: str) -> None:
@@ -198,4 +245,4 @@ def test_any_bytes_stream_as_they_parse(data: bytes) -> None:
 def test_any_damage_to_an_export_streams_as_it_parses(cut: int, flip: int, byte: bytes) -> None:
     data = json.dumps(export_doc(sessions=3, pairs=8), indent=1).encode()
     at = flip % len(data)
-    same_as_parsed((data[:at] + byte + data[at + 1:])[: len(data) - cut % 50])
+    same_as_parsed((data[:at] + byte + data[at + 1 :])[: len(data) - cut % 50])

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from daemon.config import Settings
 from daemon.ingest.oneshot import prepare
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from tests.support import Run, cli_runner
 
 
@@ -30,13 +30,16 @@ def db(settings: Settings) -> Iterator[Database]:
 def sessions_waiting_on_a_lock(db: Database) -> int:
     """Other backends of this database blocked on a lock (row, unique key or advisory)."""
     with db.engine.connect() as connection:
-        return connection.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock' "
-            "AND pid <> pg_backend_pid()"
-        )) or 0
-
-
+        return (
+            connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock' "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
+            or 0
+        )
 
 
 @pytest.fixture

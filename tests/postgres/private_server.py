@@ -37,8 +37,10 @@ class PrivateServer:
     def __init__(self) -> None:
         bindir = _bindir()
         if bindir is None:
-            pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed: "
-                        "this test needs a private server it can stop")
+            pytest.skip(
+                "PostgreSQL server binaries (initdb, pg_ctl) are not installed: "
+                "this test needs a private server it can stop"
+            )
         self._prefix: list[str] = []
         owner = None
         if os.geteuid() == 0:
@@ -57,8 +59,16 @@ class PrivateServer:
         self.data = self.folder / "data"
         self.log = self.folder / "server.log"
         try:
-            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                      "--no-sync", "--encoding=UTF8")
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "--encoding=UTF8",
+            )
         except BaseException:
             shutil.rmtree(self.folder, ignore_errors=True)
             raise
@@ -75,17 +85,34 @@ class PrivateServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     def _run(self, tool: str, *args: str) -> None:
-        done = subprocess.run([*self._prefix, str(self.bindir / tool), *args],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [*self._prefix, str(self.bindir / tool), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if done.returncode != 0:
             log = self.log.read_text() if self.log.exists() else ""
             raise RuntimeError(f"{tool} failed: {done.stdout}{done.stderr}{log}")
 
     def start(self) -> None:
-        options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} "
-                   "-c fsync=off -c max_connections=50")
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
-                  "-w", "-t", "60", "start")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} "
+            "-c fsync=off -c max_connections=50"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self, mode: str = "immediate") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")

@@ -21,16 +21,9 @@ from sqlalchemy.orm import Session
 from daemon.config import Settings
 from daemon.ingest.oneshot import prepare
 from daemon.ingest.pipeline import FileOutcome, Pipeline
-from daemon.store.db import (
-    MAX_NAMED_LOCKS,
-    Database,
-    FileRecord,
-    Indicator,
-    QAPairRow,
-    is_question_key_conflict,
-    lock_key,
-    utcnow,
-)
+from daemon.store.engine import Database
+from daemon.store.locks import MAX_NAMED_LOCKS, is_question_key_conflict, lock_key
+from daemon.store.models import FileRecord, Indicator, QAPairRow, utcnow
 from handlers.text import question_key
 from tests.postgres.conftest import sessions_waiting_on_a_lock
 from tests.support import deliver, wait_for
@@ -40,23 +33,46 @@ SHARED = "What does on-balance volume add up?"
 
 
 def _ledger_row(rel_path: str, sha256: str) -> FileRecord:
-    return FileRecord(agent="droid", box="outbox", rel_path=rel_path, sha256=sha256, size=1,
-                      kind="qa-json", outcome="pending", pairs_delivered=0, pairs_stored=0,
-                      pairs_duplicate=0, pairs_skipped=0, pairs_filtered=0,
-                      processed_at=utcnow(), seen_count=1)
+    return FileRecord(
+        agent="droid",
+        box="outbox",
+        rel_path=rel_path,
+        sha256=sha256,
+        size=1,
+        kind="qa-json",
+        outcome="pending",
+        pairs_delivered=0,
+        pairs_stored=0,
+        pairs_duplicate=0,
+        pairs_skipped=0,
+        pairs_filtered=0,
+        processed_at=utcnow(),
+        seen_count=1,
+    )
 
 
 def _pair(question: str, indicator: Indicator | None, number: int) -> QAPairRow:
-    return QAPairRow(indicator_id=indicator.id if indicator else None,
-                     indicator_name=indicator.indicator_name if indicator else "OTHER",
-                     pair_number=number, question=question, answer="Stored by the other one.",
-                     question_key=question_key(question), key_conflict=False)
+    return QAPairRow(
+        indicator_id=indicator.id if indicator else None,
+        indicator_name=indicator.indicator_name if indicator else "OTHER",
+        pair_number=number,
+        question=question,
+        answer="Stored by the other one.",
+        question_key=question_key(question),
+        key_conflict=False,
+    )
 
 
 def _write(root: Path, name: str, indicator: str, questions: list[str]) -> Path:
     path = root / "outbox/droid" / name
-    path.write_text(json.dumps({"indicator": indicator, "qa_pairs": [
-        {"question": q, "answer": f"An answer to: {q}"} for q in questions]}))
+    path.write_text(
+        json.dumps(
+            {
+                "indicator": indicator,
+                "qa_pairs": [{"question": q, "answer": f"An answer to: {q}"} for q in questions],
+            }
+        )
+    )
     return path
 
 
@@ -92,10 +108,14 @@ def _processing(
 
 def _pairs(db: Database, indicator: str) -> list[tuple[str, int | None]]:
     with db.reader() as session:
-        return [tuple(row) for row in session.execute(
-            select(QAPairRow.question, QAPairRow.pair_number)
-            .where(QAPairRow.indicator_name == indicator).order_by(QAPairRow.pair_number)
-        ).all()]
+        return [
+            tuple(row)
+            for row in session.execute(
+                select(QAPairRow.question, QAPairRow.pair_number)
+                .where(QAPairRow.indicator_name == indicator)
+                .order_by(QAPairRow.pair_number)
+            ).all()
+        ]
 
 
 def test_a_file_claimed_by_another_daemon_mid_import_is_left_to_it(
@@ -115,8 +135,9 @@ def test_a_file_claimed_by_another_daemon_mid_import_is_left_to_it(
         assert session.scalars(select(FileRecord.rel_path)).all() == [SMA_FILE]
         assert session.scalars(select(QAPairRow.qa_id)).all() == []
     # the pipeline's connection is usable again: the next file is imported
-    after = Pipeline(settings, db).process(deliver(settings.root_path,
-                                                   "outbox/droid/session_02/ema_qa_pairs.json"))
+    after = Pipeline(settings, db).process(
+        deliver(settings.root_path, "outbox/droid/session_02/ema_qa_pairs.json")
+    )
     assert (after.outcome, after.result.stored) == ("imported", 3)
 
 
@@ -124,8 +145,9 @@ def test_a_question_committed_meanwhile_under_another_indicator_counts_as_duplic
     settings: Settings, db: Database
 ) -> None:
     """No shared indicator lock: the unique key catches it and the whole file runs again."""
-    path = _write(settings.root_path, "mfi_qa_pairs.json", "MFI",
-                  [SHARED, "What is the money flow index?"])
+    path = _write(
+        settings.root_path, "mfi_qa_pairs.json", "MFI", [SHARED, "What is the money flow index?"]
+    )
     with Session(db.engine) as other:
         stored = _pair(SHARED, None, 1)
         other.add(stored)
@@ -147,11 +169,13 @@ def test_a_question_committed_meanwhile_under_another_indicator_counts_as_duplic
 def test_writers_of_one_indicator_take_turns_so_numbers_and_indicator_rows_stay_single(
     settings: Settings, db: Database
 ) -> None:
-    path = _write(settings.root_path, "obv_qa_pairs.json", "OBV",
-                  [SHARED, "Why does OBV lead price?"])
+    path = _write(
+        settings.root_path, "obv_qa_pairs.json", "OBV", [SHARED, "Why does OBV lead price?"]
+    )
     with Session(db.engine) as other:
-        other.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                      {"key": lock_key("indicator", "obv")})
+        other.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("indicator", "obv")}
+        )
         indicator = Indicator(indicator_name="OBV", indicator_category="Volume Indicators")
         other.add(indicator)
         other.flush()
@@ -187,8 +211,10 @@ def test_only_the_question_key_counts_as_a_concurrent_store(either_db: Database)
         session.add(_pair(SHARED, None, 1))
         session.add(_ledger_row("outbox/droid/x.json", "0" * 64))
         session.commit()
-    for row, expected in ((_pair(SHARED, None, 2), True),
-                          (_ledger_row("outbox/droid/x.json", "0" * 64), False)):
+    for row, expected in (
+        (_pair(SHARED, None, 2), True),
+        (_ledger_row("outbox/droid/x.json", "0" * 64), False),
+    ):
         with Session(db.engine) as session:
             session.add(row)
             with pytest.raises(IntegrityError) as caught:
@@ -202,14 +228,23 @@ def test_a_file_with_very_many_indicators_takes_one_lock_for_them_all(
     """More names than MAX_NAMED_LOCKS: one exclusive lock instead, so it waits for any writer."""
     path = settings.root_path / "outbox/droid/wide_qa_pairs.json"
     names = [f"Indicator {n}" for n in range(MAX_NAMED_LOCKS + 6)]
-    path.write_text(json.dumps({"qa_pairs": [
-        {"indicator": name, "question": f"What is {name}?", "answer": "A measure."}
-        for name in names]}))
+    path.write_text(
+        json.dumps(
+            {
+                "qa_pairs": [
+                    {"indicator": name, "question": f"What is {name}?", "answer": "A measure."}
+                    for name in names
+                ]
+            }
+        )
+    )
     with Session(db.engine) as other:  # a writer of one other indicator, mid-transaction
-        other.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"),
-                      {"key": lock_key("indicator", "")})
-        other.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                      {"key": lock_key("indicator", "OBV")})
+        other.execute(
+            text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": lock_key("indicator", "")}
+        )
+        other.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("indicator", "OBV")}
+        )
         with _processing(settings, db, path) as outcome:
             wait_for(lambda: sessions_waiting_on_a_lock(db), what="the wide file to wait")
             other.commit()

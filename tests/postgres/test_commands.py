@@ -18,7 +18,8 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
 
 from daemon.store import migrate
-from daemon.store.db import Base, Database, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import Base, QAPairRow
 from handlers.text import question_key
 from tests.conftest import fresh_postgres_database
 from tests.postgres.conftest import Run
@@ -68,14 +69,23 @@ def test_init_creates_a_schema_identical_to_the_models(
             unique = indexes["uq_qa_pairs_question_key"]
             assert unique["unique"]
             assert unique["dialect_options"]["postgresql_where"] == "(NOT key_conflict)"
-            types = dict(connection.execute(text(
-                "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns"
-                " WHERE column_name IN ('mtime_ns', 'details', 'key_conflict', 'record')"
-            )).all())
+            types = dict(
+                connection.execute(
+                    text(
+                        "SELECT table_name || '.' || column_name, data_type"
+                        " FROM information_schema.columns"
+                        " WHERE column_name IN ('mtime_ns', 'details', 'key_conflict', 'record')"
+                    )
+                ).all()
+            )
     finally:
         db.dispose()
-    assert types == {"files.mtime_ns": "bigint", "files.details": "json",
-                     "qa_pairs.key_conflict": "boolean", "refinement_pending.record": "json"}
+    assert types == {
+        "files.mtime_ns": "bigint",
+        "files.details": "json",
+        "qa_pairs.key_conflict": "boolean",
+        "refinement_pending.record": "json",
+    }
 
 
 @pytest.fixture
@@ -110,10 +120,16 @@ def test_init_adopts_a_legacy_postgresql_database_in_place(
     assert "duplicate questions already in the database (kept, marked): 1" in out
     assert "qa_id 3: why do funding rates spike in bull markets?" in out
     assert _query(legacy_url, f"SELECT {LEGACY_QA_COLUMNS} FROM qa_pairs ORDER BY qa_id") == before
-    rows = _query(legacy_url, "SELECT qa_id, question, question_key, key_conflict "
-                              "FROM qa_pairs ORDER BY qa_id")
+    rows = _query(
+        legacy_url,
+        "SELECT qa_id, question, question_key, key_conflict FROM qa_pairs ORDER BY qa_id",
+    )
     assert [(qa_id, conflict) for qa_id, _, _, conflict in rows] == [
-        (1, False), (2, False), (3, True), (4, False)]
+        (1, False),
+        (2, False),
+        (3, True),
+        (4, False),
+    ]
     assert all(key == question_key(question) for _, question, key, _ in rows)
     code, out = run("init", "--root", str(root), "--database", legacy_url)
     assert (code, "question keys filled in: 0" in out) == (0, True)
@@ -127,25 +143,32 @@ def test_a_file_after_adoption_continues_the_legacy_numbering(
     code, out = run("process", str(target), "--root", str(root), "--database", legacy_url)
     assert code == 0, out
     assert "stored 3  duplicates 2" in out
-    assert _query(legacy_url, "SELECT qa_id, indicator_id, pair_number FROM qa_pairs "
-                              "WHERE indicator_name = 'SMA' ORDER BY qa_id") == [
-        (4, 2, 1), (5, 2, 2), (6, 2, 3), (7, 2, 4)]
+    assert _query(
+        legacy_url,
+        "SELECT qa_id, indicator_id, pair_number FROM qa_pairs "
+        "WHERE indicator_name = 'SMA' ORDER BY qa_id",
+    ) == [(4, 2, 1), (5, 2, 2), (6, 2, 3), (7, 2, 4)]
 
 
 def test_daemons_starting_together_migrate_one_after_the_other(
     root: Path, postgres_url: str
 ) -> None:
-    inits = [subprocess.Popen([str(INBOXD), "init", "--root", str(root / f"host{i}"),
-                               "--database", postgres_url],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-             for i in range(4)]
+    inits = [
+        subprocess.Popen(
+            [str(INBOXD), "init", "--root", str(root / f"host{i}"), "--database", postgres_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(4)
+    ]
     outputs = []
     for proc in inits:
         out, _ = proc.communicate(timeout=60)
         outputs.append((proc.returncode, out.decode()))
     assert [code for code, _ in outputs] == [0, 0, 0, 0], outputs
     assert _query(postgres_url, "SELECT version_num FROM alembic_version") == [
-        (migrate.head_revision(),)]
+        (migrate.head_revision(),)
+    ]
 
 
 def test_scan_status_process_and_report(run: Run, root: Path, postgres_url: str) -> None:
@@ -163,8 +186,9 @@ def test_scan_status_process_and_report(run: Run, root: Path, postgres_url: str)
     again = root / "outbox/droid/again/sma_qa_pairs.json"
     again.parent.mkdir()
     shutil.copyfile(SAMPLES / SMA_FILE, again)
-    code, out = run("process", str(again), "--dry-run", "--root", str(root),
-                    "--database", postgres_url)
+    code, out = run(
+        "process", str(again), "--dry-run", "--root", str(root), "--database", postgres_url
+    )
     assert (code, out.split()[0]) == (0, "dry-run")
     assert "stored 0  duplicates 5" in out
     code, out = run("report", "gap", "--root", str(root), "--database", postgres_url)

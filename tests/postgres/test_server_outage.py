@@ -34,8 +34,9 @@ for i in range(start, start + count):
 
 
 def _write(folder: Path, start: int, count: int) -> None:
-    subprocess.run([sys.executable, "-c", WRITER, str(folder), str(start), str(count)],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", WRITER, str(folder), str(start), str(count)], check=True, timeout=300
+    )
 
 
 @pytest.fixture
@@ -53,8 +54,9 @@ def server() -> Iterator[PrivateServer]:
 def _ledger(server: PrivateServer) -> dict[str, int]:
     """outcome -> files; pairs under "pairs"."""
     with psycopg.connect(server.libpq_url("inboxd")) as connection:
-        counts = dict(connection.execute(
-            "SELECT outcome, count(*) FROM files GROUP BY outcome").fetchall())
+        counts = dict(
+            connection.execute("SELECT outcome, count(*) FROM files GROUP BY outcome").fetchall()
+        )
         counts["pairs"] = connection.execute("SELECT count(*) FROM qa_pairs").fetchone()[0]
     return counts
 
@@ -64,8 +66,9 @@ def test_an_outage_mid_burst_delays_files_and_rejects_none(
     root: Path, server: PrivateServer
 ) -> None:
     # the periodic rescan is left out: this is about queued files, not the catch-up scan
-    daemon = DaemonProcess(root, INBOXD_DATABASE_URL=server.url("inboxd"),
-                           INBOXD_RESCAN_SECONDS="3600")
+    daemon = DaemonProcess(
+        root, INBOXD_DATABASE_URL=server.url("inboxd"), INBOXD_RESCAN_SECONDS="3600"
+    )
     try:
         daemon.wait_ready(120)
         folder = root / "outbox/droid/burst"
@@ -79,11 +82,17 @@ def test_an_outage_mid_burst_delays_files_and_rejects_none(
         assert daemon.proc.poll() is None, "the daemon survives the outage"
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_since)))  # the outage
         server.start()
-        wait_for(lambda: _ledger(server).get("imported", 0) == TOTAL, 600,
-                 "every file once the server is back")
+        wait_for(
+            lambda: _ledger(server).get("imported", 0) == TOTAL,
+            600,
+            "every file once the server is back",
+        )
         status = root / "inbox/droid/status.json"
-        wait_for(lambda: "waiting" not in json.loads(status.read_text()), 30,
-                 "the waiting notice to clear")
+        wait_for(
+            lambda: "waiting" not in json.loads(status.read_text()),
+            30,
+            "the waiting notice to clear",
+        )
         daemon.signal(signal.SIGTERM)
         assert daemon.wait_exit(60) == 0
     finally:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from daemon.store.db import Database, FileRecord, Indicator, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord, Indicator, QAPairRow
 from tests.reliability.daemon_process import DaemonProcess
 from tests.support import wait_for
 
@@ -50,8 +51,11 @@ def test_two_daemons_on_one_shared_folder_store_each_question_once(
 ) -> None:
     # polling as on a network share; a 2 s settle time polls every second (not every 0.1 s:
     # each poll lists all 5,000 files)
-    env = {"INBOXD_DATABASE_URL": postgres_url, "INBOXD_POLLING": "true",
-           "INBOXD_SETTLE_SECONDS": "2"}
+    env = {
+        "INBOXD_DATABASE_URL": postgres_url,
+        "INBOXD_POLLING": "true",
+        "INBOXD_SETTLE_SECONDS": "2",
+    }
     daemons = [DaemonProcess(root, **env), DaemonProcess(root, **env)]  # they start together
     db = Database(postgres_url)
     try:
@@ -59,21 +63,36 @@ def test_two_daemons_on_one_shared_folder_store_each_question_once(
             daemon.wait_ready(120)
         folder = root / "outbox/droid/shared"
         folder.mkdir()
-        subprocess.run([sys.executable, "-c", WRITER, str(folder), str(TOTAL),
-                        ",".join(INDICATORS)], check=True, timeout=600)
-        wait_for(lambda: _count(db, func.count(FileRecord.id)) >= TOTAL, 900,
-                 "every file in the ledger")
+        subprocess.run(
+            [sys.executable, "-c", WRITER, str(folder), str(TOTAL), ",".join(INDICATORS)],
+            check=True,
+            timeout=600,
+        )
+        wait_for(
+            lambda: _count(db, func.count(FileRecord.id)) >= TOTAL, 900, "every file in the ledger"
+        )
         for daemon in daemons:
             daemon.signal(signal.SIGTERM)
         assert [daemon.wait_exit(60) for daemon in daemons] == [0, 0]
 
         with db.reader() as session:
-            ledger = session.execute(select(
-                FileRecord.rel_path, FileRecord.outcome, FileRecord.pairs_delivered,
-                FileRecord.pairs_stored, FileRecord.pairs_duplicate)).all()
-            pairs = session.execute(select(
-                QAPairRow.question, QAPairRow.question_key, QAPairRow.indicator_name,
-                QAPairRow.pair_number)).all()
+            ledger = session.execute(
+                select(
+                    FileRecord.rel_path,
+                    FileRecord.outcome,
+                    FileRecord.pairs_delivered,
+                    FileRecord.pairs_stored,
+                    FileRecord.pairs_duplicate,
+                )
+            ).all()
+            pairs = session.execute(
+                select(
+                    QAPairRow.question,
+                    QAPairRow.question_key,
+                    QAPairRow.indicator_name,
+                    QAPairRow.pair_number,
+                )
+            ).all()
             indicators = session.scalars(select(Indicator.indicator_name)).all()
     finally:
         db.dispose()
@@ -84,8 +103,7 @@ def test_two_daemons_on_one_shared_folder_store_each_question_once(
     assert len(ledger) == TOTAL
     assert len({row.rel_path for row in ledger}) == TOTAL
     assert {row.outcome for row in ledger} == {"imported"}
-    assert all(row.pairs_stored + row.pairs_duplicate == row.pairs_delivered == 1
-               for row in ledger)
+    assert all(row.pairs_stored + row.pairs_duplicate == row.pairs_delivered == 1 for row in ledger)
     assert sum(row.pairs_duplicate for row in ledger) == TOTAL // 5
     # each unique question stored exactly once
     expected = {f"Shared question {i}?" for i in range(TOTAL) if i % 5 != 4}

@@ -26,7 +26,10 @@ class DaemonProcess:
         with open(self.output, "wb") as out:
             self.proc = subprocess.Popen(
                 [str(INBOXD), "run", "--root", str(root)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environ,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=environ,
             )
 
     def events(self) -> list[dict[str, Any]]:
@@ -42,8 +45,11 @@ class DaemonProcess:
         return any(e.get("event") == event for e in self.events())
 
     def wait_ready(self, timeout: float = 30) -> None:
-        wait_for(lambda: self.saw("daemon.ready") or self.proc.poll() is not None,
-                 timeout, "the daemon to be ready")
+        wait_for(
+            lambda: self.saw("daemon.ready") or self.proc.poll() is not None,
+            timeout,
+            "the daemon to be ready",
+        )
         assert self.proc.poll() is None, self.output.read_text()
 
     def signal(self, signum: int = signal.SIGTERM) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from daemon.store.db import Database, FileRecord, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord, QAPairRow
 
 
 @dataclass(frozen=True)

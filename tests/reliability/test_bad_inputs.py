@@ -19,7 +19,7 @@ import pytest
 
 from daemon.config import Settings
 from daemon.live.service import Daemon
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from tests.reliability.probes import (
     agent_status,
     has_question,
@@ -76,8 +76,11 @@ def _binary() -> bytes:
     return bytes(data)
 
 
-_UTF16_ODD = codecs.BOM_UTF16_LE + json.dumps(
-    [{"question": "UTF-16 cut in half?", "answer": "yes"}]).encode("utf-16-le") + b"\x7b"
+_UTF16_ODD = (
+    codecs.BOM_UTF16_LE
+    + json.dumps([{"question": "UTF-16 cut in half?", "answer": "yes"}]).encode("utf-16-le")
+    + b"\x7b"
+)
 
 
 def _undecodable_name(out: Path, _outside: Path) -> Delivered:
@@ -109,8 +112,12 @@ def _link_to_file(out: Path, outside: Path) -> Delivered:
     secret = outside / "secret_qa_pairs.json"
     secret.write_bytes(qa_document("Secret outside the root?"))
     os.symlink(secret, out / "secret_qa_pairs.json")
-    return Delivered("outbox/droid/secret_qa_pairs.json", "rejected",
-                     ("symbolic link", "refused unread"), ("Secret outside the root?",))
+    return Delivered(
+        "outbox/droid/secret_qa_pairs.json",
+        "rejected",
+        ("symbolic link", "refused unread"),
+        ("Secret outside the root?",),
+    )
 
 
 def _link_to_folder(out: Path, outside: Path) -> Delivered:
@@ -120,8 +127,12 @@ def _link_to_folder(out: Path, outside: Path) -> Delivered:
     os.symlink(folder, out / "linked_folder")
     # written through the link after it exists: still outside the root
     (folder / "after_qa_pairs.json").write_bytes(qa_document("After the link?"))
-    return Delivered("outbox/droid/linked_folder", "rejected",
-                     ("symbolic link", "refused unread"), ("Before the link?", "After the link?"))
+    return Delivered(
+        "outbox/droid/linked_folder",
+        "rejected",
+        ("symbolic link", "refused unread"),
+        ("Before the link?", "After the link?"),
+    )
 
 
 def _oversize(out: Path, _outside: Path) -> Delivered:
@@ -129,23 +140,41 @@ def _oversize(out: Path, _outside: Path) -> Delivered:
     data = qa_document(*questions)
     assert len(data) > SIZE_CAP
     write_then_rename(out / "oversize_qa_pairs.json", data)
-    return Delivered("outbox/droid/oversize_qa_pairs.json", "rejected",
-                     ("over the size cap", "not read"), tuple(questions))
+    return Delivered(
+        "outbox/droid/oversize_qa_pairs.json",
+        "rejected",
+        ("over the size cap", "not read"),
+        tuple(questions),
+    )
 
 
 CASES = [
-    Case("nesting-bomb", _rejected_file(
-        "bomb_qa_pairs.json", b"[" * 100_000, "nested more than 64 levels")),
+    Case(
+        "nesting-bomb",
+        _rejected_file("bomb_qa_pairs.json", b"[" * 100_000, "nested more than 64 levels"),
+    ),
     Case("binary-data", _rejected_file("binary_qa_pairs.json", _binary(), "expected UTF-8")),
-    Case("invalid-utf8", _rejected_file(
-        "latin1_qa_pairs.json", b'[{"question": "caf\xe9?", "answer": "yes"}]', "invalid UTF-8")),
+    Case(
+        "invalid-utf8",
+        _rejected_file(
+            "latin1_qa_pairs.json", b'[{"question": "caf\xe9?", "answer": "yes"}]', "invalid UTF-8"
+        ),
+    ),
     Case("invalid-utf16", _rejected_file("utf16_qa_pairs.json", _UTF16_ODD, "invalid UTF-16")),
     Case("empty-json", _rejected_file("empty_qa_pairs.json", b"", "empty")),
     Case("empty-jsonl", _rejected_file("empty_qa_pairs.jsonl", b"", "empty")),
-    Case("nul-in-string", _rejected_file(
-        "nul_qa_pairs.json", b'[{"question": "NUL \x00 here?", "answer": "yes"}]', "NUL")),
-    Case("escaped-nul-in-string", _accepted_file(  # valid JSON: the NUL is data, not binary
-        "escaped_nul_qa_pairs.json", b'[{"question": "NUL \\u0000 escaped?", "answer": "y"}]')),
+    Case(
+        "nul-in-string",
+        _rejected_file(
+            "nul_qa_pairs.json", b'[{"question": "NUL \x00 here?", "answer": "yes"}]', "NUL"
+        ),
+    ),
+    Case(
+        "escaped-nul-in-string",
+        _accepted_file(  # valid JSON: the NUL is data, not binary
+            "escaped_nul_qa_pairs.json", b'[{"question": "NUL \\u0000 escaped?", "answer": "y"}]'
+        ),
+    ),
     Case("empty-signal", _empty_signal),
     Case("name-spaces-unicode", _accepted_file("odd name ünï cödé 指标_qa_pairs.json")),
     Case("name-newline", _accepted_file("new\nline_qa_pairs.json")),
@@ -156,8 +185,10 @@ CASES = [
     Case("over-size-cap", _oversize, {"max_file_bytes": SIZE_CAP}),
 ]
 PARAMS = [pytest.param(c, id=c.id) for c in CASES] + [
-    pytest.param(Case("link-to-folder-outside-polling", _link_to_folder, {"polling": True}),
-                 id="link-to-folder-outside-polling"),
+    pytest.param(
+        Case("link-to-folder-outside-polling", _link_to_folder, {"polling": True}),
+        id="link-to-folder-outside-polling",
+    ),
 ]
 
 
@@ -169,8 +200,7 @@ def _logged(log_file: Path, event: str, rel: str | None) -> list[dict[str, Any]]
             events.append(json.loads(line))
         except json.JSONDecodeError:  # the line being written right now
             continue
-    return [e for e in events
-            if e.get("event") == event and (rel is None or e.get("path") == rel)]
+    return [e for e in events if e.get("event") == event and (rel is None or e.get("path") == rel)]
 
 
 def _rejection(root: Path, rel: str) -> dict[str, Any] | None:
@@ -194,16 +224,23 @@ def _assert_alive(daemon: Daemon) -> None:
 
 @pytest.mark.parametrize("case", PARAMS)
 def test_bad_input_gets_its_reason_and_the_next_good_file_is_imported_within_a_second(
-    settings: Settings, db: Database, start_daemon: Callable[..., Daemon], json_logs: Path,
-    tmp_path_factory: pytest.TempPathFactory, case: Case,
+    settings: Settings,
+    db: Database,
+    start_daemon: Callable[..., Daemon],
+    json_logs: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    case: Case,
 ) -> None:
     daemon = start_daemon(**case.settings)
     root = settings.root_path
     bad = case.deliver(root / "outbox/droid", tmp_path_factory.mktemp("outside"))
 
     if bad.expect == "rejected":
-        wait_for(lambda: _rejection(root, bad.rel) or _recorded_under(db, bad.rel), timeout=5,
-                 what=f"{bad.rel!r} in droid's rejected files")
+        wait_for(
+            lambda: _rejection(root, bad.rel) or _recorded_under(db, bad.rel),
+            timeout=5,
+            what=f"{bad.rel!r} in droid's rejected files",
+        )
         assert _recorded_under(db, bad.rel) == [], "files behind it were recorded"
         entry = _rejection(root, bad.rel)
         assert entry is not None
@@ -211,21 +248,27 @@ def test_bad_input_gets_its_reason_and_the_next_good_file_is_imported_within_a_s
         for fragment in bad.reason:
             assert fragment in entry["reason"]
         assert [e["reason"] for e in _logged(json_logs, "file.rejected", bad.rel)] == [
-            entry["reason"]]
+            entry["reason"]
+        ]
     elif bad.expect == "imported":
-        wait_for(lambda: [r.outcome for r in ledger_rows(db, bad.rel)] == ["imported"],
-                 timeout=5, what=f"{bad.rel!r} to be imported")
+        wait_for(
+            lambda: [r.outcome for r in ledger_rows(db, bad.rel)] == ["imported"],
+            timeout=5,
+            what=f"{bad.rel!r} to be imported",
+        )
         # logged just after the commit
-        wait_for(lambda: _logged(json_logs, "file.imported", bad.rel), timeout=5,
-                 what=f"{bad.rel!r} in the log")
+        wait_for(
+            lambda: _logged(json_logs, "file.imported", bad.rel),
+            timeout=5,
+            what=f"{bad.rel!r} in the log",
+        )
     else:
         assert daemon.join(5)
         # a file read whole before it vanished may be imported; nothing else may be recorded
         flickers = [r for r in ledger_rows(db) if "flicker" in r.rel_path]
         assert {r.outcome for r in flickers} <= {"imported"}
         assert daemon.counts["vanished"] > 0
-        vanished = [e for e in _logged(json_logs, "file.vanished", None)
-                    if "flicker" in e["path"]]
+        vanished = [e for e in _logged(json_logs, "file.vanished", None) if "flicker" in e["path"]]
         assert vanished and all(e["reason"] for e in vanished)
     # the catch-up scan (the folder is the truth) neither records it again nor reads past it
     daemon.rescan(reason="test")
@@ -238,10 +281,13 @@ def test_bad_input_gets_its_reason_and_the_next_good_file_is_imported_within_a_s
     _assert_alive(daemon)
 
     good = unique_question("good after bad")
-    renamed = write_then_rename(root / f"outbox/droid/good_{case.id}_qa_pairs.json",
-                                qa_document(good))
-    wait_for(lambda: has_question(db, good),
-             timeout=GOOD_FILE_DEADLINE - (time.monotonic() - renamed),
-             what="the good file after the bad one, within a second of its rename")
+    renamed = write_then_rename(
+        root / f"outbox/droid/good_{case.id}_qa_pairs.json", qa_document(good)
+    )
+    wait_for(
+        lambda: has_question(db, good),
+        timeout=GOOD_FILE_DEADLINE - (time.monotonic() - renamed),
+        what="the good file after the bad one, within a second of its rename",
+    )
     assert daemon.join(5)
     _assert_alive(daemon)

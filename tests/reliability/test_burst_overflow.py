@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from daemon.config import Settings
 from daemon.live.service import Daemon
 from daemon.live.watcher import OVERFLOW_MESSAGE, WATCHDOG_INOTIFY_LOGGER
-from daemon.store.db import Database, FileRecord, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord, QAPairRow
 from tests.support import wait_for
 
 TOTAL = 20_000
@@ -38,8 +39,11 @@ for i in range(start, start + count):
 
 def _write(folder: Path, start: int, count: int, prefix: str = "burst") -> None:
     """Another process writes, as agents do (and the daemon keeps this one's GIL)."""
-    subprocess.run([sys.executable, "-c", WRITER, str(folder), str(start), str(count), prefix],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", WRITER, str(folder), str(start), str(count), prefix],
+        check=True,
+        timeout=300,
+    )
 
 
 def _ledger(settings: Settings) -> tuple[int, int, int]:
@@ -57,7 +61,9 @@ def _ledger(settings: Settings) -> tuple[int, int, int]:
 
 @pytest.mark.timeout(2400)
 def test_burst_with_lost_events_and_overflow_imports_everything_once(
-    settings: Settings, start_daemon: Callable[..., Daemon], json_logs: Path,
+    settings: Settings,
+    start_daemon: Callable[..., Daemon],
+    json_logs: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     daemon = start_daemon()
@@ -82,15 +88,19 @@ def test_burst_with_lost_events_and_overflow_imports_everything_once(
     # daemon rescans, and the lost files may already be in; the injected one must work too)
 
     logging.getLogger(WATCHDOG_INOTIFY_LOGGER).warning(
-        "%s; filesystem events were lost", OVERFLOW_MESSAGE)
+        "%s; filesystem events were lost", OVERFLOW_MESSAGE
+    )
     wait_for(lambda: daemon.counts["imported"] == TOTAL, 600, "the rescan after the overflow")
     assert daemon.join(300)
     assert _ledger(settings) == (TOTAL, TOTAL, TOTAL), "each file once, each pair once"
     events = [json.loads(line) for line in json_logs.read_text().splitlines()]
     overflow = [e for e in events if e["event"] == "watcher.overflow"]
     assert overflow and overflow[0]["action"] == "rescan"
-    rescans = [e for e in events if e["event"] == "daemon.rescan"
-               and e["reason"] == "inotify queue overflow"]
+    rescans = [
+        e
+        for e in events
+        if e["event"] == "daemon.rescan" and e["reason"] == "inotify queue overflow"
+    ]
     assert rescans, "every overflow is answered with a rescan"
     # (a rescan re-queues every file not handled yet, queued ones included: they coalesce in
     # the queue, and the ledger above shows none was imported twice)

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from bench.datagen import export_document, write_json
 from daemon.config import Settings
-from daemon.store.db import Database, FileRecord, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord, QAPairRow
 from tests.reliability.daemon_process import DaemonProcess
 from tests.support import wait_for
 
@@ -33,8 +34,12 @@ def _counts(settings: Settings) -> tuple[int, list[tuple[str, str, int]]]:
     try:
         with db.reader() as session:
             pairs = session.scalar(select(func.count()).select_from(QAPairRow)) or 0
-            ledger = [tuple(r) for r in session.execute(
-                select(FileRecord.rel_path, FileRecord.outcome, FileRecord.pairs_stored)).all()]
+            ledger = [
+                tuple(r)
+                for r in session.execute(
+                    select(FileRecord.rel_path, FileRecord.outcome, FileRecord.pairs_stored)
+                ).all()
+            ]
             distinct = session.scalar(select(func.count(func.distinct(QAPairRow.question_key))))
             assert distinct == pairs, "a question stored twice"
             return pairs, ledger
@@ -62,9 +67,11 @@ def test_kill_9_at_each_crash_point_then_restart_stores_every_pair_once(
     processes.append(restarted)
     restarted.wait_ready()
     status = root / "inbox/claude/status.json"
-    wait_for(lambda: status.exists()
-             and json.loads(status.read_text())["database"]["pairs"] == PAIRS,
-             30, "claude's status to show every pair")
+    wait_for(
+        lambda: status.exists() and json.loads(status.read_text())["database"]["pairs"] == PAIRS,
+        30,
+        "claude's status to show every pair",
+    )
     restarted.signal(signal.SIGTERM)
     assert restarted.wait_exit(30) == 0
     assert _counts(settings) == (PAIRS, [(EXPORT, "imported", PAIRS)])

@@ -44,8 +44,11 @@ def test_files_wait_while_another_writer_holds_the_lock_then_are_imported(
     finally:
         blocker.rollback()
         blocker.close()
-    wait_for(lambda: _droid(root).get("pairs", {}).get("imported") == 10, 20,
-             "every file once the lock is gone")
+    wait_for(
+        lambda: _droid(root).get("pairs", {}).get("imported") == 10,
+        20,
+        "every file once the lock is gone",
+    )
     assert daemon.join(10)
     view = _droid(root)
     assert "waiting" not in view

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from daemon.config import Settings
 from daemon.live.service import Daemon
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from tests.reliability.probes import ledger_rows, pair_count, qa_document, write_then_rename
 from tests.support import wait_for
 
@@ -22,16 +22,21 @@ FILES_PER_LEVEL = 3
 def _plan(tree: int) -> list[tuple[str, str]]:
     """(path relative to the root, question) for every file of one new tree."""
     return [
-        (f"outbox/droid/tree_{tree}/{level}/f{n}_qa_pairs.json",
-         f"Tree {tree} level {level} file {n}: what is the Sharpe ratio?")
+        (
+            f"outbox/droid/tree_{tree}/{level}/f{n}_qa_pairs.json",
+            f"Tree {tree} level {level} file {n}: what is the Sharpe ratio?",
+        )
         for level in reversed(LEVELS)  # the deepest first: the last folder to get a watch
         for n in range(FILES_PER_LEVEL)
     ]
 
 
 def _assert_all_imported(daemon: Daemon, db: Database, expected: list[str]) -> None:
-    wait_for(lambda: len(ledger_rows(db)) >= len(expected), timeout=10,
-             what="every file in the new folders")
+    wait_for(
+        lambda: len(ledger_rows(db)) >= len(expected),
+        timeout=10,
+        what="every file in the new folders",
+    )
     assert daemon.join(5)
     rows = ledger_rows(db)
     assert sorted(r.rel_path for r in rows) == sorted(expected)

@@ -18,7 +18,7 @@ import pytest
 
 from daemon.config import Settings
 from daemon.live.service import Daemon
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from tests.reliability.probes import has_question, ledger_rows, pair_count, qa_document
 from tests.support import wait_for
 
@@ -46,7 +46,9 @@ def _assert_imported_once(daemon: Daemon, db: Database, rel: str, question: str)
 
 
 def test_file_renamed_in_from_outside_the_root_with_year_2000_mtime_is_imported_once(
-    settings: Settings, db: Database, start_daemon: Callable[..., Daemon],
+    settings: Settings,
+    db: Database,
+    start_daemon: Callable[..., Daemon],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     daemon = start_daemon()
@@ -59,7 +61,9 @@ def test_file_renamed_in_from_outside_the_root_with_year_2000_mtime_is_imported_
 
 
 def test_file_moved_in_with_shutil_move_with_year_2000_mtime_is_imported_once(
-    settings: Settings, db: Database, start_daemon: Callable[..., Daemon],
+    settings: Settings,
+    db: Database,
+    start_daemon: Callable[..., Daemon],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     daemon = start_daemon()
@@ -99,7 +103,9 @@ def test_dot_temp_file_renamed_within_the_tree_with_year_2000_mtime_is_imported_
 
 
 def test_folder_renamed_in_from_outside_with_year_2000_files_imports_each_once(
-    settings: Settings, db: Database, start_daemon: Callable[..., Daemon],
+    settings: Settings,
+    db: Database,
+    start_daemon: Callable[..., Daemon],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     daemon = start_daemon()
@@ -120,6 +126,7 @@ def test_folder_renamed_in_from_outside_with_year_2000_files_imports_each_once(
     assert daemon.join(5)
     rows = ledger_rows(db)
     assert sorted((r.rel_path, r.outcome) for r in rows) == sorted(
-        (f"outbox/droid/{rel}", "imported") for rel in questions)
+        (f"outbox/droid/{rel}", "imported") for rel in questions
+    )
     assert pair_count(db) == 2
     assert daemon.counts["imported"] == 2

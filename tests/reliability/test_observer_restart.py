@@ -19,8 +19,9 @@ def test_dead_observer_is_restarted_and_what_arrived_meanwhile_is_imported(
     dead.stop()
     dead.join(5)
     deliver(settings.root_path, "outbox/droid/session_02/ema_qa_pairs.json")
-    wait_for(lambda: daemon._observer is not dead and daemon._observer.is_alive(), 10,
-             "a new observer")
+    wait_for(
+        lambda: daemon._observer is not dead and daemon._observer.is_alive(), 10, "a new observer"
+    )
     wait_for(lambda: daemon.counts["imported"] == 1, 10, "the file that arrived meanwhile")
     events = [json.loads(line)["event"] for line in json_logs.read_text().splitlines()]
     assert "watcher.restarted" in events

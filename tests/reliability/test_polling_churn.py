@@ -15,7 +15,7 @@ import pytest
 
 from daemon.config import Settings
 from daemon.live.service import Daemon
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from tests.reliability.probes import (
     agent_status,
     has_question,
@@ -55,8 +55,11 @@ def test_polling_rapid_delete_and_recreate_imports_every_final_version(
         target.write_bytes(data)
         finals.append((question, hashlib.sha256(data).hexdigest()))
         # the final version stays until it is stored (a poll interval plus settle, and then some)
-        wait_for(lambda q=question: has_question(db, q), timeout=5,
-                 what=f"round {round_no}'s final version")
+        wait_for(
+            lambda q=question: has_question(db, q),
+            timeout=5,
+            what=f"round {round_no}'s final version",
+        )
 
     assert daemon.join(5)
     rows = ledger_rows(db, REL)
@@ -65,5 +68,8 @@ def test_polling_rapid_delete_and_recreate_imports_every_final_version(
     assert all(digest in imported for _, digest in finals)
     assert all(has_question(db, question) for question, _ in finals)
     assert daemon.counts["worker_error"] == 0
-    wait_for(lambda: agent_status(settings.root_path).get("pairs", {}).get("imported")
-             == pair_count(db), timeout=5, what="droid's status to count every stored pair")
+    wait_for(
+        lambda: agent_status(settings.root_path).get("pairs", {}).get("imported") == pair_count(db),
+        timeout=5,
+        what="droid's status to count every stored pair",
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from daemon.config import Settings
 from daemon.live.service import Daemon
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from tests.reliability.probes import has_question, ledger_rows, pair_count, qa_document
 from tests.support import wait_for
 
@@ -52,8 +52,9 @@ def test_identical_content_touched_and_rewritten_is_a_recorded_duplicate(
 
     os.utime(target)  # touch
     target.write_bytes(target.read_bytes())  # the same bytes again
-    wait_for(lambda: ledger_rows(db, REL)[0].seen_count > 1, timeout=5,
-             what="the sighting to be counted")
+    wait_for(
+        lambda: ledger_rows(db, REL)[0].seen_count > 1, timeout=5, what="the sighting to be counted"
+    )
     assert daemon.join(5)
     [after] = ledger_rows(db, REL)
     assert (after.sha256, after.outcome, after.pairs_stored) == (before.sha256, "imported", 1)

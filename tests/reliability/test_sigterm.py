@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from bench.datagen import export_document, write_json
 from daemon.config import Settings
-from daemon.store.db import Database, FileRecord, QAPairRow
+from daemon.store.engine import Database
+from daemon.store.models import FileRecord, QAPairRow
 from tests.reliability.daemon_process import DaemonProcess
 from tests.support import wait_for
 
@@ -36,8 +37,10 @@ def _stored(settings: Settings) -> tuple[int, int]:
     db = Database(settings.url)
     try:
         with db.reader() as session:
-            return (session.scalar(select(func.count()).select_from(QAPairRow)) or 0,
-                    session.scalar(select(func.count()).select_from(FileRecord)) or 0)
+            return (
+                session.scalar(select(func.count()).select_from(QAPairRow)) or 0,
+                session.scalar(select(func.count()).select_from(FileRecord)) or 0,
+            )
     finally:
         db.dispose()
 

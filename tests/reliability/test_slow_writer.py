@@ -23,7 +23,7 @@ from pathlib import Path
 from daemon.config import Settings
 from daemon.live.service import Daemon
 from daemon.live.watcher import OVERFLOW_MESSAGE, WATCHDOG_INOTIFY_LOGGER
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from tests.reliability.probes import (
     distinct_question_count,
     ledger_rows,
@@ -50,8 +50,14 @@ def _bursts() -> list[bytes]:
     for n in range(BURSTS):
         lines = []
         for i in range(n * PAIRS_PER_BURST, (n + 1) * PAIRS_PER_BURST):
-            lines.append(json.dumps({"question": f"Slow writer question {i}: what is it?",
-                                     "answer": f"Answer {i}. {FILLER}"}))
+            lines.append(
+                json.dumps(
+                    {
+                        "question": f"Slow writer question {i}: what is it?",
+                        "answer": f"Answer {i}. {FILLER}",
+                    }
+                )
+            )
         bursts.append(("\n".join(lines) + "\n").encode())
     return bursts
 
@@ -112,7 +118,6 @@ def test_polling_writer_with_bursts_faster_than_settle_is_imported_once_complete
     _assert_imported_once(daemon, db)
 
 
-
 def test_file_reopened_for_writing_while_its_close_event_waits_is_not_taken_half_written(
     settings: Settings, db: Database, start_daemon: Callable[..., Daemon]
 ) -> None:
@@ -120,8 +125,11 @@ def test_file_reopened_for_writing_while_its_close_event_waits_is_not_taken_half
     root = settings.root_path
     # a large import keeps the worker busy, so the close event below waits in the queue
     write_then_rename(root / BUSY_REL, _jsonl("Busy", 5_000))
-    wait_for(lambda: any(settings.archive_dir.rglob("*.jsonl")), timeout=5,
-             what="the busy import to begin")
+    wait_for(
+        lambda: any(settings.archive_dir.rglob("*.jsonl")),
+        timeout=5,
+        what="the busy import to begin",
+    )
     target = root / REWRITE_REL
     target.write_bytes(_jsonl("First version", 10))  # closed after writing: an arrival
     second = _jsonl("Second version", 1_000)
@@ -137,8 +145,8 @@ def test_file_reopened_for_writing_while_its_close_event_waits_is_not_taken_half
     wait_for(lambda: ledger_rows(db, REWRITE_REL), timeout=10, what="the second version")
     assert daemon.join(10)
     assert [(r.outcome, r.pairs_stored) for r in ledger_rows(db, REWRITE_REL)] == [
-        ("imported", 1_000)]
-
+        ("imported", 1_000)
+    ]
 
 
 def test_slow_writer_is_not_taken_half_written_by_the_rescan_after_an_overflow(
@@ -154,13 +162,18 @@ def test_slow_writer_is_not_taken_half_written_by_the_rescan_after_an_overflow(
         time.sleep(SLOW_PAUSE)  # the writer pauses longer than the settle time...
         last_rescan = daemon._last_rescan
         logging.getLogger(WATCHDOG_INOTIFY_LOGGER).warning(
-            "%s; filesystem events were lost", OVERFLOW_MESSAGE)  # ...and events are lost
-        wait_for(lambda: daemon._last_rescan != last_rescan, timeout=5,
-                 what="the rescan after the overflow")
+            "%s; filesystem events were lost", OVERFLOW_MESSAGE
+        )  # ...and events are lost
+        wait_for(
+            lambda: daemon._last_rescan != last_rescan,
+            timeout=5,
+            what="the rescan after the overflow",
+        )
         time.sleep(SLOW_PAUSE)  # still pausing (a wrong import is also caught at the end)
         assert ledger_rows(db, OVERFLOW_REL) == [], "taken while its writer held it open"
         handle.write(data[cut:])
     wait_for(lambda: ledger_rows(db, OVERFLOW_REL), timeout=10, what="the complete file")
     assert daemon.join(10)
     assert [(r.outcome, r.pairs_stored) for r in ledger_rows(db, OVERFLOW_REL)] == [
-        ("imported", 1_000)]
+        ("imported", 1_000)
+    ]

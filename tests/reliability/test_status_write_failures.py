@@ -36,7 +36,9 @@ def _events(log_file: Path, name: str) -> list[dict[str, Any]]:
 
 
 def test_a_run_of_failed_status_writes_logs_one_traceback_then_short_lines(
-    settings: Settings, start_daemon: Callable[..., Daemon], log_file: Path,
+    settings: Settings,
+    start_daemon: Callable[..., Daemon],
+    log_file: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     away = threading.Event()  # set once the daemon is up: it starts with the database there
@@ -44,30 +46,42 @@ def test_a_run_of_failed_status_writes_logs_one_traceback_then_short_lines(
 
     def write_unless_away(self: StatusWriter, *args: Any, **kwargs: Any) -> Any:
         if away.is_set():
-            raise OperationalError("SELECT count(*) FROM files", {}, ConnectionError(
-                "server closed the connection unexpectedly\n\tThis probably means ..."))
+            raise OperationalError(
+                "SELECT count(*) FROM files",
+                {},
+                ConnectionError(
+                    "server closed the connection unexpectedly\n\tThis probably means ..."
+                ),
+            )
         return real_write(self, *args, **kwargs)
 
     monkeypatch.setattr(StatusWriter, "write", write_unless_away)
     start_daemon(status_interval=0.05)
     away.set()
     deliver(settings.root_path, FILE)
-    wait_for(lambda: len(_events(log_file, "status.write_failed")) >= 3, 20,
-             "three failed status writes")
+    wait_for(
+        lambda: len(_events(log_file, "status.write_failed")) >= 3, 20, "three failed status writes"
+    )
     away.clear()
-    wait_for(lambda: read_status(settings.root_path, "droid").get("pairs", {}).get("imported")
-             == 4, 20, "the status after the outage")
+    wait_for(
+        lambda: read_status(settings.root_path, "droid").get("pairs", {}).get("imported") == 4,
+        20,
+        "the status after the outage",
+    )
 
     first, *later = _events(log_file, "status.write_failed")
     assert first["level"] == "error"
     assert first["exception"][0]["exc_type"] == "OperationalError"
-    assert later and all(event["level"] == "warning" and "exception" not in event
-                         for event in later)
-    assert later[0]["error"].startswith("OperationalError: (builtins.ConnectionError) server "
-                                        "closed the connection unexpectedly")
+    assert later and all(
+        event["level"] == "warning" and "exception" not in event for event in later
+    )
+    assert later[0]["error"].startswith(
+        "OperationalError: (builtins.ConnectionError) server closed the connection unexpectedly"
+    )
     assert "\n" not in later[0]["error"]
     assert later[-1]["failing_for_s"] >= later[0]["failing_for_s"] >= 0
     # logged just after the status file is written: waited for, not assumed
-    (recovered,) = wait_for(lambda: _events(log_file, "status.write_recovered"), 10,
-                            "the recovery in the log")
+    (recovered,) = wait_for(
+        lambda: _events(log_file, "status.write_recovered"), 10, "the recovery in the log"
+    )
     assert recovered["failed_for_s"] >= later[-1]["failing_for_s"]

@@ -11,7 +11,7 @@ import pytest
 
 from daemon.config import Settings
 from daemon.live.service import Daemon
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from tests.reliability.probes import (
     distinct_question_count,
     has_question,
@@ -90,7 +90,9 @@ def _fixed_width_version(question: str) -> bytes:
 
 
 def test_new_version_with_same_size_and_mtime_dropped_while_stopped_is_imported_at_start(
-    settings: Settings, db: Database, start_and_catch_up: Callable[[], Daemon],
+    settings: Settings,
+    db: Database,
+    start_and_catch_up: Callable[[], Daemon],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     target = settings.root_path / "outbox/droid/fixed_qa_pairs.json"

@@ -14,7 +14,7 @@ import pytest
 
 from daemon.config import Settings
 from daemon.live.service import Daemon
-from daemon.store.db import Database
+from daemon.store.engine import Database
 from tests.reliability.probes import has_question, qa_document
 from tests.support import wait_for
 
@@ -102,17 +102,27 @@ def test_status_torn_while_files_wait_for_a_locked_database_does_not_kill_the_wo
         for name in ("status.json", "STATUS.md"):
             (inbox / name).write_bytes(torn)
         (settings.root_path / "outbox/droid/chaikin_qa_pairs.json").write_bytes(
-            qa_document(QUESTION))
+            qa_document(QUESTION)
+        )
         wait_for(lambda: daemon.counts["waiting"] >= 1, timeout=5, what="the file to wait")
     finally:
         blocker.rollback()
         blocker.close()
     worker = daemon._worker
     assert worker is not None
-    wait_for(lambda: has_question(db, QUESTION) or not worker.is_alive(), timeout=10,
-             what="the file once the lock is gone")
+    wait_for(
+        lambda: has_question(db, QUESTION) or not worker.is_alive(),
+        timeout=10,
+        what="the file once the lock is gone",
+    )
     assert worker.is_alive(), "the worker thread died"
     assert has_question(db, QUESTION)
-    status = wait_for(lambda: _readable_status(inbox).get("pairs", {}).get("imported") == 1
-                      and _readable_status(inbox), timeout=5, what="a status rebuilt in full")
+    status = wait_for(
+        lambda: (
+            _readable_status(inbox).get("pairs", {}).get("imported") == 1
+            and _readable_status(inbox)
+        ),
+        timeout=5,
+        what="a status rebuilt in full",
+    )
     assert status["agent"] == "droid" and "waiting" not in status

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon.ingest.importers.base import ImportContext, ImportResult
-from daemon.store.db import ProgressClaimRow
+from daemon.store.models import ProgressClaimRow
 from handlers.models import ProgressClaim
 
 

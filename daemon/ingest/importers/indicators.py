@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
-from daemon.store.db import Indicator, QAPairRow, SessionIndicator, SessionPlan
+from daemon.store.models import Indicator, QAPairRow, SessionIndicator, SessionPlan
 
 
 def category_by_rules(name: str, settings: Settings) -> str:
@@ -23,11 +23,13 @@ def category_by_rules(name: str, settings: Settings) -> str:
 
 
 # Built once (read for every file): building a statement costs more than running it.
-ALL_INDICATORS = (select(Indicator.id, Indicator.indicator_name, Indicator.indicator_category)
-                  .order_by(Indicator.id.desc()))
+ALL_INDICATORS = select(
+    Indicator.id, Indicator.indicator_name, Indicator.indicator_category
+).order_by(Indicator.id.desc())
 PLANNED_INDICATORS = (
     select(SessionIndicator.indicator_name, SessionPlan.session_number, SessionPlan.category)
-    .join(SessionPlan).order_by(SessionPlan.session_number)
+    .join(SessionPlan)
+    .order_by(SessionPlan.session_number)
 )
 SESSION_CATEGORIES = select(SessionPlan.session_number, SessionPlan.category)
 INSERT_INDICATOR = insert(Indicator.__table__)
@@ -63,8 +65,7 @@ class IndicatorBook:
         if self._indicators is None:
             rows = self._session.connection().execute(ALL_INDICATORS)
             self._indicators = {
-                name.casefold(): KnownIndicator(id_, name, category)
-                for id_, name, category in rows
+                name.casefold(): KnownIndicator(id_, name, category) for id_, name, category in rows
             }
         return self._indicators
 
@@ -105,14 +106,17 @@ class IndicatorBook:
             name = self._planned_spelling.get(key, name)  # "STOCHASTIC" -> "Stochastic"
             category = category or self.category_for(name, session_number)
             # Core, not an ORM object and a flush per indicator (~0.4 ms each)
-            created = self._session.connection().execute(INSERT_INDICATOR, {
-                "indicator_name": name,
-                "indicator_category": category,
-                "session_number": session_number,
-                "description": f"{name} - Session {session_number}" if session_number else name,
-                "created_at": self._now,
-                "updated_at": self._now,
-            })
+            created = self._session.connection().execute(
+                INSERT_INDICATOR,
+                {
+                    "indicator_name": name,
+                    "indicator_category": category,
+                    "session_number": session_number,
+                    "description": f"{name} - Session {session_number}" if session_number else name,
+                    "created_at": self._now,
+                    "updated_at": self._now,
+                },
+            )
             known = KnownIndicator(created.inserted_primary_key[0], name, category)
             self._by_name[key] = known
             self._next_number[known.id] = 1  # uncommitted: no pair of it anywhere yet

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 
 from daemon.ingest.importers.base import ImportContext, ImportResult
-from daemon.store.db import SessionIndicator, SessionPlan
+from daemon.store.models import SessionIndicator, SessionPlan
 from handlers.models import Assignment, Note, SessionIndex
 
 
@@ -90,5 +90,6 @@ def apply_session_index(ictx: ImportContext, index: SessionIndex) -> ImportResul
 
 def apply_note(ictx: ImportContext, note: Note) -> ImportResult:
     """Archived and logged; no data change."""
-    return ImportResult(details={"title": note.title, "lines": note.lines},
-                        concerns={ictx.file.agent})
+    return ImportResult(
+        details={"title": note.title, "lines": note.lines}, concerns={ictx.file.agent}
+    )

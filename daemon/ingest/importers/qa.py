@@ -18,7 +18,9 @@ from daemon.ingest.compare import ExportComparison
 from daemon.ingest.importers import refinement
 from daemon.ingest.importers.base import ImportContext, ImportResult
 from daemon.ingest.importers.indicators import IndicatorBook
-from daemon.store.db import AnswerVersion, QAPairRow, insert_many, serialize_on
+from daemon.store.engine import insert_many
+from daemon.store.locks import serialize_on
+from daemon.store.models import AnswerVersion, QAPairRow
 from handlers.models import QABatch, QAPair
 from handlers.streaming import QAStream
 from handlers.text import indicator_from_filename, question_key
@@ -37,7 +39,9 @@ class StoredPair:
 
 # Built once (they run for every file): building a statement costs more than running it.
 STORED_BY_KEY = select(
-    QAPairRow.question_key, QAPairRow.qa_id, func.length(QAPairRow.answer),
+    QAPairRow.question_key,
+    QAPairRow.qa_id,
+    func.length(QAPairRow.answer),
     QAPairRow.source_file_id,
 ).where(
     QAPairRow.question_key.in_(bindparam("keys", expanding=True)),
@@ -105,23 +109,36 @@ class _FileImport:
             if key in already or key in seen_here:
                 self.result.duplicate += 1
                 stored = already.get(key)
-                if (stored is not None and stored.from_this_file
-                        and stored.qa_id not in self.replaced_ids):
+                if (
+                    stored is not None
+                    and stored.from_this_file
+                    and stored.qa_id not in self.replaced_ids
+                ):
                     stored = None  # a repeat inside the file: never replaces its own pair
                 if len(self.duplicates) < DETAIL_LIMIT:
-                    self.duplicates.append({"pair": pair.position,
-                                            "of": stored.qa_id if stored else None,
-                                            "question": pair.question[:120]})
-                if (prefer_longer and stored is not None and len(pair.answer)
-                        >= ictx.settings.prefer_longer_ratio * stored.answer_length):
+                    self.duplicates.append(
+                        {
+                            "pair": pair.position,
+                            "of": stored.qa_id if stored else None,
+                            "question": pair.question[:120],
+                        }
+                    )
+                if (
+                    prefer_longer
+                    and stored is not None
+                    and len(pair.answer) >= ictx.settings.prefer_longer_ratio * stored.answer_length
+                ):
                     _replace_answer(ictx, stored.qa_id, pair.answer, batch.source_database)
                     already[key] = StoredPair(stored.qa_id, len(pair.answer), False)
                     self.replaced += 1
                     self.replaced_ids.add(stored.qa_id)
                 continue
             seen_here.add(key)
-            rows.append(_row(ictx, self.book, batch, pair, key, self.default_indicator,
-                             self.default_category))
+            rows.append(
+                _row(
+                    ictx, self.book, batch, pair, key, self.default_indicator, self.default_category
+                )
+            )
             if ictx.progress and total and self.done % INSERT_CHUNK == 0:
                 ictx.progress(self.done, total)
         _insert(ictx, rows)
@@ -144,8 +161,9 @@ def apply(ictx: ImportContext, batch: QABatch | QAStream) -> ImportResult:
             state.add(chunk, None)
         skipped, skipped_count = batch.skipped, batch.skipped_count
     else:
-        serialize_on(ictx.session,
-                     {pair.indicator or default_indicator for pair in batch.pairs}, "indicator")
+        serialize_on(
+            ictx.session, {pair.indicator or default_indicator for pair in batch.pairs}, "indicator"
+        )
         state.add(batch.pairs, len(batch.pairs))
         skipped, skipped_count = batch.skipped, len(batch.skipped)
     if ictx.progress:
@@ -156,13 +174,15 @@ def apply(ictx: ImportContext, batch: QABatch | QAStream) -> ImportResult:
     if batch.source_database:  # (an export streamed without a usable pair has no chunk)
         comparison = state.comparison or ExportComparison.start(ictx)
         result.details["comparison"] = comparison.report()
-    result.details.update({
-        "indicators": sorted(state.indicators),
-        "sessions": sorted(state.sessions),
-        "duplicates": state.duplicates,
-        "replaced_answers": state.replaced,
-        "skipped": [s.model_dump(exclude_none=True) for s in skipped[:DETAIL_LIMIT]],
-    })
+    result.details.update(
+        {
+            "indicators": sorted(state.indicators),
+            "sessions": sorted(state.sessions),
+            "duplicates": state.duplicates,
+            "replaced_answers": state.replaced,
+            "skipped": [s.model_dump(exclude_none=True) for s in skipped[:DETAIL_LIMIT]],
+        }
+    )
     if batch.filtered:
         result.details["filtered_reason"] = batch.filtered_reason
     return result
@@ -196,14 +216,22 @@ def _replace_answer(
     """Keep the stored answer as a version, then store the longer one."""
     old = ictx.session.get(QAPairRow, qa_id)
     assert old is not None
-    ictx.session.add(AnswerVersion(
-        qa_id=qa_id, answer=old.answer, answer_length=len(old.answer),
-        source_database=old.source_database, source_file_id=old.source_file_id,
-        replaced_by_file_id=ictx.file_id, replaced_at=ictx.now,
-    ))
+    ictx.session.add(
+        AnswerVersion(
+            qa_id=qa_id,
+            answer=old.answer,
+            answer_length=len(old.answer),
+            source_database=old.source_database,
+            source_file_id=old.source_file_id,
+            replaced_by_file_id=ictx.file_id,
+            replaced_at=ictx.now,
+        )
+    )
     analysis = analyse_answer(answer)
     ictx.session.execute(
-        update(QAPairRow).where(QAPairRow.qa_id == qa_id).values(
+        update(QAPairRow)
+        .where(QAPairRow.qa_id == qa_id)
+        .values(
             answer=answer,
             answer_length=analysis.answer_length,
             has_formula=analysis.has_formula,

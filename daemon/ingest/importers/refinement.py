@@ -14,7 +14,7 @@ from sqlalchemy import delete, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from daemon.ingest.importers.base import ImportContext, ImportResult
-from daemon.store.db import PendingRefinement, QAPairRow
+from daemon.store.models import PendingRefinement, QAPairRow
 from handlers.models import RefinementRecord, RefinementResults
 
 CHUNK = 500
@@ -55,12 +55,18 @@ def apply(ictx: ImportContext, results: RefinementResults) -> ImportResult:
     for record in results.records:
         qa_id = _target(ictx.session, record)
         if qa_id is None:
-            unmatched.append({"line": record.line, "qa_id": record.qa_id,
-                              "question_key": record.question_key})
-            ictx.session.add(PendingRefinement(
-                question_key=record.question_key, qa_id=record.qa_id,
-                record=record.model_dump(), file_id=ictx.file_id, received_at=ictx.now,
-            ))
+            unmatched.append(
+                {"line": record.line, "qa_id": record.qa_id, "question_key": record.question_key}
+            )
+            ictx.session.add(
+                PendingRefinement(
+                    question_key=record.question_key,
+                    qa_id=record.qa_id,
+                    record=record.model_dump(),
+                    file_id=ictx.file_id,
+                    received_at=ictx.now,
+                )
+            )
             continue
         _score(ictx.session, qa_id, record, ictx.now)
         scored += 1
@@ -90,8 +96,10 @@ def apply_pending(session: Session, stored: Iterable[tuple[int, str]], now: date
     for start in range(0, len(keys), CHUNK):
         waiting += session.scalars(
             select(PendingRefinement).where(
-                or_(PendingRefinement.question_key.in_(keys[start : start + CHUNK]),
-                    PendingRefinement.qa_id.in_(ids[start : start + CHUNK]))
+                or_(
+                    PendingRefinement.question_key.in_(keys[start : start + CHUNK]),
+                    PendingRefinement.qa_id.in_(ids[start : start + CHUNK]),
+                )
             )
         ).all()
     applied = 0
@@ -103,6 +111,7 @@ def apply_pending(session: Session, stored: Iterable[tuple[int, str]], now: date
         _score(session, qa_id, record, now)
         applied += 1
     if waiting:
-        session.execute(delete(PendingRefinement).where(
-            PendingRefinement.id.in_([p.id for p in waiting])))
+        session.execute(
+            delete(PendingRefinement).where(PendingRefinement.id.in_([p.id for p in waiting]))
+        )
     return applied

@@ -21,7 +21,7 @@ from daemon.ingest.importers.base import ImportContext, ImportResult
 from daemon.status.coverage import gaps, session_coverage
 from daemon.status.gap_report import write_gap_report
 from daemon.store.backup import backup
-from daemon.store.db import FileRecord, QAPairRow, SignalRow
+from daemon.store.models import FileRecord, QAPairRow, SignalRow
 from handlers.models import CompletionSignal
 
 DATA_KINDS = ("qa", "rag_export", "research_report", "export")
@@ -99,12 +99,21 @@ def apply(ictx: ImportContext, signal: CompletionSignal) -> ImportResult:
     claims = signal.model_dump(include={"claimed_sessions", "claimed_files", "claimed_pairs"})
     if last is not None and (last.findings or {}).get("last_data_file_id") == last_data:
         ictx.session.add(
-            SignalRow(agent=agent, batch_no=last.batch_no, file_id=ictx.file_id,
-                      outcome="already-closed", received_at=ictx.now, claims=claims)
+            SignalRow(
+                agent=agent,
+                batch_no=last.batch_no,
+                file_id=ictx.file_id,
+                outcome="already-closed",
+                received_at=ictx.now,
+                claims=claims,
+            )
         )
         return ImportResult(
-            details={"signal": "already-closed", "batch": last.batch_no,
-                     "note": f"batch {last.batch_no} was closed already; nothing changed"},
+            details={
+                "signal": "already-closed",
+                "batch": last.batch_no,
+                "note": f"batch {last.batch_no} was closed already; nothing changed",
+            },
             concerns=concerns,
         )
     batch_no = (last.batch_no + 1) if last else 1
@@ -128,8 +137,16 @@ def apply(ictx: ImportContext, signal: CompletionSignal) -> ImportResult:
         findings["gap_report"] = _relative(report, ictx)
         findings["handed_to_refiner"] = hand_off(ictx.session, ictx.settings, ictx.now)
     ictx.session.add(
-        SignalRow(agent=agent, batch_no=batch_no, file_id=ictx.file_id, outcome="closed",
-                  received_at=ictx.now, claims=claims, findings=findings)
+        SignalRow(
+            agent=agent,
+            batch_no=batch_no,
+            file_id=ictx.file_id,
+            outcome="closed",
+            received_at=ictx.now,
+            claims=claims,
+            findings=findings,
+        )
     )
-    return ImportResult(details={"signal": "closed", "batch": batch_no, **findings},
-                        concerns=concerns)
+    return ImportResult(
+        details={"signal": "closed", "batch": batch_no, **findings}, concerns=concerns
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from daemon.store.db import Base
+from daemon.store.models import Base
 
 connection = context.config.attributes["connection"]
 context.configure(

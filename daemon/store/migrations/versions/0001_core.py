@@ -173,8 +173,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("signals", "progress_claims", "session_indicators", "sessions"):
         op.drop_table(table)
-    for index in ("ix_qa_pairs_source_file_id", "ix_qa_pairs_indicator_id",
-                  "uq_qa_pairs_question_key"):
+    for index in (
+        "ix_qa_pairs_source_file_id",
+        "ix_qa_pairs_indicator_id",
+        "uq_qa_pairs_question_key",
+    ):
         op.drop_index(index, table_name="qa_pairs")
     with op.batch_alter_table("qa_pairs") as batch:
         for column in _qa_additions():

@@ -25,13 +25,23 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         return
     for name, nullable in COLUMNS:
-        op.alter_column("files", name, type_=sa.BigInteger(), existing_type=sa.Integer(),
-                        existing_nullable=nullable)
+        op.alter_column(
+            "files",
+            name,
+            type_=sa.BigInteger(),
+            existing_type=sa.Integer(),
+            existing_nullable=nullable,
+        )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         return
     for name, nullable in COLUMNS:
-        op.alter_column("files", name, type_=sa.Integer(), existing_type=sa.BigInteger(),
-                        existing_nullable=nullable)
+        op.alter_column(
+            "files",
+            name,
+            type_=sa.Integer(),
+            existing_type=sa.BigInteger(),
+            existing_nullable=nullable,
+        )

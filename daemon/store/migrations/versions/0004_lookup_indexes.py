@@ -18,11 +18,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_qa_pairs_indicator_pair_number", "qa_pairs",
-                    ["indicator_id", "pair_number"])
+    op.create_index(
+        "ix_qa_pairs_indicator_pair_number", "qa_pairs", ["indicator_id", "pair_number"]
+    )
     op.create_index("ix_qa_pairs_agent_session", "qa_pairs", ["agent", "session_number"])
-    op.create_index("ix_qa_pairs_session_indicator", "qa_pairs",
-                    ["session_number", "indicator_name"])
+    op.create_index(
+        "ix_qa_pairs_session_indicator", "qa_pairs", ["session_number", "indicator_name"]
+    )
 
 
 def downgrade() -> None:

@@ -22,15 +22,27 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index("ix_files_agent_id", "files", ["agent", "id"])
-    op.create_index("ix_qa_pairs_tier", "qa_pairs", ["tier"],
-                    sqlite_where=sa.text("tier IS NOT NULL"),
-                    postgresql_where=sa.text("tier IS NOT NULL"))
-    op.create_index("ix_qa_pairs_key_conflict", "qa_pairs", ["key_conflict"],
-                    sqlite_where=sa.text("key_conflict = 1"),
-                    postgresql_where=sa.text("key_conflict"))
-    op.create_index("ix_qa_pairs_handed_refined", "qa_pairs", ["refined_at"],
-                    sqlite_where=sa.text("handed_at IS NOT NULL"),
-                    postgresql_where=sa.text("handed_at IS NOT NULL"))
+    op.create_index(
+        "ix_qa_pairs_tier",
+        "qa_pairs",
+        ["tier"],
+        sqlite_where=sa.text("tier IS NOT NULL"),
+        postgresql_where=sa.text("tier IS NOT NULL"),
+    )
+    op.create_index(
+        "ix_qa_pairs_key_conflict",
+        "qa_pairs",
+        ["key_conflict"],
+        sqlite_where=sa.text("key_conflict = 1"),
+        postgresql_where=sa.text("key_conflict"),
+    )
+    op.create_index(
+        "ix_qa_pairs_handed_refined",
+        "qa_pairs",
+        ["refined_at"],
+        sqlite_where=sa.text("handed_at IS NOT NULL"),
+        postgresql_where=sa.text("handed_at IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:

@@ -1,4 +1,4 @@
-"""Database models, engine and sessions (SQLAlchemy 2, typed).
+"""The tables (SQLAlchemy 2, typed).
 
 ``crypto_indicators`` and ``qa_pairs`` keep the names and columns of the users' production
 database so it can be adopted in place; inboxd only adds columns and tables. Importers are the
@@ -7,12 +7,6 @@ only code that writes these tables.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import operator
-import weakref
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,27 +20,18 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Table,
     Text,
     UniqueConstraint,
-    create_engine,
-    event,
     false,
     text,
 )
-from sqlalchemy.engine import Connection, Dialect, Engine, make_url
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
-
-from daemon.config import Settings
-from daemon.errors import TransientError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 QUESTION_KEY_INDEX = "uq_qa_pairs_question_key"
+
+
 # BIGINT where 32 bits are too few; SQLite's INTEGER is 64-bit already (and stays as created)
 INT64 = BigInteger().with_variant(Integer(), "sqlite")
-MAX_NAMED_LOCKS = 64  # per transaction, beyond which one lock stands for the whole namespace
-PG_CONNECT_TIMEOUT = 10  # seconds: a host that does not answer is "away", not a hang
 
 
 def utcnow() -> datetime:
@@ -121,13 +106,24 @@ class QAPairRow(Base):
         Index("ix_qa_pairs_agent_session", "agent", "session_number"),
         Index("ix_qa_pairs_session_indicator", "session_number", "indicator_name"),
         # partial: the status view counts only these rows (0005)
-        Index("ix_qa_pairs_tier", "tier", sqlite_where=text("tier IS NOT NULL"),
-              postgresql_where=text("tier IS NOT NULL")),
-        Index("ix_qa_pairs_key_conflict", "key_conflict", sqlite_where=text("key_conflict = 1"),
-              postgresql_where=text("key_conflict")),
-        Index("ix_qa_pairs_handed_refined", "refined_at",
-              sqlite_where=text("handed_at IS NOT NULL"),
-              postgresql_where=text("handed_at IS NOT NULL")),
+        Index(
+            "ix_qa_pairs_tier",
+            "tier",
+            sqlite_where=text("tier IS NOT NULL"),
+            postgresql_where=text("tier IS NOT NULL"),
+        ),
+        Index(
+            "ix_qa_pairs_key_conflict",
+            "key_conflict",
+            sqlite_where=text("key_conflict = 1"),
+            postgresql_where=text("key_conflict"),
+        ),
+        Index(
+            "ix_qa_pairs_handed_refined",
+            "refined_at",
+            sqlite_where=text("handed_at IS NOT NULL"),
+            postgresql_where=text("handed_at IS NOT NULL"),
+        ),
     )
 
 
@@ -223,179 +219,6 @@ class SignalRow(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     claims: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     findings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-
-
-def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
-    """An engine set up for a daemon beside other writers.
-
-    SQLite: WAL and a busy timeout. PostgreSQL: connections are pinged before use, so a
-    restarted server is reconnected to; a lock held by another daemon is waited for at most
-    ``busy_timeout`` (then the pipeline's retry takes over, as for a busy SQLite file).
-    """
-    kwargs: dict[str, Any] = {}
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        kwargs["connect_args"] = {"timeout": busy_timeout, "check_same_thread": False}
-    elif backend == "postgresql":
-        kwargs["pool_pre_ping"] = True
-        connect_args: dict[str, Any] = {}
-        if "connect_timeout" not in parsed.query:
-            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT
-        if "options" not in parsed.query:
-            connect_args["options"] = f"-c lock_timeout={max(1, round(busy_timeout * 1000))}"
-        kwargs["connect_args"] = connect_args
-    engine = create_engine(url, **kwargs)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout))
-    return engine
-
-
-def _is_sqlite_locked(exc: BaseException) -> bool:
-    """SQLite's "database is locked", raised by the driver or wrapped by SQLAlchemy."""
-    return "locked" in str(getattr(exc, "orig", exc))
-
-
-@functools.cache
-def while_sqlite_locked(seconds: float) -> Retrying:
-    """Retry, for up to this many seconds, what SQLite refused as locked.
-
-    For the statements SQLite's busy timeout does not cover: switching a file to WAL and
-    ``BEGIN IMMEDIATE`` can fail at once while another process holds the lock.
-    """
-    return Retrying(
-        retry=retry_if_exception(_is_sqlite_locked),
-        stop=stop_after_delay(seconds),
-        wait=wait_random_exponential(multiplier=0.01, max=0.5),
-        reraise=True,
-    )
-
-
-def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL is stored in the file: only a new file is switched, which needs the database to
-    # itself (two daemons opening a new file together: one of them is refused, and retries)
-    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        while_sqlite_locked(busy_timeout)(cursor.execute, "PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT rows (dicts with the same keys) in one executemany.
-
-    On SQLite, when no column needs SQLAlchemy's processing, the rows go to the driver as
-    tuples: that per-row processing was a fifth of a large import's inserts (the bench's
-    12,188 pairs: 0.26 s through Core, 0.21 s this way). Otherwise, Core's ``execute``.
-    """
-    if not rows:
-        return
-    dialect = connection.dialect
-    plan = _sqlite_insert(table, tuple(rows[0]), dialect) if dialect.name == "sqlite" else None
-    if plan is None:
-        connection.execute(table.insert(), rows)
-        return
-    sql, values_of = plan
-    connection.exec_driver_sql(sql, list(map(values_of, rows)))
-
-
-@functools.cache
-def _sqlite_insert(
-    table: Table, keys: tuple[str, ...], dialect: Dialect
-) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]] | None:
-    """The INSERT statement for these columns and a row's values in its order; None when a
-    column's value would be converted by SQLAlchemy (a datetime, JSON, an enum, a float; a
-    bool only becomes 0 or 1, as sqlite3 binds it anyway), or when a column left out has a
-    Python-side default SQLAlchemy would fill in."""
-    for key in keys:
-        column_type = table.c[key].type
-        converts = column_type.dialect_impl(dialect).bind_processor(dialect) is not None
-        if converts and not isinstance(column_type, Boolean):
-            return None
-    if any(column.default is not None for column in table.c if column.key not in keys):
-        return None
-    columns = ", ".join(f'"{key}"' for key in keys)
-    sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({", ".join("?" * len(keys))})'
-    getter = operator.itemgetter(*keys)
-    return sql, (getter if len(keys) > 1 else lambda row: (getter(row),))
-
-
-class KeyConflict(TransientError):
-    """Another daemon committed a question this unit of work was storing: run it again.
-
-    The retry reads the other daemon's rows and counts the question as a duplicate.
-    """
-
-
-def is_question_key_conflict(exc: IntegrityError) -> bool:
-    """True when the unique question key, not any other constraint, was violated."""
-    diag = getattr(exc.orig, "diag", None)  # psycopg names the constraint
-    if diag is not None:
-        return getattr(diag, "constraint_name", None) == QUESTION_KEY_INDEX
-    return str(exc.orig).startswith("UNIQUE constraint failed: qa_pairs.question_key")
-
-
-def serialize_on(
-    session: Session, names: Iterable[str], namespace: str, *, whole: bool = False
-) -> None:
-    """Hold a transaction lock per name (case-insensitive) until commit, on PostgreSQL.
-
-    Several daemons on one PostgreSQL database take these before reading what they will
-    write (indicators, pair numbers), so those reads and writes are serialized per name.
-    Every writer also holds the namespace's lock in shared mode; one with more than
-    ``MAX_NAMED_LOCKS`` names (a whole-database export) takes that one exclusively instead,
-    so the server's lock table is never filled, and so does one that cannot name them all
-    up front (``whole``: a streamed file). Keys are taken in one order (namespace, then
-    ascending), so two writers never wait on each other in a circle.
-    On SQLite the database's single write lock already serializes writers: nothing to do.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    keys = sorted({lock_key(namespace, name) for name in names})
-    whole_key = lock_key(namespace, "")
-    if whole or len(keys) > MAX_NAMED_LOCKS:
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": whole_key})
-        return
-    session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": whole_key})
-    for key in keys:
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-
-def lock_key(namespace: str, name: str) -> int:
-    """A stable signed 64-bit advisory lock key (the same on every host and Python)."""
-    digest = hashlib.blake2b(f"inboxd:{namespace}:{name.casefold()}".encode(), digest_size=8)
-    return int.from_bytes(digest.digest(), "big", signed=True)
-
-
-class Database:
-    """The engine and a session factory; ``transaction()`` is one unit of work."""
-
-    def __init__(self, url: str, busy_timeout: float = 5.0) -> None:
-        self.url = url
-        self.engine = make_engine(url, busy_timeout)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # a Database dropped without dispose() (a one-shot command) still closes its pooled
-        # connections, rather than leaving them to the garbage collector
-        weakref.finalize(self, self.engine.dispose)
-
-    @classmethod
-    def for_settings(cls, settings: Settings) -> Database:
-        return cls(settings.url, settings.db_busy_timeout)
-
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """Commit on success, roll back on any exception."""
-        with self._sessions() as session, session.begin():
-            yield session
-
-    @contextmanager
-    def reader(self) -> Iterator[Session]:
-        with self._sessions() as session:
-            yield session
-
-    def dispose(self) -> None:
-        self.engine.dispose()
 
 
 class AnswerVersion(Base):
