@@ -14,12 +14,14 @@ $(BIN)/inboxd: pyproject.toml
 run: $(BIN)/inboxd
 	$(BIN)/inboxd run
 
-test: $(BIN)/inboxd
-	$(BIN)/ruff check .
+test: lint
 	$(BIN)/pytest
 
+# the same checks as .pre-commit-config.yaml: types (strict), lint with the complexity cap, format
 lint: $(BIN)/inboxd
+	$(BIN)/mypy
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(BIN)/inboxd
 	$(BIN)/python -m bench $(BENCH_ARGS)

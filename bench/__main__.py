@@ -6,10 +6,10 @@ inboxd and, where there is one, its baseline in the same run, and reports median
 are the issue's "Done when"; nothing here fails on a time (the exit code is 0 unless a
 scenario could not run). Progress goes to stderr, the table to stdout, everything to JSON.
 
-    python -m bench                 # the full run (about 5-8 minutes on 2 cores)
-    python -m bench --quick         # smaller data, fewer repeats (a few minutes)
+    python -m bench                 # the full run (durations: docs/performance.md)
+    python -m bench --quick         # smaller data, fewer repeats
     python -m bench --only export   # one scenario (repeatable)
-    python -m bench --only hosts    # the README's "Several hosts" table (about 2 minutes)
+    python -m bench --only hosts    # the several-daemon rows of docs/performance.md
 """
 
 from __future__ import annotations

@@ -230,7 +230,7 @@ def small_qa_document(
     pool: list[str],
     tag: str = "burst",
 ) -> dict[str, Any]:
-    """One agent's Q&A file (shape 1 of FORMATS.md) with ``pairs`` questions unique to it."""
+    """One agent's Q&A file (shape 1 of docs/formats.md) with ``pairs`` questions unique to it."""
     indicator = INDICATORS[index % len(INDICATORS)]
     qa = [
         {

@@ -162,7 +162,7 @@ def run(cfg: Config, shared: dict[str, Any]) -> list[Row]:
     work.mkdir(parents=True, exist_ok=True)
     drift = same_patterns()
     if drift:
-        raise RuntimeError(f"regexes copied from daemon/analysis.py have drifted: {drift}")
+        raise RuntimeError(f"regexes copied from daemon/ingest/analysis.py have drifted: {drift}")
     n = cfg.repeats
     size = f"{pairs:,} pairs"
 

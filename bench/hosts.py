@@ -1,6 +1,6 @@
 """Scenario 6 (issue 7): files/s and pairs/s for one and two daemons, PostgreSQL and SQLite.
 
-The cases of the README's "Several hosts" table, so its figures come from the suite rather
+The several-daemon rows of docs/performance.md, so their figures come from the suite rather
 than from a script nobody can rerun. Each case gets fresh roots and a fresh database (a
 uniquely named PostgreSQL database, dropped afterwards); the backlog is written before the
 daemons (``inboxd run`` children) start and left to age past the settle time, as files that
@@ -39,7 +39,7 @@ from bench.datagen import INDICATORS, answer_pool, small_qa_document, write_json
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, QAPairRow
 
-# what the README recommends for several daemons on one shared (network) folder
+# what docs/several-hosts.md recommends for several daemons on one shared (network) folder
 SHARED_FOLDER_ENV = {"INBOXD_POLLING": "1", "INBOXD_SETTLE_SECONDS": "2"}
 # a backlog left while the daemons were stopped is at rest: older than any case's settle time,
 # so the catch-up scan hands it out at once instead of waiting out a stability window
@@ -57,7 +57,7 @@ class Case:
         return f"{self.engine.lower()}-{self.daemons}{'-shared' if self.shared_root else ''}"
 
     def describe(self, files: int, pairs: int) -> str:
-        """The row's measure: the README table's columns, then what is timed."""
+        """The row's measure: the performance table's columns, then what is timed."""
         daemons = "1 daemon" if self.daemons == 1 else f"{self.daemons} daemons"
         if self.engine == "SQLite" and self.daemons > 1:
             daemons += " (one database file)"
@@ -210,9 +210,9 @@ def check(url: str, files: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """What is wrong in the database: each file one imported ledger row, each question once."""
     db = Database(url)
     try:
-        with db.reader() as session:
-            ledger = session.execute(select(FileRecord.rel_path, FileRecord.outcome)).all()
-            stored = Counter(session.scalars(select(QAPairRow.question)).all())
+        with db.reader() as db_session:
+            ledger = db_session.execute(select(FileRecord.rel_path, FileRecord.outcome)).all()
+            stored = Counter(db_session.scalars(select(QAPairRow.question)).all())
     finally:
         db.dispose()
     paths = Counter(row.rel_path for row in ledger)

@@ -3,11 +3,11 @@
 Stdlib ``sqlite3`` (WAL, ``synchronous=NORMAL`` as inboxd), orjson to read, one
 ``executemany`` in one transaction; the same ``qa_pairs`` columns as inboxd's and the
 indexes such an importer needs (the unique question key, the indicator and source file
-lookups; inboxd keeps six more, three of them partial, for its status queries: ~40 ms more
-of SQLite's work on the bench export), the same question key (deduplicated by the unique
+lookups; inboxd keeps six more, three of them partial, for its status queries: more of
+SQLite's work, measured in docs/performance.md), the same question key (deduplicated by the unique
 index), pair numbers counted in memory per indicator, and the analysis flags computed the
 straightforward way: one case-insensitive regex per flag (the patterns of
-``daemon/analysis.py``, copied so this file needs nothing from inboxd; ``python -m bench``
+``daemon/ingest/analysis.py``, copied so this file needs nothing from inboxd; ``python -m bench``
 checks they are still the same), or, with ``--substring``, by substring tests that give the
 same flags for far less work.
 

@@ -1,8 +1,8 @@
 """Scenario 5: time to ready over a tree of 10,000 files already imported.
 
 The tree is imported once through ``Pipeline.process`` in this process: what ``inboxd
-scan`` does, without its status rewrite after every file (which alone makes scan take
-minutes for 10,000 files); the status files are written once at the end. Then the daemon
+scan`` does, without its status rewrite after every file (which alone would make scan far
+slower for 10,000 files); the status files are written once at the end. Then the daemon
 is started on it: ``inboxd run`` as a child until its log says ``daemon.ready``, and
 ``Daemon.start()`` in this process until ``daemon.ready`` is set.
 """
@@ -31,7 +31,7 @@ from bench.inproc import prepared, settings_for
 from daemon.ingest.oneshot import pending_files
 from daemon.ingest.pipeline import Pipeline
 from daemon.live.service import Daemon
-from daemon.status.view import StatusWriter
+from daemon.status.writer import StatusWriter
 
 TARGET_SECONDS = 3.0
 FILES_PER_FOLDER = 250

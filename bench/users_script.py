@@ -1,6 +1,6 @@
 """The users' own integration script, as the issue describes it (the pattern, not their file).
 
-On the legacy schema (``tests/files/samples/legacy_production.sql``): for each export session
+On the legacy schema (``tests/files/legacy_production.sql``): for each export session
 the indicator is looked up (or created) by name; for every pair a ``SELECT MAX(pair_number)``
 for that indicator, three case-insensitive regex scans of the answer for ``has_formula``,
 ``has_examples`` and ``has_sources`` (``crypto_specific`` is set for every pair, as in their
@@ -19,7 +19,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-LEGACY_SQL = Path(__file__).resolve().parent.parent / "tests/files/samples/legacy_production.sql"
+LEGACY_SQL = Path(__file__).resolve().parent.parent / "tests/files/legacy_production.sql"
 
 FORMULA = r"formula|equation|calculat|="
 EXAMPLES = r"example|for instance|e\.g\.|such as"

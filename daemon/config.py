@@ -73,7 +73,7 @@ class FileMapping(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Everything the daemon can be told. See README "Configuration"."""
+    """Everything the daemon can be told. See docs/operations.md, "Configuration"."""
 
     model_config = SettingsConfigDict(env_prefix="INBOXD_", extra="ignore")
 

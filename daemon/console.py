@@ -1,10 +1,9 @@
 """The ``inboxd`` console script's entry: the CLI imported with the cyclic collector paused.
 
 Importing SQLAlchemy, pydantic, typer and the handlers makes hundreds of thousands of
-objects, and the collector walks them again and again while they are being made: ~0.05 s of
-every command (``import daemon.cli.app``: 0.52-0.53 s with it, 0.47-0.50 s without). Nothing
-made by an import is garbage, so it is then frozen: later collections, in a one-shot command
-or in the daemon, no longer walk it either.
+objects, and the collector walks them again and again while they are being made, a cost
+every command would pay. Nothing made by an import is garbage, so it is then frozen: later
+collections, in a one-shot command or in the daemon, no longer walk it either.
 """
 
 from __future__ import annotations

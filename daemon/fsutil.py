@@ -22,9 +22,9 @@ def write_atomic(
 
     ``release_old_later``: the replaced version's storage is freed by a background thread,
     not inside the rename. On ext4 freeing a file's blocks is part of the syscall that drops
-    its last link (a few milliseconds on a virtual disk mounted with ``discard``); holding
-    the old version open across the rename moves that cost to the ``close``, off the
-    caller's path. For files rewritten often and waited for (status files).
+    its last link (slow on a virtual disk mounted with ``discard``); holding the old version
+    open across the rename moves that cost to the ``close``, off the caller's path. For
+    files rewritten often and waited for (status files).
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:

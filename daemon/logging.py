@@ -17,6 +17,7 @@ import logging
 import logging.handlers
 import os
 import sys
+from io import TextIOWrapper
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
@@ -121,26 +122,28 @@ class _RotatingJsonFile(logging.handlers.RotatingFileHandler):
     """The stdlib's size rotation, with each record rendered once.
 
     ``RotatingFileHandler`` renders a record to measure it, then again to write it, and
-    looks the path up twice, for every record: about a tenth of the worker's time in a
-    burst of small files. Here the rendered line is measured, the file rotated if it would
-    pass ``maxBytes``, then the same line written.
+    looks the path up twice, for every record: a real share of the worker's time in a burst
+    of small files. Here the rendered line is measured, the file rotated if it would pass
+    ``maxBytes``, then the same line written.
     """
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record) + self.terminator
-            if self.stream is None:
-                self.stream = self._open()
-            if self.maxBytes > 0 and self.stream.tell() + len(line) >= self.maxBytes:
+            if self.maxBytes > 0 and self._opened().tell() + len(line) >= self.maxBytes:
                 self.doRollover()
-                if self.stream is None:  # reopened by doRollover unless delayed
-                    self.stream = self._open()
-            self.stream.write(line)
+            self._opened().write(line)
             self.flush()
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def _opened(self) -> TextIOWrapper:
+        """The file's stream, opened now when delayed (``delay``, or reopened after a rollover)."""
+        if self.stream is None:
+            self.stream = self._open()
+        return self.stream
 
 
 class _JsonFormatter(structlog.stdlib.ProcessorFormatter):

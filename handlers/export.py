@@ -19,10 +19,10 @@ from handlers.jsonio import (
     LIST_KEYS,
     Invalid,
     JsonDocument,
+    JsonPath,
     LineRef,
     Meta,
     PairCollector,
-    Path,
     first_present,
     keys_found,
     kind_of,
@@ -132,7 +132,8 @@ def _add_session(
     meta = read_meta(session)
     problem: str | None = None
     if isinstance(meta, Invalid):
-        meta, problem = Meta(), f"its {meta.message}"
+        problem = f"its {meta.message}"
+        meta = Meta()
     elif meta.session is None:
         problem = f"it has no session_id (keys found: {keys_found(session)})"
     for pair_index, record in enumerate(pairs):
@@ -203,7 +204,7 @@ class _Lines:
     """
 
     def __init__(self) -> None:
-        self.starts: dict[Path, int] = {}
+        self.starts: dict[JsonPath, int] = {}
         self.asked = False
 
     def line(self, *path: str | int) -> int | None:
@@ -222,4 +223,5 @@ HANDLER = Handler(
     importer="qa",
     description="multi-session export of another database, integrated session by session",
     stream=stream,
+    carries_pairs=True,
 )

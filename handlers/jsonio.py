@@ -1,7 +1,8 @@
 """Shared JSON reading for the Q&A handlers: documents, JSON Lines, and the PAIR rules.
 
-One module decides what a JSON pair looks like (FORMATS.md, "PAIR"), so the Q&A, RAG export and
-multi-session export handlers agree on keys, positions and the wording of their reasons.
+One module decides what a JSON pair looks like (docs/formats.md, "PAIR"), so the Q&A, RAG
+export and multi-session export handlers agree on keys, positions and the wording of their
+reasons.
 Everything here is pure and never raises for any text.
 """
 
@@ -18,7 +19,7 @@ from typing import NamedTuple
 
 import orjson
 
-from handlers.base import Rejected
+from handlers.contract import Rejected
 from handlers.models import QABatch, QAPair, SkippedPair
 from handlers.text import BOMS, clean_indicator, decode_text, line_column
 
@@ -35,7 +36,7 @@ LIST_KEYS = ("qa_pairs", "pairs", "questions", "data", "items")
 _MAX_SESSION = 2**31 - 1  # what an INTEGER column holds everywhere
 _SESSION_TEXT_RE = re.compile(r"^(?:session[\s_-]*)?0*(\d{1,10})$", re.IGNORECASE)
 
-Path = tuple[str | int, ...]
+JsonPath = tuple[str | int, ...]  # where a value sits: keys and indexes from the top
 _BOM_STARTS = tuple(bom for bom, _ in BOMS)
 
 
@@ -54,7 +55,7 @@ class JsonDocument:
     def __init__(
         self,
         value: object,
-        starts: Mapping[Path, int] | None = None,
+        starts: Mapping[JsonPath, int] | None = None,
         *,
         json_lines: bool = False,
         text: str | bytes = "",
@@ -103,15 +104,22 @@ class _Frame:
     key: str | int
     expect_key: bool
 
+    def next_item(self) -> None:
+        """After a comma: an object's next key, or a list's next index."""
+        if self.is_object:
+            self.expect_key = True
+        elif isinstance(self.key, int):
+            self.key += 1
 
-def _scan(text: str, line_depth: int) -> tuple[dict[Path, int], int | None]:
+
+def _scan(text: str, line_depth: int) -> tuple[dict[JsonPath, int], int | None]:
     """One cheap pass over the tokens: where list elements start, and where nesting is too deep.
 
     Tolerant of broken JSON (orjson reports that properly afterwards). Returns the character
     offsets of list elements whose path is at most ``line_depth`` long, and the offset of the
     first bracket that opens level ``MAX_DEPTH + 1`` (None when the text is shallow enough).
     """
-    offsets: dict[Path, int] = {}
+    offsets: dict[JsonPath, int] = {}
     stack: list[_Frame] = []
     for match in _TOKEN_RE.finditer(text):
         start = match.start()
@@ -121,10 +129,8 @@ def _scan(text: str, line_depth: int) -> tuple[dict[Path, int], int | None]:
             if stack:
                 stack.pop()
         elif char == ",":
-            if top is not None and top.is_object:
-                top.expect_key = True
-            elif top is not None and isinstance(top.key, int):
-                top.key += 1
+            if top is not None:
+                top.next_item()
         elif char == ":":
             pass
         elif top is not None and top.expect_key:
@@ -202,7 +208,7 @@ def _depth_over(value: object, limit: int) -> bool:
     cheaper than tokenizing the text, which is left for the rare file that is too deep)."""
     if not isinstance(value, dict | list):
         return False
-    stack: list[tuple[dict | list, int]] = [(value, 1)]
+    stack: list[tuple[dict[object, object] | list[object], int]] = [(value, 1)]
     while stack:
         current, depth = stack.pop()
         for child in current.values() if isinstance(current, dict) else current:
@@ -230,10 +236,11 @@ def parse_json_line(
             too_deep = _too_deep(line, deep_at, expected, where)
             return Rejected(too_deep.reason, number, too_deep.column)
     try:
-        return orjson.loads(line)
+        value: object = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         bad = _decode_error(exc, expected, where)
         return Rejected(bad.reason, number, exc.colno)
+    return value
 
 
 def iter_json_lines(
@@ -262,7 +269,7 @@ def load_json_lines(
     records = iter_json_lines(text, expected=expected)
     if isinstance(records, Rejected):
         return records
-    starts: dict[Path, int] = {(i,): number for i, (number, _) in enumerate(records)}
+    starts: dict[JsonPath, int] = {(i,): number for i, (number, _) in enumerate(records)}
     return JsonDocument([value for _, value in records], starts, json_lines=True)
 
 
@@ -523,6 +530,34 @@ def _side(
     return value.strip()
 
 
+def _missing_side(
+    record: Mapping[str, object],
+    label: str,
+    question: str | _Missing,
+    answer: str | _Missing,
+    question_expected: str,
+) -> tuple[str, str]:
+    """The problem and the reason of a pair without its question, its answer, or both."""
+    found = keys_found(record)
+    if isinstance(question, _Missing) and isinstance(answer, _Missing):
+        return (
+            "without a question or an answer",
+            f"{label} has {question.detail} and {answer.detail} (keys found: {found}; "
+            f"expected a question under {question_expected} "
+            f"and an answer under {_ANSWER_EXPECTED})",
+        )
+    if isinstance(question, _Missing):
+        return (
+            "without a question",
+            f"{label} has {question.detail} (keys found: {found}; expected {question_expected})",
+        )
+    assert isinstance(answer, _Missing)
+    return (
+        "without an answer",
+        f"{label} has {answer.detail} (keys found: {found}; expected {_ANSWER_EXPECTED})",
+    )
+
+
 def _read_pair(
     record: object,
     position: int,
@@ -544,26 +579,8 @@ def _read_pair(
     chat_question, chat_answer = _chat(record)
     question = _side(record, question_keys, chat_question, "question", "user")
     answer = _side(record, ANSWER_KEYS, chat_answer, "answer", "assistant")
-    found = (
-        keys_found(record) if isinstance(question, _Missing) or isinstance(answer, _Missing) else ""
-    )  # only a reason shows the keys
-    if isinstance(question, _Missing) and isinstance(answer, _Missing):
-        return skip(
-            "without a question or an answer",
-            f"{label} has {question.detail} and {answer.detail} (keys found: {found}; "
-            f"expected a question under {question_expected} "
-            f"and an answer under {_ANSWER_EXPECTED})",
-        )
-    if isinstance(question, _Missing):
-        return skip(
-            "without a question",
-            f"{label} has {question.detail} (keys found: {found}; expected {question_expected})",
-        )
-    if isinstance(answer, _Missing):
-        return skip(
-            "without an answer",
-            f"{label} has {answer.detail} (keys found: {found}; expected {_ANSWER_EXPECTED})",
-        )
+    if isinstance(question, _Missing) or isinstance(answer, _Missing):
+        return skip(*_missing_side(record, label, question, answer, question_expected))
 
     def unusable(field: Invalid) -> _Skip:
         return skip("with an unusable field", f"{label} cannot be used: {field.message}")
@@ -598,7 +615,7 @@ def _read_pair(
 
 
 def pair_from_record(record: object, position: int, line: int | None) -> QAPair | SkippedPair:
-    """One PAIR by FORMATS.md's rules, or the reason it cannot be used (what, where, expected).
+    """One PAIR by docs/formats.md's rules, or the reason it cannot be used (what, where, expected).
 
     The pair carries only its own metadata; a file's defaults are applied by ``PairCollector``.
     """

@@ -1,6 +1,6 @@
 """Q&A JSON and JSON Lines delivered in an outbox: the agents' main product.
 
-Three shapes (FORMATS.md, "Q&A JSON"): an object holding the pair list and the file's
+Three shapes (docs/formats.md, "Q&A pairs"): an object holding the pair list and the file's
 indicator/session/category, a bare list of pairs, or JSON Lines with one pair a line.
 """
 
@@ -98,4 +98,5 @@ HANDLER = Handler(
     importer="qa",
     description="Q&A pairs: an object with a pair list, a list of pairs, or JSON Lines",
     stream=stream,
+    carries_pairs=True,
 )

@@ -39,10 +39,11 @@ def _distance(record: Mapping[str, object]) -> float | str | None:
     if value is None:
         return None
     if isinstance(value, str):
+        text = value
         try:
-            value = float(value.strip())
+            value = float(text.strip())
         except ValueError:
-            return f'distance is "{value[:40]}"; expected a number like 0.31'
+            return f'distance is "{text[:40]}"; expected a number like 0.31'
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return f"distance is {kind_of(value)}; expected a number like 0.31"
     return float(value)
@@ -131,4 +132,5 @@ HANDLER = Handler(
     importer="qa",
     description="RAG export records, kept when their distance is below the threshold",
     stream=stream,
+    carries_pairs=True,
 )

@@ -1,4 +1,6 @@
-"""``outbox/gemini/refinement_*.jsonl``: quality scores and duplicate marks for stored pairs.
+"""``outbox/<refiner>/refinement_*.jsonl``: quality scores and duplicate marks for stored pairs.
+
+The refiner is the agent ``Settings.refiner`` names (gemini unless configured otherwise).
 
 One record a line names a pair by ``qa_id`` or ``question_key`` and carries any of
 ``quality_score`` (0..1), ``tier`` (premium | standard | low), ``duplicate_of`` (a qa_id)
@@ -14,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
-from handlers.base import FileContext, Handler, Rejected
+from handlers.base import FileContext, Handler, Rejected, Role
 from handlers.jsonio import iter_json_lines, keys_found, kind_of
 from handlers.models import RefinementRecord, RefinementResults, SkippedPair
 from handlers.text import decode_text
@@ -166,6 +168,6 @@ HANDLER = Handler(
     patterns=("refinement_*.jsonl",),
     parse=parse,
     importer="refinement",
-    agents=("gemini",),
-    description="gemini's quality scores and duplicate marks for stored pairs",
+    agents=(Role.REFINER,),
+    description="the refiner's quality scores and duplicate marks for stored pairs",
 )

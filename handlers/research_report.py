@@ -65,8 +65,36 @@ def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
     decoded = decode_text(data, allow_cp1252=True)
     if isinstance(decoded, Rejected):
         return decoded
-    lines = strip_terminal(decoded).split("\n")
+    header, entries = _read_entries(strip_terminal(decoded).split("\n"))
+    if not entries:
+        return Rejected(
+            "no questions found: expected lines starting Q1:, Q1., Question 1: or **Question 1:**"
+        )
 
+    session = first_int(header.get("session", ""))
+    if session is None:
+        session = session_from_folders(ctx.rel_path)
+    indicator = clean_indicator(header.get("indicator", "")) or _indicator_from_name(ctx.name)
+
+    pairs: list[QAPair] = []
+    skipped: list[SkippedPair] = []
+    for position, entry in enumerate(entries, start=1):
+        # Like the JSON handlers' pairs, each carries the file's indicator and session.
+        found = _pair_or_skip(entry, position, indicator, session)
+        if isinstance(found, SkippedPair):
+            skipped.append(found)
+        else:
+            pairs.append(found)
+    if not pairs:
+        first = skipped[0]
+        return Rejected(
+            f"no usable pair ({len(skipped)} question(s) skipped): {first.reason}", first.line
+        )
+    return QABatch(pairs=pairs, skipped=skipped, indicator=indicator, session=session)
+
+
+def _read_entries(lines: list[str]) -> tuple[dict[str, str], list[_Entry]]:
+    """The header's ``Key: value`` pairs (before the first question) and the questions read."""
     header: dict[str, str] = {}
     entries: list[_Entry] = []
     for number, line in enumerate(lines, start=1):
@@ -88,51 +116,32 @@ def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
                 current.question.append(line)
         else:
             current.answer.append(line)
+    return header, entries
 
-    if not entries:
-        return Rejected(
-            "no questions found: expected lines starting Q1:, Q1., Question 1: or **Question 1:**"
+
+def _pair_or_skip(
+    entry: _Entry, position: int, indicator: str | None, session: int | None
+) -> QAPair | SkippedPair:
+    """One question read as a pair, or skipped saying what is missing."""
+    question = _join(entry.question)
+    answer = _join(entry.answer or [])
+    if not question:
+        return SkippedPair(position=position, line=entry.line, reason="empty question")
+    if not answer:
+        reason = "no answer" if entry.answer is None else "empty answer"
+        return SkippedPair(
+            position=position,
+            line=entry.line,
+            reason=f"{reason}: expected a line starting 'A:' or 'Answer:' after it",
         )
-
-    session = first_int(header.get("session", ""))
-    if session is None:
-        session = session_from_folders(ctx.rel_path)
-    indicator = clean_indicator(header.get("indicator", "")) or _indicator_from_name(ctx.name)
-
-    pairs: list[QAPair] = []
-    skipped: list[SkippedPair] = []
-    for position, entry in enumerate(entries, start=1):
-        question = _join(entry.question)
-        answer = _join(entry.answer or [])
-        if not question:
-            skipped.append(SkippedPair(position=position, line=entry.line, reason="empty question"))
-        elif not answer:
-            reason = "no answer" if entry.answer is None else "empty answer"
-            skipped.append(
-                SkippedPair(
-                    position=position,
-                    line=entry.line,
-                    reason=f"{reason}: expected a line starting 'A:' or 'Answer:' after it",
-                )
-            )
-        else:
-            # Like the JSON handlers' pairs, each carries the file's indicator and session.
-            pairs.append(
-                QAPair(
-                    question=question,
-                    answer=answer,
-                    position=position,
-                    line=entry.line,
-                    indicator=indicator,
-                    session=session,
-                )
-            )
-    if not pairs:
-        first = skipped[0]
-        return Rejected(
-            f"no usable pair ({len(skipped)} question(s) skipped): {first.reason}", first.line
-        )
-    return QABatch(pairs=pairs, skipped=skipped, indicator=indicator, session=session)
+    return QAPair(
+        question=question,
+        answer=answer,
+        position=position,
+        line=entry.line,
+        indicator=indicator,
+        session=session,
+    )
 
 
 def _read_header(line: str, header: dict[str, str]) -> None:
@@ -179,4 +188,5 @@ HANDLER = Handler(
     parse=parse,
     importer="qa",
     description="a captured terminal research session; Q&A extracted, escape codes removed",
+    carries_pairs=True,
 )

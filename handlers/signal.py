@@ -113,5 +113,5 @@ HANDLER = Handler(
     patterns=("ALL_SESSIONS_COMPLETE", "ALL_SESSIONS_COMPLETE.*"),
     parse=parse,
     importer="signal",
-    description="the agent's batch is done: verify, report, hand refinement to gemini",
+    description="the agent's batch is done: verify, report, hand refinement to the refiner",
 )

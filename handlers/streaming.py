@@ -28,8 +28,8 @@ from typing import Any, BinaryIO
 
 import ijson
 
-from handlers.base import Rejected
-from handlers.jsonio import MAX_DEPTH, PairCollector, Path, parse_json_line
+from handlers.contract import Rejected
+from handlers.jsonio import MAX_DEPTH, JsonPath, PairCollector, parse_json_line
 from handlers.models import QAPair, SkippedPair
 
 EXPECTED_LINE = "one JSON object a line"
@@ -298,7 +298,7 @@ def regular_document(source: BinaryIO, key: str) -> bool:
         source.seek(0)
 
 
-def list_elements(source: BinaryIO, key: str) -> Iterator[tuple[object, dict[Path, int]]]:
+def list_elements(source: BinaryIO, key: str) -> Iterator[tuple[object, dict[JsonPath, int]]]:
     """The elements of the top-level object's ``key`` list, one at a time, with their lines.
 
     For a file ``regular_document`` accepted. The lines are those a whole read finds
@@ -308,64 +308,88 @@ def list_elements(source: BinaryIO, key: str) -> Iterator[tuple[object, dict[Pat
     changed since it was checked raises ``StreamRejected``.
     """
     _skip_bom(source)
-    events = ijson.sendable_list()
-    parser = ijson.basic_parse_coro(events, use_float=True)
-    line = 1
-    depth = index = 0
-    at_key = inside = False  # the value of ``key`` is next / its list is being read
-    stack: list[Any] = []  # the element being built: its open containers, outermost first
-    names: list[Any] = []  # the key being filled in each open object
-    starts: dict[Path, int] = {}
+    reader = _ElementReader(key)
     try:
+        yield from reader.elements(source)
+    except (ijson.JSONError, ValueError):
+        raise StreamRejected(_CHANGED) from None
+    if reader.index == 0:
+        raise StreamRejected(_CHANGED)
+
+
+class _ElementReader:
+    """Where ``list_elements`` is: in the document, in the list, or in an element it builds."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.line = 1
+        self.depth = 0
+        self.index = 0  # of the element being read
+        self.at_key = False  # the value of ``key`` is next
+        self.inside = False  # its list is being read
+        self.stack: list[Any] = []  # the element being built: open containers, outermost first
+        self.names: list[Any] = []  # the key being filled in each open object
+        self.starts: dict[JsonPath, int] = {}  # the lines of the element being built
+
+    def elements(self, source: BinaryIO) -> Iterator[tuple[object, dict[JsonPath, int]]]:
+        """The elements with their lines; building them is inline, the rest in ``_outside``."""
+        events = ijson.sendable_list()
+        parser = ijson.basic_parse_coro(events, use_float=True)
+        stack, names, key, starts = self.stack, self.names, self.key, self.starts
         for chunk in iter(functools.partial(source.readline, _CHUNK), b""):
             parser.send(chunk)
             for event, value in events:
-                if stack:  # inside an element: build it
-                    if event == "map_key":
-                        names[-1] = value
-                        continue
-                    if event in _ENDS:
-                        done = stack.pop()
-                        names.pop()
-                        if not stack:
-                            yield done, starts
-                            index += 1
-                        continue
-                    node = value if event not in _STARTS else {} if event == "start_map" else []
-                    parent = stack[-1]
-                    if type(parent) is list:
-                        if len(stack) == 2 and type(stack[0]) is dict:
-                            starts[(key, index, names[0], len(parent))] = line
-                        parent.append(node)
-                    else:
-                        parent[names[-1]] = node
-                    if event in _STARTS:
-                        stack.append(node)
-                        names.append(None)
-                elif inside:  # between elements
-                    if event == "end_array":
-                        inside = False
-                        depth -= 1
-                        continue
-                    starts = {(key, index): line}
-                    if event in _STARTS:
-                        stack.append({} if event == "start_map" else [])
-                        names.append(None)
-                    else:
-                        yield value, starts
-                        index += 1
-                elif event == "map_key":
-                    at_key = depth == 1 and value == key
-                elif event in _STARTS:
-                    depth += 1
-                    inside, at_key = at_key and event == "start_array", False
-                elif event in _ENDS:
-                    depth -= 1
+                if not stack:  # between elements, or not in the list yet
+                    if self._outside(event, value):
+                        yield value, self.starts
+                        self.index += 1
+                    starts = self.starts
+                    continue
+                if event == "map_key":
+                    names[-1] = value
+                    continue
+                if event in _ENDS:
+                    element = stack.pop()
+                    names.pop()
+                    if not stack:
+                        yield element, starts
+                        self.index += 1
+                    continue
+                node = value if event not in _STARTS else {} if event == "start_map" else []
+                parent = stack[-1]
+                if type(parent) is list:
+                    if len(stack) == 2 and type(stack[0]) is dict:
+                        starts[(key, self.index, names[0], len(parent))] = self.line
+                    parent.append(node)
+                else:
+                    parent[names[-1]] = node
+                if event in _STARTS:
+                    stack.append(node)
+                    names.append(None)
             events.clear()
-            if chunk.endswith(b"\n"):
-                line += 1
+            self.line += chunk.endswith(b"\n")  # a line longer than a chunk ends later
         parser.close()
-    except (ijson.JSONError, ValueError):
-        raise StreamRejected(_CHANGED) from None
-    if index == 0:
-        raise StreamRejected(_CHANGED)
+
+    def _outside(self, event: str, value: Any) -> bool:
+        """An event outside any element: find the list, start an element, or leave the list.
+
+        True when ``value`` is a whole element by itself (not a list or an object).
+        """
+        if self.inside:
+            if event == "end_array":
+                self.inside = False
+                self.depth -= 1
+                return False
+            self.starts = {(self.key, self.index): self.line}
+            if event not in _STARTS:
+                return True
+            self.stack.append({} if event == "start_map" else [])
+            self.names.append(None)
+        elif event == "map_key":
+            self.at_key = self.depth == 1 and value == self.key
+        elif event in _STARTS:
+            self.depth += 1
+            self.inside, self.at_key = self.at_key and event == "start_array", False
+        elif event in _ENDS:
+            self.depth -= 1
+        return False

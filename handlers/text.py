@@ -7,7 +7,7 @@ import hashlib
 import re
 import unicodedata
 
-from handlers.base import Rejected
+from handlers.contract import Rejected
 
 BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: it starts with the same two bytes

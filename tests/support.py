@@ -16,13 +16,14 @@ import pytest
 from sqlalchemy import Connection, inspect, text
 
 from daemon.cli.app import cli
+from daemon.cli.demo import DEMO_FILES
 from daemon.logging import configure_logging
 from daemon.store import migrate
 from daemon.store.engine import Database
 
 Run = Callable[..., tuple[int, str]]
 
-SAMPLES = Path(__file__).parent / "files" / "samples"
+SAMPLES = DEMO_FILES  # the set `inboxd demo` writes: one source for the demo and the tests
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -44,6 +45,13 @@ def read_status(root: Path, agent: str) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError):
         return {}
     return view if isinstance(view, dict) else {}
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file that must hold an object; a missing file or torn write fails the test."""
+    value = json.loads(path.read_text("utf-8"))
+    assert isinstance(value, dict), f"{path}: not a JSON object"
+    return value
 
 
 def deliver(root: Path, sample_rel: str, dest_rel: str | None = None) -> Path:

@@ -20,17 +20,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from sqlalchemy import select
 
 from daemon.config import Settings, load_settings
+from daemon.ingest import ledger
+from daemon.ingest.assembly import assemble
 from daemon.ingest.oneshot import prepare, run_burst
-from daemon.ingest.pipeline import Pipeline
 from daemon.live.notify import Notifier
 from daemon.logging import configure_logging, get_logger
-from daemon.status.view import StatusWriter, agent_view, database_totals, render_markdown
+from daemon.status.render import render_markdown
+from daemon.status.view import agent_view, database_totals
+from daemon.status.writer import StatusWriter
 from daemon.store import migrate
 from daemon.store.engine import Database
-from daemon.store.models import FileRecord, utcnow
+from daemon.store.models import utcnow
 
 if TYPE_CHECKING:
     from daemon.ingest.pipeline import FileOutcome
@@ -140,8 +142,7 @@ def process(
     settings = _settings(root, database)
     db = Database.for_settings(settings)
     prepare(settings, db)
-    status = StatusWriter(settings, db)
-    pipeline = Pipeline(settings, db, on_status=None if dry_run else status.write)
+    pipeline, _ = assemble(settings, db, "no-writes" if dry_run else "write-now")
     outcomes = []
     with progress_reporter() as progress:
         for path in files:
@@ -171,9 +172,9 @@ def status(
     agents = [agent] if agent else settings.agents
     if write:
         StatusWriter(settings, db).write(agents)
-    with db.reader() as session:
-        views = {a: agent_view(session, settings, a) for a in agents}
-        by_outcome = database_totals(session)
+    with db.reader() as db_session:
+        views = {a: agent_view(db_session, settings, a) for a in agents}
+        by_outcome = database_totals(db_session)
         summary = {
             "pairs": by_outcome["pairs"],
             "files": by_outcome["files"],
@@ -229,8 +230,8 @@ def report_cmd(
     settings = _settings(root, database)
     db = Database.for_settings(settings)
     migrate.upgrade(db)
-    with db.reader() as session:
-        typer.echo(gap_report(session, settings, utcnow()))
+    with db.reader() as db_session:
+        typer.echo(gap_report(db_session, settings, utcnow()))
 
 
 @app.command()
@@ -251,6 +252,30 @@ def init(root: RootOpt = None, database: DbOpt = None) -> None:
 
 
 @app.command()
+def demo(root: RootOpt = None) -> None:
+    """Write an example delivery set into the tree (then `inboxd scan`, or a running daemon)."""
+    from daemon.cli import demo as example
+
+    settings = load_settings(root=root)  # no logging: nothing is imported yet
+    try:
+        done = example.write_demo(settings.root_path)
+    except OSError as exc:
+        typer.echo(f"demo: nothing more written: {exc}", err=True)
+        raise typer.Exit(EXIT_FATAL) from None
+    if isinstance(done, example.Refused):
+        names = ", ".join(str(rel) for rel in done.conflicts)
+        typer.echo(f"demo: refusing to overwrite files with other content: {names}", err=True)
+        raise typer.Exit(EXIT_FATAL)
+    typer.echo(
+        f"demo: {len(done.written)} files written into {settings.root_path}"
+        f" ({len(done.unchanged)} already there); next: inboxd scan, or a running daemon"
+    )
+    note = example.settings_note(settings.agents, settings.refiner)
+    if note:
+        typer.echo(note, err=True)
+
+
+@app.command()
 def retry(
     path: Annotated[Path | None, typer.Argument(help="A rejected file to process again.")] = None,
     rejected: Annotated[bool, typer.Option("--rejected", help="Every rejected file.")] = False,
@@ -264,14 +289,12 @@ def retry(
     settings = _settings(root, database)
     db = Database.for_settings(settings)
     prepare(settings, db)
-    pipeline = Pipeline(settings, db, on_status=StatusWriter(settings, db).write)
+    pipeline, _ = assemble(settings, db, "write-now")
     if path is not None:
         targets = [path.resolve()]
     else:
-        with db.reader() as session:
-            rels = session.scalars(
-                select(FileRecord.rel_path).where(FileRecord.outcome.in_(("rejected", "failed")))
-            ).all()
+        with db.reader() as db_session:
+            rels = ledger.retryable_paths(db_session)
         targets = sorted({settings.root_path / rel for rel in rels})
     outcomes = [pipeline.process(target, force=True) for target in targets if target.exists()]
     for o in outcomes:
@@ -375,15 +398,16 @@ def cli(*args: str) -> int:
 def main() -> None:
     """The console script: run the command, then leave without tearing the interpreter down.
 
-    Python's own shutdown frees every module and object one by one: ~0.1 s after importing
-    SQLAlchemy and pydantic, paid by every command an agent runs. Everything a normal exit
-    does that matters is done first: the atexit handlers (which close the database through
-    its finalizer and flush the log files) and the flush of stdout and stderr. While another
-    non-daemon thread still runs, the exit is Python's normal one, which waits for it.
+    Python's own shutdown frees every module and object one by one, which after importing
+    SQLAlchemy and pydantic is a cost every command an agent runs pays (docs/performance.md).
+    Everything a normal exit does that matters is done first: the atexit handlers (which close
+    the database through its finalizer and flush the log files) and the flush of stdout and
+    stderr. While another non-daemon thread still runs, the exit is Python's normal one, which
+    waits for it.
     """
     try:
         app()
-        code: object = EXIT_OK
+        code: str | int | None = EXIT_OK
     except SystemExit as exc:
         code = exc.code
     if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):

@@ -1,8 +1,8 @@
 """The analysis columns of the legacy schema, computed once per answer.
 
 The flags mean what the users' integration script meant by them: a case-insensitive search
-for a few telling words (the ``*_RE`` patterns below are that definition). Scanning a 3 KB
-answer with such a regex costs ~0.5 ms, so answers take an exact fast path: one
+for a few telling words (the ``*_RE`` patterns below are that definition). Scanning a long
+answer with such a regex is slow, so answers take an exact fast path: one
 lower-casing, then plain substring tests, with the regex only where a word boundary matters.
 A few non-ASCII letters match an ASCII letter under the regexes' IGNORECASE although
 ``lower()`` does not make them one (the long s is an s, the Kelvin sign and the dotless and

@@ -1,7 +1,7 @@
 """Content-addressed copies of every delivery read: raw deliveries are irreplaceable.
 
 ``var/archive/ab/abcdef....<ext>``; one copy per content, never pruned. Copies are written
-atomically but not fsynced one by one (that cost ~3 ms a file in a burst): the delivery
+atomically but not fsynced one by one (a large share of a burst's time): the delivery
 itself is still in the outbox when the copy is made, and the kernel writes the copy out
 within seconds; the SQLite commit that records it (WAL, synchronous=NORMAL) promises no more.
 """

@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 
 
 class _Stored(Protocol):
-    qa_id: int
-    answer_length: int
+    @property
+    def qa_id(self) -> int: ...
+
+    @property
+    def answer_length(self) -> int: ...
 
 
 def _mean(total: int, count: int) -> float:
@@ -55,17 +58,18 @@ class ExportComparison:
 
     @classmethod
     def start(cls, ictx: ImportContext) -> ExportComparison:
-        session = ictx.session
+        db_session = ictx.db_session
         db_topics: dict[int, set[str]] = defaultdict(set)
-        for number, name in session.execute(
+        for number, name in db_session.execute(
             select(QAPairRow.session_number, QAPairRow.indicator_name)
             .where(QAPairRow.session_number.is_not(None))
             .distinct()
         ).all():
-            db_topics[number].add(name or "")
-        for number in session.scalars(select(SessionPlan.session_number)):
+            if number is not None:  # (the query leaves none out; its type does not say so)
+                db_topics[number].add(name or "")
+        for number in db_session.scalars(select(SessionPlan.session_number)):
             db_topics.setdefault(number, set())
-        pairs_now = session.scalar(select(func.count()).select_from(QAPairRow)) or 0
+        pairs_now = db_session.scalar(select(func.count()).select_from(QAPairRow)) or 0
         return cls(
             dict(db_topics),
             pairs_now,

@@ -18,9 +18,9 @@ from daemon.fsutil import write_atomic
 from daemon.store.models import QAPairRow
 
 
-def hand_off(session: Session, settings: Settings, now: datetime) -> list[dict[str, object]]:
+def hand_off(db_session: Session, settings: Settings, now: datetime) -> list[dict[str, object]]:
     """Write the batch files and mark their pairs handed; returns [{file, pairs}]."""
-    rows = session.execute(
+    rows = db_session.execute(
         select(
             QAPairRow.qa_id,
             QAPairRow.question_key,
@@ -55,7 +55,7 @@ def hand_off(session: Session, settings: Settings, now: datetime) -> list[dict[s
         )
         ids = [r.qa_id for r in chunk]
         for id_start in range(0, len(ids), 500):
-            session.execute(
+            db_session.execute(
                 update(QAPairRow)
                 .where(QAPairRow.qa_id.in_(ids[id_start : id_start + 500]))
                 .values(handed_at=now, handed_file=path.name)

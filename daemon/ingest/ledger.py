@@ -8,12 +8,19 @@ several daemons on one database therefore never import twice.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from daemon.store.models import FileRecord
+from daemon.store.models import FileRecord, utcnow
+
+if TYPE_CHECKING:
+    from daemon.ingest.delivery import Delivery
+    from daemon.ingest.importers.base import ImportResult
+
+RETRYABLE = ("rejected", "failed")  # outcomes ``inboxd retry`` runs again
 
 
 class Known(NamedTuple):
@@ -28,52 +35,113 @@ class Known(NamedTuple):
 _FIND = select(FileRecord.id, FileRecord.outcome, FileRecord.kind).where(
     FileRecord.rel_path == bindparam("rel_path"), FileRecord.sha256 == bindparam("sha256")
 )
-_CLAIM = insert(FileRecord.__table__)
-# the SET clause comes from the parameters given (compiled once per set of columns)
-_SETTLE = update(FileRecord.__table__).where(FileRecord.id == bindparam("record_id"))
+_FILES = cast(Table, FileRecord.__table__)  # SQLAlchemy types ``__table__`` loosely
+_CLAIM = insert(_FILES)
+_SETTLE = update(_FILES).where(FileRecord.id == bindparam("record_id"))
 _LATEST = select(func.max(FileRecord.id))
 
 
-def find(session: Session, rel_path: str, sha256: str) -> Known | None:
+def find(db_session: Session, rel_path: str, sha256: str) -> Known | None:
     """The ledger row of this content at this path, if it was handled."""
-    row = session.connection().execute(_FIND, {"rel_path": rel_path, "sha256": sha256}).first()
+    row = db_session.connection().execute(_FIND, {"rel_path": rel_path, "sha256": sha256}).first()
     return Known(*row) if row is not None else None
 
 
-def claim(session: Session, fields: dict[str, Any]) -> int:
+def claim(db_session: Session, fields: dict[str, Any]) -> int:
     """Insert a ledger row (Core: no ORM bookkeeping per file); its id.
 
     Raises IntegrityError when the (path, content) is claimed already (another daemon).
     """
-    result = session.connection().execute(_CLAIM, fields)
-    return int(result.inserted_primary_key[0])
+    key = db_session.connection().execute(_CLAIM, fields).inserted_primary_key
+    assert key is not None  # an INSERT of one row always has one
+    return int(key[0])
 
 
-def settle(session: Session, record_id: int, fields: dict[str, Any]) -> None:
-    """Write a claimed row's outcome and counts, in the transaction that claimed it."""
-    session.connection().execute(_SETTLE, {"record_id": record_id, **fields})
+def pending_row(delivery: Delivery, kind: str | None, root: Path) -> dict[str, Any]:
+    """A new ledger row for a delivery, pending until its outcome is settled."""
+    archived = delivery.archived
+    return dict(
+        agent=delivery.where.agent,
+        box=delivery.where.box,
+        rel_path=delivery.rel_root,
+        sha256=delivery.digest,
+        size=delivery.size,
+        mtime_ns=delivery.mtime_ns,
+        kind=kind,
+        outcome="pending",
+        pairs_delivered=0,
+        pairs_stored=0,
+        pairs_duplicate=0,
+        pairs_skipped=0,
+        pairs_filtered=0,
+        archive_path=str(archived.relative_to(root)) if archived else None,
+        processed_at=utcnow(),
+        seen_count=1,
+    )
 
 
-def latest_id(session: Session) -> int | None:
+def record_unimported(
+    db_session: Session,
+    delivery: Delivery,
+    root: Path,
+    *,
+    kind: str | None,
+    outcome: str,
+    reason: str | None,
+) -> None:
+    """Record a rejected or failed file, once: a rescan then skips it like any handled file."""
+    if find(db_session, delivery.rel_root, delivery.digest) is not None:
+        return
+    claim(db_session, pending_row(delivery, kind, root) | {"outcome": outcome, "reason": reason})
+
+
+def settle(db_session: Session, record_id: int, result: ImportResult) -> None:
+    """Mark a claimed row imported, with its counts, in the transaction that claimed it."""
+    db_session.connection().execute(
+        _SETTLE,
+        {
+            "record_id": record_id,
+            "outcome": "imported",
+            "pairs_delivered": result.delivered,
+            "pairs_stored": result.stored,
+            "pairs_duplicate": result.duplicate,
+            "pairs_skipped": result.skipped,
+            "pairs_filtered": result.filtered,
+            "details": result.details,
+        },
+    )
+
+
+def latest_id(db_session: Session) -> int | None:
     """The newest row's id: it changes whenever any daemon or command handles a new file."""
-    return session.execute(_LATEST).scalar()
+    return db_session.execute(_LATEST).scalar()
 
 
-def seen_again(session: Session, record_id: int, now: datetime) -> None:
+def seen_again(db_session: Session, record_id: int, now: datetime) -> None:
     """Count a sighting of content already handled (a repeated event, a copy back, a rescan)."""
-    session.execute(
+    db_session.execute(
         update(FileRecord)
         .where(FileRecord.id == record_id)
         .values(seen_count=FileRecord.seen_count + 1, last_seen_at=now)
     )
 
 
-def forget_rejection(session: Session, record_id: int) -> None:
-    """Let a rejected or failed file be processed again (``inboxd retry``)."""
-    session.execute(
+def forget_rejection(db_session: Session, rel_path: str, sha256: str) -> None:
+    """Let this content at this path be processed again if it was rejected or failed
+    (``inboxd retry``); an imported record stays, so the claim that follows finds it."""
+    db_session.execute(
         delete(FileRecord).where(
-            FileRecord.id == record_id, FileRecord.outcome.in_(("rejected", "failed"))
+            FileRecord.rel_path == rel_path,
+            FileRecord.sha256 == sha256,
+            FileRecord.outcome.in_(RETRYABLE),
         )
+    )
+
+
+def retryable_paths(db_session: Session) -> list[str]:
+    """Every path (relative to the root) with a rejected or failed record: ``retry --rejected``."""
+    return list(
+        db_session.scalars(select(FileRecord.rel_path).where(FileRecord.outcome.in_(RETRYABLE)))
     )
 
 
@@ -81,7 +149,7 @@ _LATER = aliased(FileRecord, name="later")
 # A rejected (or failed) file that still needs a person: no later record of its path (a new
 # version imported since, or a retry) has taken its place. One condition, for one query.
 STILL_REJECTED = (
-    FileRecord.outcome.in_(("rejected", "failed")),
+    FileRecord.outcome.in_(RETRYABLE),
     ~exists().where(_LATER.rel_path == FileRecord.rel_path, _LATER.id > FileRecord.id),
 )
 
@@ -90,7 +158,7 @@ HandledKey = tuple[str, int, int | None]  # (rel_path, size, mtime_ns)
 _EPOCH = datetime(1970, 1, 1)  # naive UTC, as processed_at is stored
 
 
-def handled_versions(session: Session) -> dict[HandledKey, float]:
+def handled_versions(db_session: Session) -> dict[HandledKey, float]:
     """(rel_path, size, mtime_ns) -> when that version was last handled (epoch seconds).
 
     A rescan skips a file without reading it only when its size and mtime match a handled
@@ -99,10 +167,10 @@ def handled_versions(session: Session) -> dict[HandledKey, float]:
 
     This reads the whole ledger at each start, so it is kept lean: four columns as Core rows
     (not ORM objects), the latest handling winning by the order of the rows, and the epoch
-    taken by subtraction (the same float as ``replace(tzinfo=UTC).timestamp()``, 8x faster).
+    taken by subtraction (the same float as ``replace(tzinfo=UTC).timestamp()``, cheaper).
     """
     rows = (
-        session.connection()
+        db_session.connection()
         .execute(
             select(
                 FileRecord.rel_path, FileRecord.size, FileRecord.mtime_ns, FileRecord.processed_at

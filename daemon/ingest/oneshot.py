@@ -2,7 +2,7 @@
 files (folders, schema, question keys), and ``inboxd scan``.
 
 Kept apart from ``daemon.live.service`` so the one-shot commands (``process``, ``scan``,
-``status``, ``init``) do not import watchdog and the watcher (~20 ms of every command).
+``status``, ``init``) do not import watchdog and the watcher, a cost every command paid.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from daemon.config import Settings
+from daemon.ingest.assembly import assemble
 from daemon.ingest.paths import BOXES, scan_tree
-from daemon.ingest.pipeline import FileOutcome, Pipeline
-from daemon.status.view import StatusWriter
+from daemon.ingest.pipeline import FileOutcome
 from daemon.store import migrate
 from daemon.store.engine import Database
 
@@ -41,8 +41,7 @@ def pending_files(settings: Settings) -> list[Path]:
 def run_burst(settings: Settings, db: Database) -> list[FileOutcome]:
     """``inboxd scan``: process what is there now through the same pipeline, then return."""
     prepare(settings, db)
-    status = StatusWriter(settings, db)
-    pipeline = Pipeline(settings, db, on_status=status.write)
+    pipeline, status = assemble(settings, db, "write-now")
     outcomes = [pipeline.process(path) for path in pending_files(settings)]
     status.write_all()  # every configured agent finds a current status, touched or not
     return outcomes

@@ -1,8 +1,13 @@
-"""The one path every file takes: locate, read, ledger, route, parse, import, status.
+"""The one path every file takes: locate -> read -> dedupe -> parse -> import -> record.
 
 The live watcher, ``scan``, ``process`` and ``retry`` all call ``Pipeline.process``; there
 is no second import path. One file is one database transaction: the ledger row and every
 row the importer writes commit together or not at all.
+
+Each stage below is one method, in the order a file meets them. A stage hands the next one
+its value (a ``Delivery`` inside a ``ReadFile``, then a ``Parsed``) or ends the file with
+its ``FileOutcome``; a file that is not imported is recorded in the ledger all the same, so
+a rescan skips it like any handled file.
 """
 
 from __future__ import annotations
@@ -15,27 +20,22 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_exponential,
-)
+from sqlalchemy.orm import Session
 
 import handlers
 from daemon.config import Settings
 from daemon.errors import TransientError
 from daemon.ingest import ledger
 from daemon.ingest.archive import archive_copy, archive_stream, hash_file
+from daemon.ingest.delivery import Delivery, Parsed, ReadFile, Refused, StreamedFile
 from daemon.ingest.importers import IMPORTERS, ImportContext, ImportResult
 from daemon.ingest.paths import Ignored, Location, escapes_root, locate
+from daemon.ingest.retrying import read_whole, with_db_retry
 from daemon.logging import get_logger
 from daemon.store.engine import Database
 from daemon.store.locks import KeyConflict, is_question_key_conflict
@@ -44,9 +44,9 @@ from handlers.base import FileContext, Handler, Rejected, StreamParser
 from handlers.streaming import QAStream, StreamRejected
 
 log = get_logger("inboxd.pipeline")
-T = TypeVar("T")
 
 StatusHook = Callable[[set[str]], None]
+Progress = Callable[[int, int], None]  # (done, total) for a person's terminal
 
 
 @dataclass
@@ -78,24 +78,24 @@ class Pipeline:
         self.settings = settings
         self.db = db
         self.on_status = on_status
-        self._progress: Callable[[int, int], None] | None = None
+        self._progress: Progress | None = None  # the current ``process`` call's
 
-    # -- the path --------------------------------------------------------------------------
     def process(
         self,
         path: Path,
         *,
         dry_run: bool = False,
         force: bool = False,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Progress | None = None,
     ) -> FileOutcome:
+        """Run one file through every stage; ``force`` (retry) runs a rejected file again."""
         started = time.perf_counter()
         where = locate(self.settings, path)
         if isinstance(where, Ignored):
             return FileOutcome(path=str(path), outcome="ignored", reason=where.reason)
         self._progress = progress
         try:
-            outcome = self._process_located(where, dry_run=dry_run, force=force)
+            outcome = self._stages(where, dry_run=dry_run, force=force)
         except OperationalError as exc:  # the database went away outside a retried unit
             raise TransientError(f"database unavailable: {exc.orig}") from exc
         outcome.ms = round((time.perf_counter() - started) * 1000, 2)
@@ -105,133 +105,63 @@ class Pipeline:
             self.on_status(outcome.result.concerns | {where.agent, self.settings.orchestrator})
         return outcome
 
-    def _process_located(self, where: Location, *, dry_run: bool, force: bool) -> FileOutcome:
-        base = FileOutcome(path=where.rel_root, outcome="ignored", agent=where.agent)
+    def _stages(self, where: Location, *, dry_run: bool, force: bool) -> FileOutcome:
+        """A located file through read -> dedupe -> parse -> import (each records its end)."""
+        read = self._read(where, dry_run=dry_run)
+        if isinstance(read, FileOutcome):
+            return read
+        if isinstance(read, Refused):
+            return self._reject(read.delivery, None, read.rejection, dry_run=dry_run)
+        self._crash_point("after_read")
+        seen = self._dedupe(read.delivery, dry_run=dry_run, force=force)
+        if seen is not None:
+            return seen
+        parsed = self._parse(read, dry_run=dry_run)
+        del read  # the parsed model is all the import needs: let the bytes go
+        if isinstance(parsed, FileOutcome):
+            return parsed
+        return self._import(parsed, dry_run=dry_run, force=force)
+
+    # -- read --------------------------------------------------------------------------------
+    def _read(self, where: Location, *, dry_run: bool) -> ReadFile | Refused | FileOutcome:
+        """The file's content, read once (a large one: hashed and archived in one pass)."""
         refusal = escapes_root(self.settings, where.path)
         if refusal is not None:
-            digest = hashlib.sha256(f"refused:{where.rel_root}:{refusal}".encode()).hexdigest()
-            link = where.path.lstat()  # recorded so a rescan skips it like any handled file
-            return self._reject(
-                where,
-                base,
-                digest,
-                link.st_size,
-                link.st_mtime_ns,
-                None,
-                Rejected(refusal),
-                dry_run,
-            )
+            return _refused_link(where, refusal)
         try:
             stat = where.path.stat()
             if not where.path.is_file():
-                base.reason = "not a regular file"
-                return base
+                return _ended(where, "ignored", "not a regular file")
             if stat.st_size > self.settings.max_file_bytes:
-                digest = hashlib.sha256(
-                    f"oversize:{where.rel_root}:{stat.st_size}:{stat.st_mtime_ns}".encode()
-                ).hexdigest()
-                reason = Rejected(
-                    f"{stat.st_size} bytes is over the size cap of "
-                    f"{self.settings.max_file_bytes} bytes (max_file_bytes); not read"
-                )
-                return self._reject(
-                    where, base, digest, stat.st_size, stat.st_mtime_ns, None, reason, dry_run
-                )
-            ctx = FileContext(
-                agent=where.agent,
-                box=where.box,
-                rel_path=where.rel_path,
-                rag_distance_threshold=self.settings.rag_distance_threshold,
-            )
-            handler = handlers.route(ctx)
-            streamer = self._streamer(where, handler, stat.st_size)
-            archived: Path | None = None
-            data: bytes | None = None
-            if streamer is not None:  # large: hashed (and archived) in chunks, never whole
-                if dry_run:
-                    digest = hash_file(where.path)
-                else:
-                    digest, archived = self._archive_stream(where)
-            else:
-                data = _read(where.path)
-                digest = hashlib.sha256(data).hexdigest()
+                return _oversize(where, stat, self.settings.max_file_bytes)
+            return self._read_content(where, stat, dry_run=dry_run)
         except FileNotFoundError:
-            base.outcome, base.reason = "vanished", "gone before it could be read"
-            return base
-        size = stat.st_size if data is None else len(data)
-        self._crash_point("after_read")
-        with self.db.transaction() as session:
-            known = ledger.find(session, where.rel_root, digest)
-            # retry (force) reprocesses only what was rejected or failed
-            if known is not None and not (force and known.outcome in ("rejected", "failed")):
-                if not dry_run:
-                    ledger.seen_again(session, known.id, utcnow())
-                base.outcome, base.kind = "unchanged", known.kind
-                base.reason = f"same content already handled ({known.outcome})"
-                return base
-        if where.agent not in self.settings.agents:
-            reason = Rejected(
-                f"agent folder '{where.agent}' is not configured "
-                f"(agents: {', '.join(self.settings.agents)})"
-            )
-            return self._reject(where, base, digest, size, stat.st_mtime_ns, None, reason, dry_run)
-        if isinstance(handler, Rejected):
-            return self._reject(
-                where, base, digest, size, stat.st_mtime_ns, None, handler, dry_run, data
-            )
-        parsed: object
-        if streamer is not None:
-            source_path = archived or where.path
-            parsed = functools.partial(_open_stream, streamer, source_path, ctx)
-            probe = parsed()
-            if probe is None:  # not streamable after all (a document, UTF-16): read it whole
-                streamer, data = None, _read(source_path)
-            else:
-                probe.source.close()
+            return _ended(where, "vanished", "gone before it could be read")
+
+    def _read_content(self, where: Location, stat: os.stat_result, *, dry_run: bool) -> ReadFile:
+        ctx = FileContext(
+            agent=where.agent,
+            box=where.box,
+            rel_path=where.rel_path,
+            rag_distance_threshold=self.settings.rag_distance_threshold,
+            refiner=self.settings.refiner,
+        )
+        handler = handlers.route(ctx)
+        streamer = self._streamer(where, handler, stat.st_size)
         if streamer is None:
-            assert data is not None
-            try:
-                parsed = handler.parse(data, ctx)
-            except Exception as exc:  # a parser bug: the file is marked failed, goes on
-                return self._fail(
-                    where, base, digest, size, stat.st_mtime_ns, handler, exc, dry_run
+            data = read_whole(where.path)
+            delivery = Delivery(where, _sha256(data), len(data), stat.st_mtime_ns)
+            return ReadFile(delivery, ctx, handler, data)
+        # large: hashed (and archived) in chunks, never whole
+        if dry_run:
+            delivery = Delivery(where, hash_file(where.path), stat.st_size, stat.st_mtime_ns)
+        else:
+            with _disk_full_waits():
+                digest, archived = archive_stream(
+                    self.settings.archive_dir, where.path, where.path.suffix
                 )
-            if isinstance(parsed, Rejected):
-                return self._reject(
-                    where, base, digest, size, stat.st_mtime_ns, handler, parsed, dry_run, data
-                )
-            archived = None if dry_run else archived or self._archive(digest, data, where)
-            data = None  # the parsed model is all the import needs: let the bytes go
-        try:
-            return self._import(
-                where,
-                base,
-                ctx,
-                handler,
-                parsed,
-                digest,
-                size,
-                stat.st_mtime_ns,
-                archived,
-                dry_run=dry_run,
-                force=force,
-            )
-        except TransientError:
-            raise
-        except StreamRejected as exc:  # found part-way through a large file: all rolled back
-            return self._reject(
-                where,
-                base,
-                digest,
-                size,
-                stat.st_mtime_ns,
-                handler,
-                exc.rejection,
-                dry_run,
-                archived=archived,
-            )
-        except Exception as exc:
-            return self._fail(where, base, digest, size, stat.st_mtime_ns, handler, exc, dry_run)
+            delivery = Delivery(where, digest, stat.st_size, stat.st_mtime_ns, archived)
+        return ReadFile(delivery, ctx, handler, streamer)
 
     def _streamer(
         self, where: Location, handler: Handler | Rejected, size: int
@@ -243,204 +173,183 @@ class Pipeline:
             return None
         return handler.stream
 
-    def _archive_stream(self, where: Location) -> tuple[str, Path]:
-        try:
-            return archive_stream(self.settings.archive_dir, where.path, where.path.suffix)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise TransientError(f"disk full while archiving: {exc}") from exc
-            raise
+    # -- dedupe against the ledger -----------------------------------------------------------
+    def _dedupe(self, delivery: Delivery, *, dry_run: bool, force: bool) -> FileOutcome | None:
+        """The end of a file whose content was handled already; None when it is new.
 
-    # -- writing the outcome ---------------------------------------------------------------
-    def _import(
-        self,
-        where: Location,
-        base: FileOutcome,
-        ctx: FileContext,
-        handler: Handler,
-        parsed: object,
-        digest: str,
-        size: int,
-        mtime_ns: int,
-        archived: Path | None,
-        *,
-        dry_run: bool,
-        force: bool,
-    ) -> FileOutcome:
-        base.kind = handler.name
-
-        def attempt() -> FileOutcome:
-            with self.db.transaction() as session:
-                if force:
-                    previous = ledger.find(session, where.rel_root, digest)
-                    if previous is not None:
-                        ledger.forget_rejection(session, previous.id)
-                try:
-                    record_id = ledger.claim(
-                        session,
-                        self._record_fields(where, handler.name, digest, size, mtime_ns, archived),
-                    )
-                except IntegrityError:
-                    session.rollback()
-                    base.outcome = "unchanged"
-                    base.reason = "already claimed by another daemon"
-                    return base
-                ictx = ImportContext(
-                    session=session,
-                    settings=self.settings,
-                    file=ctx,
-                    file_id=record_id,
-                    now=utcnow(),
-                    progress=self._progress,
-                    dry_run=dry_run,
-                )
-                # a streamed file is opened afresh for every attempt (a retry reads it again)
-                payload = parsed() if callable(parsed) else parsed
-                try:
-                    result = IMPORTERS[handler.importer](ictx, payload)
-                    session.flush()
-                except IntegrityError as exc:
-                    if is_question_key_conflict(exc):  # another daemon stored it first
-                        raise KeyConflict(f"question stored concurrently: {exc.orig}") from exc
-                    raise
-                finally:
-                    if isinstance(payload, QAStream):
-                        payload.source.close()
-                self._crash_point("in_transaction")
-                ledger.settle(
-                    session,
-                    record_id,
-                    {
-                        "outcome": "imported",
-                        "pairs_delivered": result.delivered,
-                        "pairs_stored": result.stored,
-                        "pairs_duplicate": result.duplicate,
-                        "pairs_skipped": result.skipped,
-                        "pairs_filtered": result.filtered,
-                        "details": result.details,
-                    },
-                )
-                base.result = result
-                if dry_run:
-                    session.rollback()
-                    base.outcome = "dry-run"
-                else:
-                    base.outcome = "imported"
+        ``force`` (retry) lets a rejected or failed file through again, nothing else.
+        """
+        with self.db.transaction() as db_session:
+            known = ledger.find(db_session, delivery.rel_root, delivery.digest)
+            if known is None or (force and known.outcome in ledger.RETRYABLE):
+                return None
             if not dry_run:
-                self._crash_point("after_commit")
-            return base
+                ledger.seen_again(db_session, known.id, utcnow())
+        reason = f"same content already handled ({known.outcome})"
+        return _ended(delivery.where, "unchanged", reason, kind=known.kind)
 
-        return _with_db_retry(attempt, self.settings.db_retry_seconds)
+    # -- parse -------------------------------------------------------------------------------
+    def _parse(self, read: ReadFile, *, dry_run: bool) -> Parsed | FileOutcome:
+        """The file's model, or the stream a large file is read through while it is imported."""
+        delivery, handler, content = read.delivery, read.handler, read.content
+        if delivery.agent not in self.settings.agents:
+            reason = Rejected(
+                f"agent folder '{delivery.agent}' is not configured "
+                f"(agents: {', '.join(self.settings.agents)})"
+            )
+            return self._reject(delivery, None, reason, dry_run=dry_run)
+        if isinstance(handler, Rejected):
+            return self._reject(delivery, None, handler, dry_run=dry_run, data=read.data)
+        if not isinstance(content, bytes):
+            streamed = StreamedFile(content, delivery.archived or delivery.where.path, read.ctx)
+            if streamed.streamable():
+                return Parsed(delivery, read.ctx, handler, streamed)
+            content = read_whole(streamed.path)  # a document, UTF-16: read it whole after all
+        return self._parse_whole(delivery, read.ctx, handler, content, dry_run=dry_run)
 
-    def _archive(self, digest: str, data: bytes, where: Location) -> Path:
+    def _parse_whole(
+        self, delivery: Delivery, ctx: FileContext, handler: Handler, data: bytes, *, dry_run: bool
+    ) -> Parsed | FileOutcome:
         try:
-            return archive_copy(self.settings.archive_dir, digest, data, where.path.suffix)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise TransientError(f"disk full while archiving: {exc}") from exc
+            model = handler.parse(data, ctx)
+        except Exception as exc:  # a parser bug: the file is marked failed, goes on
+            return self._fail(delivery, handler, exc, dry_run=dry_run)
+        if isinstance(model, Rejected):
+            return self._reject(delivery, handler, model, dry_run=dry_run, data=data)
+        if not dry_run and delivery.archived is None:
+            delivery = delivery.kept_at(self._archive(delivery, data))
+        return Parsed(delivery, ctx, handler, model)
+
+    # -- import ------------------------------------------------------------------------------
+    def _import(self, parsed: Parsed, *, dry_run: bool, force: bool) -> FileOutcome:
+        """Import in one transaction, again while the database is busy; else record why not."""
+        attempt = functools.partial(self._import_once, parsed, dry_run=dry_run, force=force)
+        try:
+            return with_db_retry(attempt, self.settings.db_retry_seconds)
+        except TransientError:
             raise
+        except StreamRejected as exc:  # found part-way through a large file: all rolled back
+            return self._reject(parsed.delivery, parsed.handler, exc.rejection, dry_run=dry_run)
+        except Exception as exc:
+            return self._fail(parsed.delivery, parsed.handler, exc, dry_run=dry_run)
 
-    def _record_fields(
-        self,
-        where: Location,
-        kind: str | None,
-        digest: str,
-        size: int,
-        mtime_ns: int | None,
-        archived: Path | None,
-    ) -> dict[str, Any]:
-        """A new ledger row, pending until its outcome is settled."""
-        return dict(
-            agent=where.agent,
-            box=where.box,
-            rel_path=where.rel_root,
-            sha256=digest,
-            size=size,
-            mtime_ns=mtime_ns,
-            kind=kind,
-            outcome="pending",
-            pairs_delivered=0,
-            pairs_stored=0,
-            pairs_duplicate=0,
-            pairs_skipped=0,
-            pairs_filtered=0,
-            archive_path=str(archived.relative_to(self.settings.root_path)) if archived else None,
-            processed_at=utcnow(),
-            seen_count=1,
+    def _import_once(self, parsed: Parsed, *, dry_run: bool, force: bool) -> FileOutcome:
+        """One attempt: claim the ledger row, run the importer, settle the row, commit."""
+        delivery, kind = parsed.delivery, parsed.handler.name
+        with self.db.transaction() as db_session:
+            if force:
+                ledger.forget_rejection(db_session, delivery.rel_root, delivery.digest)
+            try:
+                record_id = ledger.claim(
+                    db_session, ledger.pending_row(delivery, kind, self.settings.root_path)
+                )
+            except IntegrityError:
+                db_session.rollback()
+                reason = "already claimed by another daemon"
+                return _ended(delivery.where, "unchanged", reason, kind=kind)
+            result = self._run_importer(db_session, parsed, record_id, dry_run=dry_run)
+            self._crash_point("in_transaction")
+            ledger.settle(db_session, record_id, result)
+            if dry_run:
+                db_session.rollback()
+        if not dry_run:
+            self._crash_point("after_commit")
+        outcome = _ended(delivery.where, "dry-run" if dry_run else "imported", None, kind=kind)
+        outcome.result = result
+        return outcome
+
+    def _run_importer(
+        self, db_session: Session, parsed: Parsed, record_id: int, *, dry_run: bool
+    ) -> ImportResult:
+        ictx = ImportContext(
+            db_session=db_session,
+            settings=self.settings,
+            file=parsed.ctx,
+            file_id=record_id,
+            now=utcnow(),
+            progress=self._progress,
+            dry_run=dry_run,
         )
+        # a streamed file is opened afresh for every attempt (a retry reads it again)
+        payload = parsed.payload
+        model = payload.open() if isinstance(payload, StreamedFile) else payload
+        try:
+            result = IMPORTERS[parsed.handler.importer](ictx, model)
+            db_session.flush()
+        except IntegrityError as exc:
+            if is_question_key_conflict(exc):  # another daemon stored it first
+                raise KeyConflict(f"question stored concurrently: {exc.orig}") from exc
+            raise
+        finally:
+            if isinstance(model, QAStream):
+                model.source.close()
+        return result
 
+    # -- record what was not imported --------------------------------------------------------
     def _reject(
         self,
-        where: Location,
-        base: FileOutcome,
-        digest: str,
-        size: int,
-        mtime_ns: int | None,
+        delivery: Delivery,
         handler: Handler | None,
         rejection: Rejected,
+        *,
         dry_run: bool,
         data: bytes | None = None,
-        *,
-        archived: Path | None = None,
     ) -> FileOutcome:
-        base.outcome = "rejected"
-        base.kind = handler.name if handler else None
-        base.reason = rejection.describe(where.rel_root)
-        base.result.concerns.add(where.agent)
+        """A file that cannot be used as it is; ``data``, when given, is archived first."""
+        kind = handler.name if handler else None
+        outcome = _ended(delivery.where, "rejected", rejection.describe(delivery.rel_root), kind)
+        outcome.result.concerns.add(delivery.agent)
         if dry_run:
-            return base
+            return outcome
         if data is not None:
-            archived = self._archive(digest, data, where)
-        self._record_failure(where, base, digest, size, mtime_ns, archived)
-        return base
+            delivery = delivery.kept_at(self._archive(delivery, data))
+        self._record(delivery, outcome)
+        return outcome
 
     def _fail(
-        self,
-        where: Location,
-        base: FileOutcome,
-        digest: str,
-        size: int,
-        mtime_ns: int | None,
-        handler: Handler,
-        exc: BaseException,
-        dry_run: bool,
+        self, delivery: Delivery, handler: Handler, exc: Exception, *, dry_run: bool
     ) -> FileOutcome:
-        base.outcome = "failed"
-        base.kind = handler.name
-        base.reason = (
-            f"{where.rel_root}: internal error while handling this {handler.name} file "
+        """An internal error (a bug): logged with its traceback, recorded for ``retry``."""
+        reason = (
+            f"{delivery.rel_root}: internal error while handling this {handler.name} file "
             f"({type(exc).__name__}: {exc}); the file is kept, `inboxd retry` runs it again"
         )
-        base.result.concerns.add(where.agent)
+        outcome = _ended(delivery.where, "failed", reason, kind=handler.name)
+        outcome.result.concerns.add(delivery.agent)
         log.error(
             "file.internal_error",
-            path=where.rel_root,
+            path=delivery.rel_root,
             kind=handler.name,
             exc_info=(type(exc), exc, exc.__traceback__),
             traceback_summary=traceback.format_exception_only(exc)[-1].strip(),
         )
         if not dry_run:
-            self._record_failure(where, base, digest, size, mtime_ns, None)
-        return base
+            # a failed row names no copy: ``retry`` reads the delivery itself
+            self._record(delivery.kept_at(None), outcome)
+        return outcome
 
-    def _record_failure(
-        self,
-        where: Location,
-        base: FileOutcome,
-        digest: str,
-        size: int,
-        mtime_ns: int | None,
-        archived: Path | None,
-    ) -> None:
+    def _record(self, delivery: Delivery, outcome: FileOutcome) -> None:
+        """The ledger row of a file not imported (unless another daemon recorded it first)."""
+
         def attempt() -> None:
-            with self.db.transaction() as session:
-                if ledger.find(session, where.rel_root, digest) is not None:
-                    return
-                fields = self._record_fields(where, base.kind, digest, size, mtime_ns, archived)
-                ledger.claim(session, fields | {"outcome": base.outcome, "reason": base.reason})
+            with self.db.transaction() as db_session:
+                ledger.record_unimported(
+                    db_session,
+                    delivery,
+                    self.settings.root_path,
+                    kind=outcome.kind,
+                    outcome=outcome.outcome,
+                    reason=outcome.reason,
+                )
 
         with contextlib.suppress(IntegrityError):  # another daemon recorded it first
-            _with_db_retry(attempt, self.settings.db_retry_seconds)
+            with_db_retry(attempt, self.settings.db_retry_seconds)
+
+    def _archive(self, delivery: Delivery, data: bytes) -> Path:
+        with _disk_full_waits():
+            return archive_copy(
+                self.settings.archive_dir, delivery.digest, data, delivery.where.path.suffix
+            )
 
     def _crash_point(self, name: str) -> None:
         """Test-only: die like ``kill -9`` here when ``crash_at`` names this point."""
@@ -468,58 +377,40 @@ class Pipeline:
             log.info(f"file.{outcome.outcome.replace('-', '_')}", **fields)
 
 
-def _open_stream(streamer: StreamParser, path: Path, ctx: FileContext) -> QAStream | None:
-    """The file opened for its streaming reader; the stream owns (and closes) the file."""
-    source = open(path, "rb")  # noqa: SIM115 - closed by the pipeline after the import
-    try:
-        stream = streamer(source, ctx)
-    except BaseException:
-        source.close()
-        raise
-    if stream is None:
-        source.close()
-    return stream
-
-
-# Retry policies built once: building one costs more than a small file's read (~60 µs).
-_READ_RETRYING = Retrying(
-    retry=retry_if_exception_type((PermissionError, BlockingIOError)),
-    stop=stop_after_delay(5),
-    wait=wait_exponential(multiplier=0.05, max=1),
-    reraise=True,
-)
-
-
-def _read(path: Path) -> bytes:
-    """Read a whole file; a writer's transient lock is retried, a vanished file is not."""
-    return _READ_RETRYING(path.read_bytes)
-
-
-def _key_conflicts_exhausted(state: RetryCallState) -> bool:
-    failed = state.outcome.exception() if state.outcome is not None else None
-    return isinstance(failed, KeyConflict) and state.attempt_number >= 5
-
-
-@functools.cache
-def _db_retrying(seconds: float) -> Retrying:
-    """The database retry policy for this many seconds (built once per setting)."""
-    return Retrying(
-        retry=retry_if_exception_type((OperationalError, KeyConflict)),
-        stop=stop_after_delay(seconds) | _key_conflicts_exhausted,
-        wait=wait_exponential(multiplier=0.05, max=2),
-        reraise=True,
+def _ended(
+    where: Location, outcome: str, reason: str | None, kind: str | None = None
+) -> FileOutcome:
+    return FileOutcome(
+        path=where.rel_root, outcome=outcome, agent=where.agent, kind=kind, reason=reason
     )
 
 
-def _with_db_retry(func: Callable[[], T], seconds: float) -> T:
-    """Retry a unit of work while the database is busy or away; then it is a TransientError.
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
-    A question stored by another daemon meanwhile (``KeyConflict``) is retried too, at most
-    five times: each run reads what was committed before it, so it ends as soon as the other
-    daemons' rows are seen as duplicates (after that the file waits, like a busy database).
-    Other integrity errors are not retried.
-    """
+
+def _refused_link(where: Location, refusal: str) -> Refused:
+    """A link out of the tree: never followed, recorded by the link's own size and time."""
+    link = where.path.lstat()  # recorded so a rescan skips it like any handled file
+    digest = _sha256(f"refused:{where.rel_root}:{refusal}".encode())
+    return Refused(Delivery(where, digest, link.st_size, link.st_mtime_ns), Rejected(refusal))
+
+
+def _oversize(where: Location, stat: os.stat_result, cap: int) -> Refused:
+    """A file over the size cap: never read, known by its size and time."""
+    digest = _sha256(f"oversize:{where.rel_root}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    rejection = Rejected(
+        f"{stat.st_size} bytes is over the size cap of {cap} bytes (max_file_bytes); not read"
+    )
+    return Refused(Delivery(where, digest, stat.st_size, stat.st_mtime_ns), rejection)
+
+
+@contextlib.contextmanager
+def _disk_full_waits() -> Iterator[None]:
+    """A full disk while archiving is waited out like a busy database, never a rejection."""
     try:
-        return _db_retrying(seconds)(func)
-    except OperationalError as exc:
-        raise TransientError(f"database unavailable: {exc.orig}") from exc
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise TransientError(f"disk full while archiving: {exc}") from exc
+        raise

@@ -18,9 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from daemon.config import Settings
 from daemon.errors import TransientError
 from daemon.ingest import ledger
+from daemon.ingest.assembly import assemble
 from daemon.ingest.oneshot import prepare
 from daemon.ingest.paths import Candidate, Location, locate, scan_tree
-from daemon.ingest.pipeline import Pipeline
 from daemon.live.notify import Notifier
 from daemon.live.watcher import (
     DeliveryEventHandler,
@@ -31,7 +31,6 @@ from daemon.live.watcher import (
 )
 from daemon.live.workqueue import WorkQueue
 from daemon.logging import get_logger
-from daemon.status.view import StatusWriter
 from daemon.store.engine import Database
 from daemon.store.models import utcnow
 
@@ -48,8 +47,7 @@ class Daemon:
         self.settings = settings
         self.notifier = notifier or Notifier(None)
         self.db = db or Database.for_settings(settings)
-        self.status = StatusWriter(settings, self.db)
-        self.pipeline = Pipeline(settings, self.db, on_status=self._status_due)
+        self.pipeline, self.status = assemble(settings, self.db, self._status_due)
         self.open_files = OpenFiles()
         self.queue = WorkQueue(settings.settle_seconds, held_open=self.open_files.is_open)
         self.counts: Counter[str] = Counter()
@@ -128,8 +126,8 @@ class Daemon:
         the files that are queued.
         """
         root = self.settings.root_path  # resolved once, not per file
-        with self.db.reader() as session:
-            handled = ledger.handled_versions(session)
+        with self.db.reader() as db_session:
+            handled = ledger.handled_versions(db_session)
         # after an overflow or at start, inotify's open counts are unknown: ask /proc (for
         # every file, queued or not: a writer may have opened a handled file to append)
         for path in files_open_for_writing(root):

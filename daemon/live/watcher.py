@@ -169,24 +169,31 @@ class DeliveryEventHandler(FileSystemEventHandler):
 
     def _dispatch(self, event: FileSystemEvent) -> None:
         if isinstance(event, DirCreatedEvent | DirMovedEvent):
-            folder = event.dest_path if isinstance(event, DirMovedEvent) else event.src_path
-            if os.path.islink(folder):  # a link to a folder: refused by the pipeline, not walked
-                link = self._candidate(folder)
-                if link is not None:
-                    self.queue.put(link, ready=True)
-                return
-            for path in walk_files(Path(os.fsdecode(folder))):
-                if self._candidate(str(path)):
-                    self.queue.put(path, ready=False)
+            self._folder_arrived(event)
             return
         if isinstance(event, FileMovedEvent):
-            path = self._candidate(event.dest_path)
-            if path is not None:
-                self.queue.put(path, ready=True)
+            moved_in = self._candidate(event.dest_path)
+            if moved_in is not None:
+                self.queue.put(moved_in, ready=True)
             return
         path = self._candidate(event.src_path)
-        if path is None:
+        if path is not None:
+            self._file_event(event, path)
+
+    def _folder_arrived(self, event: DirCreatedEvent | DirMovedEvent) -> None:
+        """A new folder is walked at once: files written before its watch existed send no event."""
+        folder = event.dest_path if isinstance(event, DirMovedEvent) else event.src_path
+        if os.path.islink(folder):  # a link to a folder: refused by the pipeline, not walked
+            link = self._candidate(folder)
+            if link is not None:
+                self.queue.put(link, ready=True)
             return
+        for path in walk_files(Path(os.fsdecode(folder))):
+            if self._candidate(str(path)):
+                self.queue.put(path, ready=False)
+
+    def _file_event(self, event: FileSystemEvent, path: Path) -> None:
+        """Open and close tell who still writes; close-after-write is the arrival."""
         if isinstance(event, FileOpenedEvent):
             self.open_files.opened(path)
         elif isinstance(event, FileClosedEvent):

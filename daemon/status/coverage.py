@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, select
 
+from daemon.store.engine import Reader
 from daemon.store.models import QAPairRow, SessionIndicator, SessionPlan
 
 
@@ -46,15 +46,16 @@ class SessionCoverage:
         return data
 
 
-def pairs_by_session(session: Session | Connection) -> dict[int, dict[str, int]]:
+def pairs_by_session(reader: Reader) -> dict[int, dict[str, int]]:
     """session number -> {indicator name -> pairs stored}."""
     found: dict[int, dict[str, int]] = defaultdict(dict)
-    for number, name, count in session.execute(
+    for number, name, count in reader.execute(
         select(QAPairRow.session_number, QAPairRow.indicator_name, func.count())
         .where(QAPairRow.session_number.is_not(None))
         .group_by(QAPairRow.session_number, QAPairRow.indicator_name)
     ).all():
-        found[number][name or ""] = count
+        if number is not None:  # (the WHERE already leaves them out)
+            found[number][name or ""] = count
     return found
 
 
@@ -78,7 +79,7 @@ AGENT_EXPECTED = ALL_EXPECTED.where(
 
 
 def session_coverage(
-    session: Session | Connection,
+    reader: Reader,
     agent: str | None = None,
     stored: Mapping[int, Mapping[str, int]] | None = None,
 ) -> list[SessionCoverage]:
@@ -89,16 +90,16 @@ def session_coverage(
     Connection reads without the ORM's per-statement work (and without its autoflush).
     """
     if agent is None:
-        plans = session.execute(ALL_PLANS).all()
-        indicators = session.execute(ALL_EXPECTED).all()
+        plans = reader.execute(ALL_PLANS).all()
+        indicators = reader.execute(ALL_EXPECTED).all()
     else:
-        plans = session.execute(AGENT_PLANS, {"agent": agent}).all()
-        indicators = session.execute(AGENT_EXPECTED, {"agent": agent}).all()
+        plans = reader.execute(AGENT_PLANS, {"agent": agent}).all()
+        indicators = reader.execute(AGENT_EXPECTED, {"agent": agent}).all()
     expected: dict[int, list[str]] = defaultdict(list)
     for number, name in indicators:
         expected[number].append(name)
     if stored is None:
-        stored = pairs_by_session(session)
+        stored = pairs_by_session(reader)
     result = []
     for plan in plans:
         delivered = stored.get(plan.session_number, {})

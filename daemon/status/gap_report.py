@@ -21,10 +21,10 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
-def gap_report(session: Session, settings: Settings, now: datetime) -> str:
-    coverage = session_coverage(session)
+def gap_report(db_session: Session, settings: Settings, now: datetime) -> str:
+    coverage = session_coverage(db_session)
     found = gaps(coverage)
-    total = session.scalar(select(func.count()).select_from(QAPairRow)) or 0
+    total = db_session.scalar(select(func.count()).select_from(QAPairRow)) or 0
     lines = [
         f"# Gap report ({now:%Y-%m-%d %H:%M} UTC)",
         "",
@@ -45,10 +45,10 @@ def gap_report(session: Session, settings: Settings, now: datetime) -> str:
     for number, names in found.missing_indicators.items():
         lines.append(f"Session {number:02d} missing indicators: {', '.join(names)}")
 
-    dup_skipped = session.scalar(select(func.sum(FileRecord.pairs_duplicate))) or 0
-    conflicts = session.scalar(select(func.count()).where(QAPairRow.key_conflict == true())) or 0
+    dup_skipped = db_session.scalar(select(func.sum(FileRecord.pairs_duplicate))) or 0
+    conflicts = db_session.scalar(select(func.count()).where(QAPairRow.key_conflict == true())) or 0
     from_exports = (
-        session.scalar(select(func.count()).where(QAPairRow.source_database.is_not(None))) or 0
+        db_session.scalar(select(func.count()).where(QAPairRow.source_database.is_not(None))) or 0
     )
     lines += [
         "",
@@ -60,7 +60,7 @@ def gap_report(session: Session, settings: Settings, now: datetime) -> str:
         f"- pairs that came from whole-database exports: {from_exports}",
     ]
 
-    flags = session.execute(
+    flags = db_session.execute(
         select(
             func.avg(QAPairRow.answer_length),
             func.sum(case((QAPairRow.has_formula.is_(True), 1), else_=0)),
@@ -70,7 +70,7 @@ def gap_report(session: Session, settings: Settings, now: datetime) -> str:
             func.avg(QAPairRow.quality_score),
         )
     ).one()
-    tiers = session.execute(
+    tiers = db_session.execute(
         select(QAPairRow.tier, func.count())
         .where(QAPairRow.tier.is_not(None))
         .group_by(QAPairRow.tier)
@@ -88,7 +88,7 @@ def gap_report(session: Session, settings: Settings, now: datetime) -> str:
         f"- tiers: {', '.join(f'{t} {n}' for t, n in tiers) or 'none yet'}",
     ]
 
-    by_category = session.execute(
+    by_category = db_session.execute(
         select(Indicator.indicator_category, func.count(QAPairRow.qa_id))
         .join(QAPairRow, QAPairRow.indicator_id == Indicator.id)
         .group_by(Indicator.indicator_category)
@@ -114,7 +114,7 @@ def gap_report(session: Session, settings: Settings, now: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_gap_report(session: Session, settings: Settings, now: datetime) -> Path:
+def write_gap_report(db_session: Session, settings: Settings, now: datetime) -> Path:
     path = settings.report_dir / f"gap-{now:%Y%m%d-%H%M%S-%f}.md"
-    write_atomic(path, gap_report(session, settings, now).encode("utf-8"))
+    write_atomic(path, gap_report(db_session, settings, now).encode("utf-8"))
     return path

@@ -9,9 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import (
-    text,
-)
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +35,7 @@ def is_question_key_conflict(exc: IntegrityError) -> bool:
 
 
 def serialize_on(
-    session: Session, names: Iterable[str], namespace: str, *, whole: bool = False
+    db_session: Session, names: Iterable[str], namespace: str, *, whole: bool = False
 ) -> None:
     """Hold a transaction lock per name (case-insensitive) until commit, on PostgreSQL.
 
@@ -50,16 +48,16 @@ def serialize_on(
     ascending), so two writers never wait on each other in a circle.
     On SQLite the database's single write lock already serializes writers: nothing to do.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if db_session.get_bind().dialect.name != "postgresql":
         return
     keys = sorted({lock_key(namespace, name) for name in names})
     whole_key = lock_key(namespace, "")
     if whole or len(keys) > MAX_NAMED_LOCKS:
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": whole_key})
+        db_session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": whole_key})
         return
-    session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": whole_key})
+    db_session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": whole_key})
     for key in keys:
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        db_session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def lock_key(namespace: str, name: str) -> int:

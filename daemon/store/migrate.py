@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Connection, false, inspect, select, text, true, update
 
@@ -20,6 +20,8 @@ from daemon.store.models import Base, QAPairRow
 from handlers.text import question_key
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -86,8 +88,8 @@ def at_head(db: Database) -> bool:
     """True when the stored revision is the scripts' head: nothing to migrate.
 
     Lets a start on a database already at head read one row instead of importing alembic
-    (about a second of a process's start). Read without the schema lock: a database another
-    host is migrating shows its old revision until that commits, and takes the slow path.
+    (a slow import). Read without the schema lock: a database another host is migrating
+    shows its old revision until that commits, and takes the slow path.
     """
     head = script_head()
     if head is None:
@@ -104,7 +106,7 @@ def upgrade(db: Database) -> None:
 
     An empty database is created from the models and stamped at head instead, as alembic's
     cookbook advises: the same schema (a test compares the two paths on both backends)
-    without importing alembic and replaying every step (~0.08 s of a first command).
+    without importing alembic and replaying every step.
     """
     if at_head(db):
         return
@@ -154,12 +156,13 @@ def _one_at_a_time(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SET LOCAL lock_timeout = 0"))
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
-    elif (
-        connection.dialect.name == "sqlite"
-        and not connection.connection.driver_connection.in_transaction
-    ):
-        # each attempt itself waits out the busy timeout first
-        while_sqlite_locked(SQLITE_MIGRATION_WAIT)(connection.exec_driver_sql, "BEGIN IMMEDIATE")
+    elif connection.dialect.name == "sqlite":
+        driver = cast("sqlite3.Connection", connection.connection.driver_connection)
+        if not driver.in_transaction:
+            # each attempt itself waits out the busy timeout first
+            while_sqlite_locked(SQLITE_MIGRATION_WAIT)(
+                connection.exec_driver_sql, "BEGIN IMMEDIATE"
+            )
 
 
 @dataclass
@@ -173,9 +176,9 @@ class KeyBackfill:
 def backfill_question_keys(db: Database) -> KeyBackfill:
     """Key every pair that has no key yet; mark (and report) the ones already stored."""
     result = KeyBackfill()
-    with db.transaction() as session:
-        _one_at_a_time(session.connection())
-        rows = session.execute(
+    with db.transaction() as db_session:
+        _one_at_a_time(db_session.connection())
+        rows = db_session.execute(
             select(QAPairRow.qa_id, QAPairRow.question)
             .where(QAPairRow.question_key.is_(None))
             .order_by(QAPairRow.qa_id)
@@ -183,8 +186,8 @@ def backfill_question_keys(db: Database) -> KeyBackfill:
         if not rows:
             return result
         keys = {qa_id: question_key(question) for qa_id, question in rows}
-        owners: dict[str, int] = dict(
-            session.execute(
+        owners: dict[str | None, int] = dict(
+            db_session.execute(
                 select(QAPairRow.question_key, QAPairRow.qa_id).where(
                     QAPairRow.question_key.in_(set(keys.values())),
                     QAPairRow.key_conflict == false(),
@@ -194,15 +197,14 @@ def backfill_question_keys(db: Database) -> KeyBackfill:
         for qa_id, question in rows:
             key = keys[qa_id]
             owner = owners.get(key)
-            conflict = owner is not None
-            if conflict:
+            if owner is not None:
                 result.duplicates.append((qa_id, owner, question))
             else:
                 owners[key] = qa_id
-            session.execute(
+            db_session.execute(
                 update(QAPairRow)
                 .where(QAPairRow.qa_id == qa_id)
-                .values(question_key=key, key_conflict=conflict)
+                .values(question_key=key, key_conflict=owner is not None)
             )
             result.keyed += 1
     return result
@@ -210,10 +212,10 @@ def backfill_question_keys(db: Database) -> KeyBackfill:
 
 def known_duplicates(db: Database) -> list[tuple[int, str]]:
     """Pairs marked as duplicates of an earlier stored question: (qa_id, question)."""
-    with db.reader() as session:
+    with db.reader() as db_session:
         return [
             (qa_id, question)
-            for qa_id, question in session.execute(
+            for qa_id, question in db_session.execute(
                 select(QAPairRow.qa_id, QAPairRow.question)
                 .where(QAPairRow.key_conflict == true())
                 .order_by(QAPairRow.qa_id)

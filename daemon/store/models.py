@@ -27,9 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-QUESTION_KEY_INDEX = "uq_qa_pairs_question_key"
-
-
+QUESTION_KEY_INDEX = "uq_qa_pairs_question_key"  # named: locks.py tells its conflicts apart
 # BIGINT where 32 bits are too few; SQLite's INTEGER is 64-bit already (and stays as created)
 INT64 = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -94,7 +92,7 @@ class QAPairRow(Base):
     __table_args__ = (
         # One key, one pair; rows that were duplicates before adoption are marked and exempt.
         Index(
-            "uq_qa_pairs_question_key",
+            QUESTION_KEY_INDEX,
             "question_key",
             unique=True,
             sqlite_where=text("key_conflict = 0"),

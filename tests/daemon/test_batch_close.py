@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import orjson
 from sqlalchemy import func, select
 
 from daemon.config import Settings
 from daemon.ingest.pipeline import Pipeline
-from daemon.status.view import StatusWriter
+from daemon.status.writer import StatusWriter
 from daemon.store.engine import Database
 from daemon.store.models import QAPairRow, SignalRow
-from tests.support import deliver, sample_files
+from tests.support import deliver, read_json_object, sample_files
 
 SIGNAL = "outbox/droid/ALL_SESSIONS_COMPLETE.txt"
 REFINEMENT = "outbox/gemini/refinement_0001.jsonl"
@@ -31,8 +32,8 @@ def _batches(settings: Settings) -> list[Path]:
     return sorted((settings.root_path / "inbox/gemini").glob("refinement-batch-*.jsonl"))
 
 
-def _gemini(settings: Settings) -> dict:
-    return json.loads((settings.root_path / "inbox/gemini/status.json").read_text())
+def _gemini(settings: Settings) -> dict[str, Any]:
+    return read_json_object(settings.root_path / "inbox/gemini/status.json")
 
 
 def test_backup_holds_the_pre_signal_database(settings: Settings, db: Database) -> None:
@@ -67,9 +68,9 @@ def test_gemini_batches_hold_exactly_the_unrefined_pairs(settings: Settings, db:
         orjson.loads(line) for path in _batches(settings) for line in path.read_bytes().splitlines()
     ]
     assert [len(p.read_bytes().splitlines()) for p in _batches(settings)] == [5, 5, 5, 3]
-    with db.reader() as session:
+    with db.reader() as db_session:
         unrefined = set(
-            session.scalars(select(QAPairRow.qa_id).where(QAPairRow.refined_at.is_(None)))
+            db_session.scalars(select(QAPairRow.qa_id).where(QAPairRow.refined_at.is_(None)))
         )
     assert {r["qa_id"] for r in records} == unrefined
     assert len(records) == len(unrefined) == 18
@@ -110,8 +111,8 @@ def test_a_second_signal_for_a_closed_batch_changes_nothing(
     assert outcome.result.details["signal"] == "already-closed"
     assert len(_batches(settings)) == 1
     assert len(list(settings.backup_dir.glob("*.db"))) == 1
-    with db.reader() as session:
-        assert session.scalar(select(func.count()).where(SignalRow.outcome == "closed")) == 1
+    with db.reader() as db_session:
+        assert db_session.scalar(select(func.count()).where(SignalRow.outcome == "closed")) == 1
 
 
 def test_claims_in_the_signal_are_checked_against_the_database(
@@ -135,8 +136,8 @@ def test_refinement_arriving_before_its_pairs_is_applied_when_they_arrive(
     early = pipeline.process(deliver(settings.root_path, REFINEMENT))
     assert early.result.details["unmatched"] == 2
     pipeline.process(deliver(settings.root_path, "outbox/droid/session_02/sma_qa_pairs.json"))
-    with db.reader() as session:
-        scored = session.scalars(
+    with db.reader() as db_session:
+        scored = db_session.scalars(
             select(QAPairRow.tier).where(QAPairRow.tier.is_not(None)).order_by(QAPairRow.qa_id)
         ).all()
     assert scored == ["premium", "standard"]

@@ -47,9 +47,9 @@ def _database(root: Path) -> Database:
 def _counts(root: Path) -> dict[str, int]:
     db = _database(root)
     try:
-        with db.reader() as session:
+        with db.reader() as db_session:
             return {
-                table.__name__: session.scalar(select(func.count()).select_from(table)) or 0
+                table.__name__: db_session.scalar(select(func.count()).select_from(table)) or 0
                 for table in (QAPairRow, FileRecord, Indicator)
             }
     finally:
@@ -59,10 +59,10 @@ def _counts(root: Path) -> dict[str, int]:
 def _ledger(root: Path, rel_path: str) -> list[tuple[str, str]]:
     db = _database(root)
     try:
-        with db.reader() as session:
+        with db.reader() as db_session:
             return [
                 (sha, outcome)
-                for sha, outcome in session.execute(
+                for sha, outcome in db_session.execute(
                     select(FileRecord.sha256, FileRecord.outcome)
                     .where(FileRecord.rel_path == rel_path)
                     .order_by(FileRecord.id)
@@ -157,8 +157,8 @@ def test_console_script_leaves_with_its_output_log_and_database_complete(root: P
     log_lines = (root / "var" / "log" / "inboxd.jsonl").read_text().splitlines()
     assert json.loads(log_lines[-1])["event"] == "file.imported"
     assert not (root / "var" / "inboxd.db-wal").exists()  # closed: checkpointed, removed
-    with Database(f"sqlite:///{root / 'var' / 'inboxd.db'}").reader() as session:
-        assert session.scalar(select(func.count()).select_from(FileRecord)) == 1
+    with Database(f"sqlite:///{root / 'var' / 'inboxd.db'}").reader() as db_session:
+        assert db_session.scalar(select(func.count()).select_from(FileRecord)) == 1
     usage = _console_script("no-such-command")
     assert usage.returncode == 2
     assert "No such command" in usage.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -10,15 +11,15 @@ from bench.datagen import export_document, write_json
 from daemon.config import Settings
 from daemon.ingest.pipeline import Pipeline
 from daemon.store.engine import Database
-from daemon.store.models import AnswerVersion, FileRecord, QAPairRow
+from daemon.store.models import AnswerVersion, Base, FileRecord, QAPairRow
 
 
-def _count(db: Database, model: type) -> int:
-    with db.reader() as session:
-        return session.scalar(select(func.count()).select_from(model)) or 0
+def _count(db: Database, model: type[Base]) -> int:
+    with db.reader() as db_session:
+        return db_session.scalar(select(func.count()).select_from(model)) or 0
 
 
-def _export(root: Path, name: str, document: dict) -> Path:
+def _export(root: Path, name: str, document: dict[str, Any]) -> Path:
     return write_json(root / "outbox/claude" / f"database_qa_export_{name}.json", document)
 
 
@@ -95,8 +96,8 @@ def test_keep_first_never_replaces_an_answer(settings: Settings, db: Database) -
     pipeline.process(_export(settings.root_path, "a", short))
     outcome = pipeline.process(_export(settings.root_path, "b", long))
     assert outcome.result.duplicate == 1 and outcome.result.details["replaced_answers"] == 0
-    with db.reader() as session:
-        assert session.scalar(select(QAPairRow.answer)) == "Mean."
+    with db.reader() as db_session:
+        assert db_session.scalar(select(QAPairRow.answer)) == "Mean."
     assert _count(db, AnswerVersion) == 0
 
 
@@ -104,7 +105,7 @@ def test_prefer_longer_needs_twenty_percent_more(settings: Settings, db: Databas
     settings = settings.model_copy(update={"dedup_policy": "prefer-longer"})
     pipeline = Pipeline(settings, db)
 
-    def doc(answer: str) -> dict:
+    def doc(answer: str) -> dict[str, Any]:
         return {
             "sessions": [
                 {
@@ -128,9 +129,9 @@ def test_prefer_longer_needs_twenty_percent_more(settings: Settings, db: Databas
         ]
         == 1
     )
-    with db.reader() as session:
-        assert session.scalar(select(QAPairRow.answer)) == "z" * 120
-        assert session.scalar(select(AnswerVersion.answer)) == "x" * 100
+    with db.reader() as db_session:
+        assert db_session.scalar(select(QAPairRow.answer)) == "z" * 120
+        assert db_session.scalar(select(AnswerVersion.answer)) == "x" * 100
 
 
 def test_dry_run_reports_known_overlaps_and_changes_nothing(

@@ -9,11 +9,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Table
+
 from daemon.store import migrate
 from daemon.store.engine import Database, _sqlite_insert, insert_many
-from daemon.store.models import FileRecord, Indicator, QAPairRow
+from daemon.store.models import Base, FileRecord, Indicator, QAPairRow
 
-QA_PAIRS = QAPairRow.__table__
+
+def _table(model: type[Base]) -> Table:
+    """A model's table, typed as the Table it is (SQLAlchemy types ``__table__`` loosely)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+QA_PAIRS, FILES = _table(QAPairRow), _table(FileRecord)
 
 
 def _rows() -> list[dict[str, Any]]:
@@ -77,7 +87,7 @@ def _database(path: Path) -> Database:
     db = Database(f"sqlite:///{path}")
     migrate.upgrade(db)
     with db.engine.begin() as connection:
-        connection.execute(Indicator.__table__.insert(), [{"id": 1, "indicator_name": "RSI"}])
+        connection.execute(_table(Indicator).insert(), [{"id": 1, "indicator_name": "RSI"}])
     return db
 
 
@@ -114,11 +124,11 @@ def test_a_column_sqlalchemy_must_convert_goes_through_core(tmp_path: Path) -> N
     }
     try:
         with db.engine.begin() as connection:
-            insert_many(connection, FileRecord.__table__, [row])
-            insert_many(connection, FileRecord.__table__, [])  # nothing to do, no error
+            insert_many(connection, FILES, [row])
+            insert_many(connection, FILES, [])  # nothing to do, no error
             insert_many(
                 connection,
-                FileRecord.__table__,
+                FILES,
                 [{k: v for k, v in row.items() if k != "processed_at"} | {"sha256": "2" * 64}],
             )
     finally:

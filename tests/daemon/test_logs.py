@@ -71,9 +71,9 @@ def processed(root: Path, capsys: pytest.CaptureFixture[str]) -> Path:
 def _rejected_in_ledger(root: Path, agent: str) -> set[str]:
     db = Database(f"sqlite:///{root / 'var' / 'inboxd.db'}")
     try:
-        with db.reader() as session:
+        with db.reader() as db_session:
             return set(
-                session.scalars(
+                db_session.scalars(
                     select(FileRecord.rel_path).where(
                         FileRecord.agent == agent, FileRecord.outcome == "rejected"
                     )
@@ -338,7 +338,12 @@ def test_logs_follow_prints_history_then_new_events_until_interrupted(processed:
     ) as process:
         assert process.stdout is not None and process.stderr is not None
         out = process.stdout
-        reader = threading.Thread(target=lambda: [lines.put(line) for line in out])
+
+        def forward() -> None:
+            for line in out:
+                lines.put(line)
+
+        reader = threading.Thread(target=forward)
         reader.start()
         try:
             history = [json.loads(lines.get(timeout=30)) for _ in BAD]

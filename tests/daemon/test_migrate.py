@@ -50,7 +50,7 @@ def legacy_db(tmp_path: Path) -> Path:
     """The users' production database, as their own scripts built it."""
     path = tmp_path / "crypto_indicators_production.db"
     with closing(sqlite3.connect(path)) as connection:
-        connection.executescript((SAMPLES / "legacy_production.sql").read_text())
+        connection.executescript((REPO / "tests/files/legacy_production.sql").read_text())
         connection.commit()
     return path
 

@@ -1,13 +1,16 @@
-"""The sample tree of samples/README.md: its expected outcome, whatever the order of arrival."""
+"""The samples (the set `inboxd demo` writes): their pair counts, whatever the order of arrival.
+
+docs/formats.md states the outcome in the scan's order; tests/daemon/test_demo.py checks it.
+"""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
+from daemon.cli.demo import demo_set
 from daemon.config import Settings
 from daemon.ingest.pipeline import Pipeline
 from daemon.store.engine import Database
@@ -18,7 +21,7 @@ EXPORT = "outbox/claude/database_qa_export_20251030_012343.json"
 REFINEMENT = "outbox/gemini/refinement_0001.jsonl"
 SIGNAL = "outbox/droid/ALL_SESSIONS_COMPLETE.txt"
 
-# samples/README.md, in the order where the export and the signal come last.
+# In the order where the export and the signal come last (the SMA file before the export).
 STORED = {
     "outbox/droid/session_02/sma_qa_pairs.json": (4, 1),
     "outbox/droid/session_02/ema_qa_pairs.json": (3, 0),
@@ -39,14 +42,14 @@ def _process_in_order(settings: Settings, db: Database, order: list[str]) -> Pip
 
 
 def _record(db: Database, rel: str) -> FileRecord:
-    with db.reader() as session:
-        record = session.scalars(select(FileRecord).where(FileRecord.rel_path == rel)).one()
+    with db.reader() as db_session:
+        record = db_session.scalars(select(FileRecord).where(FileRecord.rel_path == rel)).one()
         return record
 
 
 def _pairs(db: Database) -> int:
-    with db.reader() as session:
-        return session.scalar(select(func.count()).select_from(QAPairRow)) or 0
+    with db.reader() as db_session:
+        return db_session.scalar(select(func.count()).select_from(QAPairRow)) or 0
 
 
 def _natural_order() -> list[str]:
@@ -82,9 +85,9 @@ def test_pair_counts_do_not_depend_on_arrival_order(
     random.Random(seed).shuffle(order)
     _process_in_order(settings, db, order)
     assert _pairs(db) == 20
-    with db.reader() as session:
-        delivered = session.scalar(select(func.sum(FileRecord.pairs_stored))) or 0
-        duplicates = session.scalar(select(func.sum(FileRecord.pairs_duplicate))) or 0
+    with db.reader() as db_session:
+        delivered = db_session.scalar(select(func.sum(FileRecord.pairs_stored))) or 0
+        duplicates = db_session.scalar(select(func.sum(FileRecord.pairs_duplicate))) or 0
     assert (delivered, duplicates) == (20, 2)
 
 
@@ -92,8 +95,8 @@ def test_export_before_sma_file_keeps_the_exports_shorter_answer(
     settings: Settings, db: Database
 ) -> None:
     _process_in_order(settings, db, [EXPORT, "outbox/droid/session_02/sma_qa_pairs.json"])
-    with db.reader() as session:
-        answer = session.scalar(
+    with db.reader() as db_session:
+        answer = db_session.scalar(
             select(QAPairRow.answer).where(
                 QAPairRow.question == "What is the Simple Moving Average (SMA)?"
             )
@@ -106,8 +109,8 @@ def test_signal_after_everything_lists_session_3_and_adx_as_missing(
     settings: Settings, db: Database
 ) -> None:
     _process_in_order(settings, db, _natural_order())
-    with db.reader() as session:
-        signal = session.scalars(select(SignalRow)).one()
+    with db.reader() as db_session:
+        signal = db_session.scalars(select(SignalRow)).one()
     assert signal.outcome == "closed"
     assert signal.findings is not None
     assert signal.findings["missing_sessions"] == [3]
@@ -118,8 +121,8 @@ def test_refinement_scores_two_pairs_found_by_question_key(
     settings: Settings, db: Database
 ) -> None:
     _process_in_order(settings, db, _natural_order())
-    with db.reader() as session:
-        scored = session.execute(
+    with db.reader() as db_session:
+        scored = db_session.execute(
             select(QAPairRow.question, QAPairRow.quality_score, QAPairRow.tier)
             .where(QAPairRow.quality_score.is_not(None))
             .order_by(QAPairRow.quality_score)
@@ -134,8 +137,8 @@ def test_analysis_columns_and_pair_numbers_follow_the_legacy_schema(
     settings: Settings, db: Database
 ) -> None:
     _process_in_order(settings, db, ["outbox/droid/session_02/sma_qa_pairs.json"])
-    with db.reader() as session:
-        rows = session.scalars(select(QAPairRow).order_by(QAPairRow.qa_id)).all()
+    with db.reader() as db_session:
+        rows = db_session.scalars(select(QAPairRow).order_by(QAPairRow.qa_id)).all()
     assert [r.pair_number for r in rows] == [1, 2, 3, 4]
     first = rows[0]
     assert first.answer_length == len(first.answer)
@@ -150,10 +153,10 @@ def test_category_comes_from_the_assignment(settings: Settings, db: Database) ->
         db,
         ["inbox/droid/session-02-assignment.md", "outbox/droid/session_02/ema_qa_pairs.json"],
     )
-    with db.reader() as session:
+    with db.reader() as db_session:
         from daemon.store.models import Indicator
 
-        category = session.scalar(
+        category = db_session.scalar(
             select(Indicator.indicator_category).where(Indicator.indicator_name == "EMA")
         )
     assert category == "Price-Based Technical Indicators"
@@ -165,6 +168,7 @@ def test_category_comes_from_the_assignment(settings: Settings, db: Database) ->
         ("truncated_qa_pairs.json", "invalid JSON"),
         ("no_answers_qa_pairs.json", "no usable pair"),
         ("wrong_shape.json", "hello"),
+        ("research_report_rsi_20251103_0900.txt", "line 3: no usable pair"),
     ],
 )
 def test_bad_sample_files_are_rejected_with_their_reason(
@@ -189,6 +193,9 @@ def test_truncated_json_reason_names_line_and_column(settings: Settings, db: Dat
     assert ", line 1, column" in outcome.reason
 
 
-def test_samples_folder_is_the_shared_one() -> None:
-    assert (SAMPLES / "README.md").read_text().startswith("# Sample deliveries")
-    assert Path(SAMPLES / "legacy_production.sql").exists()
+def test_the_samples_are_the_set_inboxd_demo_writes() -> None:
+    """One source: every sample is a file of the demo set, the bad ones in droid's outbox."""
+    targets = {demo_file.target.as_posix() for demo_file in demo_set()}
+    bad = {f"outbox/droid/{path.name}" for path in (SAMPLES / "bad").iterdir()}
+    assert targets == set(sample_files()) | bad
+    assert len(bad) == 4

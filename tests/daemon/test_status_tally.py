@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import delete, select
 
 from daemon.config import Settings
+from daemon.fsutil import write_atomic
 from daemon.ingest.pipeline import Pipeline
-from daemon.status.view import STATUS_JSON, StatusWriter, agent_view
+from daemon.status.view import agent_view
+from daemon.status.writer import STATUS_JSON, StatusWriter
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, QAPairRow
 from tests.support import deliver, sample_files
@@ -35,8 +37,8 @@ def _written(settings: Settings, agent: str) -> dict[str, Any]:
 
 def _fresh(settings: Settings, db: Database, agent: str) -> dict[str, Any]:
     """The view counted from scratch, shaped as the file holds it (JSON keys are strings)."""
-    with db.reader() as session:
-        view = agent_view(session, settings, agent)
+    with db.reader() as db_session:
+        view = agent_view(db_session, settings, agent)
     view.pop("updated_at")
     loaded: dict[str, Any] = json.loads(json.dumps(view, default=str))
     return loaded
@@ -107,12 +109,12 @@ def test_rows_removed_behind_inboxds_back_are_noticed(
     ):
         pipeline.process(deliver(settings.root_path, rel))
     _assert_current(settings, db, writer)
-    with db.transaction() as session:  # e.g. a user's cleanup script
-        last_pair = session.scalar(select(QAPairRow.qa_id).order_by(QAPairRow.qa_id.desc()))
-        session.execute(delete(QAPairRow).where(QAPairRow.qa_id == last_pair))
-        first_file = session.scalar(select(FileRecord.id).order_by(FileRecord.id))
-        session.execute(delete(QAPairRow).where(QAPairRow.source_file_id == first_file))
-        session.execute(delete(FileRecord).where(FileRecord.id == first_file))
+    with db.transaction() as db_session:  # e.g. a user's cleanup script
+        last_pair = db_session.scalar(select(QAPairRow.qa_id).order_by(QAPairRow.qa_id.desc()))
+        db_session.execute(delete(QAPairRow).where(QAPairRow.qa_id == last_pair))
+        first_file = db_session.scalar(select(FileRecord.id).order_by(FileRecord.id))
+        db_session.execute(delete(QAPairRow).where(QAPairRow.source_file_id == first_file))
+        db_session.execute(delete(FileRecord).where(FileRecord.id == first_file))
     _assert_current(settings, db, writer)
     # and rows added after that are counted on top of the recount
     pipeline.process(deliver(settings.root_path, "outbox/droid/session_02/wma_qa_pairs.jsonl"))
@@ -123,9 +125,9 @@ def test_the_files_agent_is_written_before_the_orchestrator(
     settings: Settings, db: Database, writer: StatusWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written: list[Path] = []
-    import daemon.status.view as status_module
+    import daemon.status.writer as status_module
 
-    real = status_module.write_atomic
+    real = write_atomic
 
     def recording(path: Path, data: bytes, **kwargs: Any) -> None:
         written.append(path)

@@ -12,7 +12,7 @@ import pytest
 from daemon.config import Settings
 from daemon.ingest.oneshot import prepare
 from daemon.ingest.pipeline import Pipeline
-from daemon.status.view import StatusWriter
+from daemon.status.writer import StatusWriter
 from daemon.store.engine import Database
 from tests.support import deliver, sample_files
 

@@ -110,15 +110,17 @@ def run(
 
 def rows(db: Database) -> list[tuple[Any, ...]]:
     columns = [c for c in QAPairRow.__table__.columns if c.name != "created_date"]
-    with db.reader() as session:
-        return [tuple(row) for row in session.execute(select(*columns).order_by(QAPairRow.qa_id))]
+    with db.reader() as db_session:
+        return [
+            tuple(row) for row in db_session.execute(select(*columns).order_by(QAPairRow.qa_id))
+        ]
 
 
 def versions(db: Database) -> list[tuple[Any, ...]]:
-    with db.reader() as session:
+    with db.reader() as db_session:
         return [
             tuple(row)
-            for row in session.execute(
+            for row in db_session.execute(
                 select(
                     AnswerVersion.qa_id, AnswerVersion.answer, AnswerVersion.source_file_id
                 ).order_by(AnswerVersion.id)
@@ -173,8 +175,8 @@ def test_a_fault_in_the_last_session_rejects_the_streamed_export_with_nothing_st
     whole = run(*other, data, stream=False)
     assert outcome.reason == whole.reason  # word for word
     assert len(rows(db)) == len(before) + len(stored_before())  # the Q&A file only
-    with db.reader() as session:
-        record = session.scalars(select(FileRecord).where(FileRecord.kind == "export")).one()
+    with db.reader() as db_session:
+        record = db_session.scalars(select(FileRecord).where(FileRecord.kind == "export")).one()
     assert (record.outcome, record.archive_path is not None) == ("rejected", True)
 
 
@@ -194,8 +196,8 @@ def test_a_dry_run_of_a_streamed_export_counts_and_compares_as_the_whole_read_an
     assert whole.result.details["comparison"]["questions"]["already_stored"] > 0
     assert streamed.result.details.get("comparison") == whole.result.details["comparison"]
     assert len(rows(db)) == len(stored_before())
-    with db.reader() as session:
-        assert session.scalars(select(FileRecord.kind)).all() == ["qa"]
+    with db.reader() as db_session:
+        assert db_session.scalars(select(FileRecord.kind)).all() == ["qa"]
 
 
 def test_a_stored_question_asked_twice_chunks_apart_is_replaced_as_the_whole_read_replaces_it(

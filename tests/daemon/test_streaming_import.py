@@ -42,15 +42,13 @@ def _run(settings: Settings, db: Database, path: Path, *, stream: bool) -> FileO
 
 
 def _pairs(db: Database) -> list[tuple[str, int | None, int | None]]:
-    with db.reader() as session:
-        return [
-            tuple(row)
-            for row in session.execute(
-                select(
-                    QAPairRow.question, QAPairRow.pair_number, QAPairRow.session_number
-                ).order_by(QAPairRow.qa_id)
+    with db.reader() as db_session:
+        rows = db_session.execute(
+            select(QAPairRow.question, QAPairRow.pair_number, QAPairRow.session_number).order_by(
+                QAPairRow.qa_id
             )
-        ]
+        ).all()
+        return [(question, pair, work_session) for question, pair, work_session in rows]
 
 
 def test_streamed_and_whole_reads_store_the_same_pairs(
@@ -96,8 +94,8 @@ def test_a_bad_line_late_in_a_streamed_file_rejects_it_whole(
     assert outcome.reason.startswith("outbox/droid/late_fault_qa_pairs.jsonl, line 2346, column")
     assert "invalid JSON on line 2346" in outcome.reason
     assert _pairs(db) == []  # the 2,345 good pairs before it were rolled back
-    with db.reader() as session:
-        record = session.scalars(select(FileRecord)).one()
+    with db.reader() as db_session:
+        record = db_session.scalars(select(FileRecord)).one()
     assert (record.outcome, record.archive_path is not None) == ("rejected", True)
 
 
@@ -185,5 +183,7 @@ def test_a_sample_jsonl_delivery_streams_like_it_reads(settings: Settings, db: D
     target.write_bytes(sample.read_bytes())
     outcome = _run(settings, db, target, stream=True)
     assert outcome.outcome == "imported", outcome.reason
-    with db.reader() as session:
-        assert session.scalar(select(func.count()).select_from(QAPairRow)) == outcome.result.stored
+    with db.reader() as db_session:
+        assert (
+            db_session.scalar(select(func.count()).select_from(QAPairRow)) == outcome.result.stored
+        )

@@ -8,29 +8,31 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from daemon.config import Settings
 from daemon.live.service import Daemon
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, QAPairRow
-from tests.support import SAMPLES, deliver, sample_files, wait_for
+from tests.support import SAMPLES, deliver, read_json_object, sample_files, wait_for
 
 EXPORT = "outbox/claude/database_qa_export_20251030_012343.json"
 REFINEMENT = "outbox/gemini/refinement_0001.jsonl"
 
 
-def _status(root: Path, agent: str) -> dict:
+def _status(root: Path, agent: str) -> dict[str, Any]:
     path = root / "inbox" / agent / "status.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return read_json_object(path) if path.exists() else {}
 
 
 def _pairs(settings: Settings) -> int:
     db = Database(settings.url)
     try:
-        with db.reader() as session:
-            return session.scalar(select(func.count()).select_from(QAPairRow)) or 0
+        with db.reader() as db_session:
+            return db_session.scalar(select(func.count()).select_from(QAPairRow)) or 0
     finally:
         db.dispose()
 
@@ -38,13 +40,11 @@ def _pairs(settings: Settings) -> int:
 def _ledger(settings: Settings) -> list[tuple[str, str]]:
     db = Database(settings.url)
     try:
-        with db.reader() as session:
-            return [
-                tuple(r)
-                for r in session.execute(
-                    select(FileRecord.rel_path, FileRecord.outcome).order_by(FileRecord.id)
-                ).all()
-            ]
+        with db.reader() as db_session:
+            rows = db_session.execute(
+                select(FileRecord.rel_path, FileRecord.outcome).order_by(FileRecord.id)
+            ).all()
+            return [(path, outcome) for path, outcome in rows]
     finally:
         db.dispose()
 
@@ -180,7 +180,9 @@ def test_temporary_dot_and_own_status_files_are_never_picked_up(
 
 
 def test_a_link_leading_outside_the_root_is_refused_unread(
-    settings: Settings, start_daemon: Callable[..., Daemon], tmp_path_factory
+    settings: Settings,
+    start_daemon: Callable[..., Daemon],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     start_daemon()
     outside = tmp_path_factory.mktemp("outside") / "secret_qa_pairs.json"

@@ -12,10 +12,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from daemon.config import Settings
+from daemon.ingest.pipeline import FileOutcome
 from daemon.live.notify import Notifier
 from daemon.live.service import Daemon
 from tests.support import deliver, wait_for
@@ -42,6 +44,11 @@ class NotifySocket:
             self.messages.append((time.monotonic(), data.decode()))
         return [m for _, m in self.messages]
 
+    def since(self, start: float) -> list[str]:
+        """The messages received after ``start`` (a ``time.monotonic()``), drained first."""
+        self.drain()
+        return [m for t, m in self.messages if t > start]
+
     def lines(self) -> list[str]:
         return [line for message in self.drain() for line in message.splitlines()]
 
@@ -57,7 +64,9 @@ def notify_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotifySo
 
 
 @pytest.fixture
-def daemon_process(settings: Settings, notify_socket: NotifySocket) -> Iterator[subprocess.Popen]:
+def daemon_process(
+    settings: Settings, notify_socket: NotifySocket
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INBOXD_")}
     env.update(
         NOTIFY_SOCKET=str(notify_socket.path), WATCHDOG_USEC="400000", INBOXD_SETTLE_SECONDS="0.2"
@@ -76,7 +85,7 @@ def daemon_process(settings: Settings, notify_socket: NotifySocket) -> Iterator[
 
 
 def test_ready_after_catch_up_then_watchdog_at_the_configured_rate(
-    settings: Settings, notify_socket: NotifySocket, daemon_process: subprocess.Popen
+    settings: Settings, notify_socket: NotifySocket, daemon_process: subprocess.Popen[bytes]
 ) -> None:
     deliver(settings.root_path, "outbox/droid/session_02/sma_qa_pairs.json")  # waiting at start
     wait_for(lambda: "READY=1" in notify_socket.lines(), 20, "READY=1")
@@ -91,7 +100,7 @@ def test_ready_after_catch_up_then_watchdog_at_the_configured_rate(
 
 
 def test_sighup_reloads_configuration_between_reloading_and_ready(
-    settings: Settings, notify_socket: NotifySocket, daemon_process: subprocess.Popen
+    settings: Settings, notify_socket: NotifySocket, daemon_process: subprocess.Popen[bytes]
 ) -> None:
     wait_for(lambda: "READY=1" in notify_socket.lines(), 20, "READY=1")
     # a new agent, configured in inboxd.toml, takes effect on SIGHUP
@@ -122,7 +131,7 @@ def test_sighup_reloads_configuration_between_reloading_and_ready(
 
 
 def test_stopping_on_sigterm(
-    settings: Settings, notify_socket: NotifySocket, daemon_process: subprocess.Popen
+    settings: Settings, notify_socket: NotifySocket, daemon_process: subprocess.Popen[bytes]
 ) -> None:
     wait_for(lambda: "READY=1" in notify_socket.lines(), 20, "READY=1")
     daemon_process.send_signal(signal.SIGTERM)
@@ -139,7 +148,7 @@ def test_no_watchdog_ping_while_the_worker_is_stuck(
     entered = threading.Event()
     real_process = daemon.pipeline.process
 
-    def stuck(path: Path, **kwargs: object) -> object:
+    def stuck(path: Path, **kwargs: Any) -> FileOutcome:
         entered.set()
         release.wait(30)
         return real_process(path, **kwargs)
@@ -153,18 +162,13 @@ def test_no_watchdog_ping_while_the_worker_is_stuck(
         notify_socket.drain()
         stuck_since = time.monotonic()
         wait_for(lambda: time.monotonic() - stuck_since > 1.0, 5, "a second of being stuck")
-        notify_socket.drain()
-        late = [m for t, m in notify_socket.messages if t > stuck_since + 0.15]
+        late = notify_socket.since(stuck_since + 0.15)
         assert not any("WATCHDOG=1" in m for m in late), late
         release.set()
         wait_for(lambda: daemon.counts["imported"] == 1, 10, "the file after release")
         resumed = time.monotonic()
         wait_for(
-            lambda: any(
-                "WATCHDOG=1" in m
-                for t, m in (notify_socket.drain() and notify_socket.messages)
-                if t > resumed
-            ),
+            lambda: any("WATCHDOG=1" in m for m in notify_socket.since(resumed)),
             5,
             "pings again once the worker moves",
         )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
+from daemon.cli.demo import DEMO_FILES
 from handlers import assignment
 from handlers.base import FileContext, Rejected
 from handlers.models import Assignment
 
-SAMPLES = Path(__file__).parents[1] / "files" / "samples" / "inbox" / "droid"
+SAMPLES = DEMO_FILES / "inbox" / "droid"
 
 
 def ctx(name: str = "session-02-assignment.md") -> FileContext:

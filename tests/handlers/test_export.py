@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
+from daemon.cli.demo import DEMO_FILES
 from handlers import export
 from handlers.base import FileContext, Rejected
 from handlers.models import QABatch
 
 NAME = "database_qa_export_20251030_012343.json"
-SAMPLE = Path(__file__).parents[1] / "files" / "samples" / "outbox" / "claude" / NAME
+SAMPLE = DEMO_FILES / "outbox" / "claude" / NAME
 PAIR = {"question": "What is gas?", "answer": "A measure of computation."}
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from daemon.cli.demo import DEMO_FILES
 from handlers import export
 from handlers.base import FileContext, Rejected
 from handlers.models import QABatch
@@ -19,7 +20,7 @@ from handlers.streaming import QAStream, StreamRejected
 from tests.handlers.test_fuzz_json_parsers import JSONISH, PAIRISH, serialize
 
 NAME = "database_qa_export_20251030_012343.json"
-SAMPLE = Path(__file__).parents[1] / "files/samples/outbox/claude" / NAME
+SAMPLE = DEMO_FILES / "outbox/claude" / NAME
 PAIR = {"question": "What is gas?", "answer": "A measure of computation."}
 
 
@@ -90,7 +91,8 @@ def test_faulty_sessions_and_pairs_are_skipped_with_the_same_reasons_and_lines(
     whole = same_as_parsed(data)
     assert isinstance(whole, QABatch)
     assert len(whole.skipped) == 4 * 5 + 3  # pairs without an answer; three faulty sessions
-    lines = [s.line for s in whole.skipped]
+    lines = [s.line for s in whole.skipped if s.line is not None]
+    assert len(lines) == len(whole.skipped)
     assert lines[0] == (1 if layout == "compact" else 8)
     assert lines == sorted(lines)
 

@@ -1,18 +1,20 @@
-"""Every JSON parser answers a model or Rejected for any input, and never raises."""
+"""Every parser of a JSON file answers a model or Rejected for any JSON, and never raises.
+
+The parsers are read from the routing table (``tests.handlers.cases``): every handler whose
+name patterns end in ``.json`` or ``.jsonl``. Arbitrary bytes are fed to every parser by
+``test_fuzz_text_parsers``.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from pathlib import PurePosixPath
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from handlers import export, qa_json, rag_export
-from handlers.base import FileContext, Rejected
+from handlers.base import Rejected
 from handlers.jsonio import (
     ANSWER_KEYS,
     CATEGORY_KEYS,
@@ -22,17 +24,9 @@ from handlers.jsonio import (
     QUESTION_KEYS,
     SESSION_KEYS,
 )
+from tests.handlers.cases import JSON_CASES, Case
 
-Parse = Callable[[bytes, FileContext], "BaseModel | Rejected"]
-
-CASES: list[tuple[Parse, str]] = [
-    (qa_json.parse, "session_02/sma_qa_pairs.json"),
-    (qa_json.parse, "session_02/wma_qa_pairs.jsonl"),
-    (rag_export.parse, "rag_export_20251101.jsonl"),
-    (rag_export.parse, "rag_export_20251101.json"),
-    (export.parse, "database_qa_export_20251030_012343.json"),
-]
-IDS = [f"{parse.__module__}:{name}" for parse, name in CASES]
+IDS = [case.id for case in JSON_CASES]
 
 # Keys the parsers look for, so generated objects reach the interesting branches.
 KEYS = st.sampled_from(
@@ -113,32 +107,26 @@ def serialize(value: object, style: str) -> bytes:
     return text.encode("utf-8", errors="surrogatepass")
 
 
-def check(parse: Parse, name: str, data: bytes) -> None:
-    ctx = FileContext(agent="droid", box="outbox", rel_path=PurePosixPath(name))
-    result = parse(data, ctx)
+def check(case: Case, data: bytes) -> None:
+    result = case.parse(data, case.ctx)
     assert isinstance(result, BaseModel | Rejected)
 
 
-@pytest.mark.parametrize(("parse", "name"), CASES, ids=IDS)
-@settings(max_examples=200, deadline=None)
-@given(data=st.binary(max_size=2000))
-def test_arbitrary_bytes_never_raise(parse: Parse, name: str, data: bytes) -> None:
-    check(parse, name, data)
+def test_the_table_has_json_parsers_to_fuzz() -> None:
+    assert {case.handler.name for case in JSON_CASES} >= {"qa", "rag_export", "export"}
 
 
-@pytest.mark.parametrize(("parse", "name"), CASES, ids=IDS)
+@pytest.mark.parametrize("case", JSON_CASES, ids=IDS)
 @settings(max_examples=200, deadline=None)
 @given(
     value=JSONISH,
     style=st.sampled_from(["compact", "indent", "jsonl", "utf-16", "utf-8-sig"]),
 )
-def test_arbitrary_json_values_never_raise(
-    parse: Parse, name: str, value: object, style: str
-) -> None:
-    check(parse, name, serialize(value, style))
+def test_arbitrary_json_values_never_raise(case: Case, value: object, style: str) -> None:
+    check(case, serialize(value, style))
 
 
-@pytest.mark.parametrize(("parse", "name"), CASES, ids=IDS)
+@pytest.mark.parametrize("case", JSON_CASES, ids=IDS)
 @settings(max_examples=200, deadline=None)
 @given(
     pairs=st.lists(PAIRISH, max_size=5),
@@ -146,7 +134,7 @@ def test_arbitrary_json_values_never_raise(
     wrapper=st.sampled_from(["qa_pairs", "sessions", "list"]),
 )
 def test_pair_lists_in_every_wrapper_never_raise(
-    parse: Parse, name: str, pairs: list[dict[str, object]], session: object, wrapper: str
+    case: Case, pairs: list[dict[str, object]], session: object, wrapper: str
 ) -> None:
     value: object
     if wrapper == "sessions":
@@ -155,10 +143,10 @@ def test_pair_lists_in_every_wrapper_never_raise(
         value = {"session": session, "qa_pairs": pairs}
     else:
         value = pairs
-    check(parse, name, serialize(value, "indent"))
+    check(case, serialize(value, "indent"))
 
 
-@pytest.mark.parametrize(("parse", "name"), CASES, ids=IDS)
+@pytest.mark.parametrize("case", JSON_CASES, ids=IDS)
 @settings(max_examples=100, deadline=None)
 @given(
     prefix=st.text(max_size=50),
@@ -166,6 +154,6 @@ def test_pair_lists_in_every_wrapper_never_raise(
     bracket=st.sampled_from(["[", "{", '{"a":', '[{"q":']),
 )
 def test_truncations_and_deep_nesting_never_raise(
-    parse: Parse, name: str, prefix: str, depth: int, bracket: str
+    case: Case, prefix: str, depth: int, bracket: str
 ) -> None:
-    check(parse, name, (prefix + bracket * depth).encode("utf-8", errors="surrogatepass"))
+    check(case, (prefix + bracket * depth).encode("utf-8", errors="surrogatepass"))

@@ -1,39 +1,21 @@
-"""Every text parser answers a model or Rejected for any input, and never raises."""
+"""Every parser answers a model or Rejected for any bytes or text, and never raises.
+
+The parsers are read from the routing table (``tests.handlers.cases``): one example file name
+per handler and name pattern, so a new handler is fuzzed as soon as it is in the table.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from pathlib import PurePosixPath
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from handlers import (
-    assignment,
-    note,
-    progress_claim,
-    refinement,
-    research_report,
-    session_index,
-    signal,
-)
-from handlers.base import Box, FileContext, Rejected
+import handlers
+from handlers.base import Rejected
+from tests.handlers.cases import CASES, Case
 
-Parse = Callable[[bytes, FileContext], "BaseModel | Rejected"]
-
-CASES: list[tuple[Parse, str, Box, str]] = [
-    (assignment.parse, "droid", "inbox", "session-02-assignment.md"),
-    (session_index.parse, "droid", "inbox", "SESSION_INDEX.md"),
-    (note.parse, "droid", "inbox", "MASTER_EXECUTION_PLAN.md"),
-    (progress_claim.parse, "droid", "outbox", "status.txt"),
-    (signal.parse, "droid", "outbox", "ALL_SESSIONS_COMPLETE.json"),
-    (signal.parse, "droid", "outbox", "ALL_SESSIONS_COMPLETE"),
-    (research_report.parse, "droid", "outbox", "session_02/research_report_macd_1_2.txt"),
-    (refinement.parse, "gemini", "outbox", "refinement_0001.jsonl"),
-]
-IDS = [f"{parse.__module__}:{name}" for parse, _, _, name in CASES]
+IDS = [case.id for case in CASES]
 
 # Text near the formats: markers the parsers look for, mixed with anything at all.
 MARKERS = st.sampled_from(
@@ -62,34 +44,33 @@ MARKERS = st.sampled_from(
 NEAR_FORMAT = st.lists(st.one_of(MARKERS, st.text(max_size=20)), max_size=12).map("".join)
 
 
-def check(parse: Parse, agent: str, box: Box, name: str, data: bytes) -> None:
-    ctx = FileContext(agent=agent, box=box, rel_path=PurePosixPath(name))
-    result = parse(data, ctx)
+def check(case: Case, data: bytes) -> None:
+    result = case.parse(data, case.ctx)
     assert isinstance(result, BaseModel | Rejected)
 
 
-@pytest.mark.parametrize(("parse", "agent", "box", "name"), CASES, ids=IDS)
+def test_every_handler_is_fuzzed_under_a_name_the_table_routes_to_it() -> None:
+    assert {case.handler.name for case in CASES} == {h.name for h in handlers.HANDLERS}
+    for case in CASES:
+        assert handlers.route(case.ctx) is case.handler, case.id
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 @settings(max_examples=200, deadline=None)
 @given(data=st.binary(max_size=2000))
-def test_arbitrary_bytes_never_raise(
-    parse: Parse, agent: str, box: Box, name: str, data: bytes
-) -> None:
-    check(parse, agent, box, name, data)
+def test_arbitrary_bytes_never_raise(case: Case, data: bytes) -> None:
+    check(case, data)
 
 
-@pytest.mark.parametrize(("parse", "agent", "box", "name"), CASES, ids=IDS)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 @settings(max_examples=200, deadline=None)
 @given(text=st.text(max_size=2000))
-def test_arbitrary_utf8_text_never_raises(
-    parse: Parse, agent: str, box: Box, name: str, text: str
-) -> None:
-    check(parse, agent, box, name, text.encode("utf-8"))
+def test_arbitrary_utf8_text_never_raises(case: Case, text: str) -> None:
+    check(case, text.encode("utf-8"))
 
 
-@pytest.mark.parametrize(("parse", "agent", "box", "name"), CASES, ids=IDS)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 @settings(max_examples=200, deadline=None)
 @given(text=NEAR_FORMAT)
-def test_text_near_the_formats_never_raises(
-    parse: Parse, agent: str, box: Box, name: str, text: str
-) -> None:
-    check(parse, agent, box, name, text.encode("utf-8"))
+def test_text_near_the_formats_never_raises(case: Case, text: str) -> None:
+    check(case, text.encode("utf-8"))

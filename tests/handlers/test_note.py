@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
+from daemon.cli.demo import DEMO_FILES
 from handlers import note
 from handlers.base import FileContext, Rejected
 from handlers.models import Note
 
-SAMPLE = (
-    Path(__file__).parents[1] / "files" / "samples" / "inbox" / "droid" / "MASTER_EXECUTION_PLAN.md"
-)
+SAMPLE = DEMO_FILES / "inbox" / "droid" / "MASTER_EXECUTION_PLAN.md"
 CTX = FileContext(agent="droid", box="inbox", rel_path=PurePosixPath("MASTER_EXECUTION_PLAN.md"))
 
 

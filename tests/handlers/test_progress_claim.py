@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
+from daemon.cli.demo import DEMO_FILES
 from handlers import progress_claim
 from handlers.base import FileContext, Rejected
 from handlers.models import ProgressClaim
 
-SAMPLE = Path(__file__).parents[1] / "files" / "samples" / "outbox" / "droid" / "status.txt"
+SAMPLE = DEMO_FILES / "outbox" / "droid" / "status.txt"
 CTX = FileContext(agent="droid", box="outbox", rel_path=PurePosixPath("status.txt"))
 
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import codecs
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 
+from daemon.cli.demo import DEMO_FILES
 from handlers import qa_json
 from handlers.base import FileContext, Rejected
 from handlers.models import QABatch
 
 Data = bytes | str | object  # bytes as given, text as UTF-8, anything else as JSON
 
-SAMPLES = Path(__file__).parents[1] / "files" / "samples"
+SAMPLES = DEMO_FILES
 DROID = SAMPLES / "outbox" / "droid"
 SMA = "session_02/sma_qa_pairs.json"
 

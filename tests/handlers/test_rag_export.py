@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 
+from daemon.cli.demo import DEMO_FILES
 from handlers import rag_export
 from handlers.base import FileContext, Rejected
 from handlers.models import QABatch
 
-SAMPLE = Path(__file__).parents[1] / "files" / "samples" / "outbox" / "droid"
+SAMPLE = DEMO_FILES / "outbox" / "droid"
 NAME = "rag_export_20251101.jsonl"
 
 

@@ -1,16 +1,17 @@
-"""outbox/gemini/refinement_*.jsonl: quality scores and duplicate marks."""
+"""outbox/<refiner>/refinement_*.jsonl: quality scores and duplicate marks."""
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from dataclasses import replace
+from pathlib import PurePosixPath
 
+from daemon.cli.demo import DEMO_FILES
+from daemon.config import Settings
 from handlers import refinement
 from handlers.base import FileContext, Rejected
 from handlers.models import RefinementResults
 
-SAMPLE = (
-    Path(__file__).parents[1] / "files" / "samples" / "outbox" / "gemini" / "refinement_0001.jsonl"
-)
+SAMPLE = DEMO_FILES / "outbox" / "gemini" / "refinement_0001.jsonl"
 CTX = FileContext(agent="gemini", box="outbox", rel_path=PurePosixPath("refinement_0001.jsonl"))
 KEY = "c515f0120eb49f64ffafb9ed7e0ea4e69f11ab333f7bf4f3f2eef43d2cdc485e"
 
@@ -145,3 +146,18 @@ def test_handler_takes_gemini_files_only() -> None:
     )
     assert refinement.HANDLER.takes(CTX)
     assert not refinement.HANDLER.takes(droid)
+
+
+def test_handler_takes_the_files_of_whichever_agent_is_the_refiner() -> None:
+    claude = FileContext(
+        agent="claude",
+        box="outbox",
+        rel_path=PurePosixPath("refinement_0001.jsonl"),
+        refiner="claude",
+    )
+    assert refinement.HANDLER.takes(claude)
+    assert not refinement.HANDLER.takes(replace(CTX, refiner="claude"))
+
+
+def test_the_context_names_the_settings_refiner_by_default() -> None:
+    assert CTX.refiner == Settings.model_fields["refiner"].default == "gemini"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
+from daemon.cli.demo import DEMO_FILES
 from handlers import research_report
 from handlers.base import FileContext, Rejected
 from handlers.models import QABatch
 
 NAME = "research_report_macd_20251102_1412.txt"
-SAMPLE = Path(__file__).parents[1] / "files" / "samples" / "outbox" / "droid" / NAME
+SAMPLE = DEMO_FILES / "outbox" / "droid" / NAME
 
 
 def ctx(rel_path: str = NAME) -> FileContext:

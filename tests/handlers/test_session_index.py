@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
+from daemon.cli.demo import DEMO_FILES
 from handlers import session_index
 from handlers.base import FileContext, Rejected
 from handlers.models import SessionIndex
 
-SAMPLE = Path(__file__).parents[1] / "files" / "samples" / "inbox" / "droid" / "SESSION_INDEX.md"
+SAMPLE = DEMO_FILES / "inbox" / "droid" / "SESSION_INDEX.md"
 CTX = FileContext(agent="droid", box="inbox", rel_path=PurePosixPath("SESSION_INDEX.md"))
 
 

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
+from daemon.cli.demo import DEMO_FILES
 from handlers import signal
 from handlers.base import FileContext, Rejected
 from handlers.models import CompletionSignal
 
-SAMPLE = (
-    Path(__file__).parents[1]
-    / "files"
-    / "samples"
-    / "outbox"
-    / "droid"
-    / "ALL_SESSIONS_COMPLETE.txt"
-)
+SAMPLE = DEMO_FILES / "outbox" / "droid" / "ALL_SESSIONS_COMPLETE.txt"
 
 
 def ctx(name: str = "ALL_SESSIONS_COMPLETE.txt") -> FileContext:

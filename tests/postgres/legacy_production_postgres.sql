@@ -1,4 +1,4 @@
--- tests/files/samples/legacy_production.sql translated to PostgreSQL: the production schema
+-- tests/files/legacy_production.sql translated to PostgreSQL: the production schema
 -- as it would look had the users kept it on a PostgreSQL server. Only what PostgreSQL
 -- spells differently changes: INTEGER PRIMARY KEY AUTOINCREMENT -> SERIAL PRIMARY KEY,
 -- and booleans written as 0/1 -> false/true. Same rows, same ids, same duplicate.

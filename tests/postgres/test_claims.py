@@ -107,15 +107,13 @@ def _processing(
 
 
 def _pairs(db: Database, indicator: str) -> list[tuple[str, int | None]]:
-    with db.reader() as session:
-        return [
-            tuple(row)
-            for row in session.execute(
-                select(QAPairRow.question, QAPairRow.pair_number)
-                .where(QAPairRow.indicator_name == indicator)
-                .order_by(QAPairRow.pair_number)
-            ).all()
-        ]
+    with db.reader() as db_session:
+        rows = db_session.execute(
+            select(QAPairRow.question, QAPairRow.pair_number)
+            .where(QAPairRow.indicator_name == indicator)
+            .order_by(QAPairRow.pair_number)
+        ).all()
+        return [(question, number) for question, number in rows]
 
 
 def test_a_file_claimed_by_another_daemon_mid_import_is_left_to_it(
@@ -131,9 +129,9 @@ def test_a_file_claimed_by_another_daemon_mid_import_is_left_to_it(
             other.commit()
             result = outcome()
     assert (result.outcome, result.reason) == ("unchanged", "already claimed by another daemon")
-    with db.reader() as session:
-        assert session.scalars(select(FileRecord.rel_path)).all() == [SMA_FILE]
-        assert session.scalars(select(QAPairRow.qa_id)).all() == []
+    with db.reader() as db_session:
+        assert db_session.scalars(select(FileRecord.rel_path)).all() == [SMA_FILE]
+        assert db_session.scalars(select(QAPairRow.qa_id)).all() == []
     # the pipeline's connection is usable again: the next file is imported
     after = Pipeline(settings, db).process(
         deliver(settings.root_path, "outbox/droid/session_02/ema_qa_pairs.json")
@@ -161,8 +159,8 @@ def test_a_question_committed_meanwhile_under_another_indicator_counts_as_duplic
     assert (result.result.delivered, result.result.stored, result.result.duplicate) == (2, 1, 1)
     assert result.result.details["duplicates"][0]["of"] == stored_id
     assert _pairs(db, "MFI") == [("What is the money flow index?", 1)]
-    with db.reader() as session:
-        (record,) = session.scalars(select(FileRecord)).all()
+    with db.reader() as db_session:
+        (record,) = db_session.scalars(select(FileRecord)).all()
         assert (record.pairs_stored, record.pairs_duplicate) == (1, 1)
 
 
@@ -187,8 +185,8 @@ def test_writers_of_one_indicator_take_turns_so_numbers_and_indicator_rows_stay_
             result = outcome()
     assert (result.result.stored, result.result.duplicate) == (1, 1)
     assert _pairs(db, "OBV") == [(SHARED, 1), ("Why does OBV lead price?", 2)]
-    with db.reader() as session:
-        names = session.scalars(select(Indicator.indicator_name)).all()
+    with db.reader() as db_session:
+        names = db_session.scalars(select(Indicator.indicator_name)).all()
     assert names.count("OBV") == 1
 
 
@@ -207,18 +205,18 @@ def either_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databa
 def test_only_the_question_key_counts_as_a_concurrent_store(either_db: Database) -> None:
     """A ledger clash is "claimed by another daemon", never a reason to run the file again."""
     db = either_db
-    with Session(db.engine) as session:
-        session.add(_pair(SHARED, None, 1))
-        session.add(_ledger_row("outbox/droid/x.json", "0" * 64))
-        session.commit()
+    with Session(db.engine) as db_session:
+        db_session.add(_pair(SHARED, None, 1))
+        db_session.add(_ledger_row("outbox/droid/x.json", "0" * 64))
+        db_session.commit()
     for row, expected in (
         (_pair(SHARED, None, 2), True),
         (_ledger_row("outbox/droid/x.json", "0" * 64), False),
     ):
-        with Session(db.engine) as session:
-            session.add(row)
+        with Session(db.engine) as db_session:
+            db_session.add(row)
             with pytest.raises(IntegrityError) as caught:
-                session.flush()
+                db_session.flush()
             assert is_question_key_conflict(caught.value) is expected
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,8 +23,7 @@ from daemon.store.engine import Database
 from daemon.store.models import Base, QAPairRow
 from handlers.text import question_key
 from tests.conftest import fresh_postgres_database
-from tests.postgres.conftest import Run
-from tests.support import SAMPLES, assert_created_as_migrated, deliver, sample_files
+from tests.support import SAMPLES, Run, assert_created_as_migrated, deliver, sample_files
 
 LEGACY_SQL = Path(__file__).parent / "legacy_production_postgres.sql"
 LEGACY_QA_COLUMNS = (
@@ -38,7 +38,7 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _query(url: str, sql: str) -> list[tuple]:
+def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(_libpq(url)) as connection:
         return connection.execute(sql).fetchall()
 
@@ -69,7 +69,7 @@ def test_init_creates_a_schema_identical_to_the_models(
             unique = indexes["uq_qa_pairs_question_key"]
             assert unique["unique"]
             assert unique["dialect_options"]["postgresql_where"] == "(NOT key_conflict)"
-            types = dict(
+            types: dict[str, str] = dict(
                 connection.execute(
                     text(
                         "SELECT table_name || '.' || column_name, data_type"
@@ -195,8 +195,8 @@ def test_scan_status_process_and_report(run: Run, root: Path, postgres_url: str)
     assert code == 0 and "20" in out
     db = Database(postgres_url)
     try:
-        with db.reader() as session:
-            assert len(session.scalars(select(QAPairRow.qa_id)).all()) == 20
+        with db.reader() as db_session:
+            assert len(db_session.scalars(select(QAPairRow.qa_id)).all()) == 20
     finally:
         db.dispose()
 

@@ -57,7 +57,9 @@ def _ledger(server: PrivateServer) -> dict[str, int]:
         counts = dict(
             connection.execute("SELECT outcome, count(*) FROM files GROUP BY outcome").fetchall()
         )
-        counts["pairs"] = connection.execute("SELECT count(*) FROM qa_pairs").fetchone()[0]
+        pairs = connection.execute("SELECT count(*) FROM qa_pairs").fetchone()
+        assert pairs is not None
+        counts["pairs"] = pairs[0]
     return counts
 
 

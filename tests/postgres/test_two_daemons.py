@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, Indicator, QAPairRow
@@ -40,9 +40,9 @@ for i in range(count):
 """
 
 
-def _count(db: Database, what: object) -> int:
-    with db.reader() as session:
-        return session.scalar(select(what)) or 0
+def _count(db: Database, what: ColumnElement[int]) -> int:
+    with db.reader() as db_session:
+        return db_session.scalar(select(what)) or 0
 
 
 @pytest.mark.timeout(1200)
@@ -75,8 +75,8 @@ def test_two_daemons_on_one_shared_folder_store_each_question_once(
             daemon.signal(signal.SIGTERM)
         assert [daemon.wait_exit(60) for daemon in daemons] == [0, 0]
 
-        with db.reader() as session:
-            ledger = session.execute(
+        with db.reader() as db_session:
+            ledger = db_session.execute(
                 select(
                     FileRecord.rel_path,
                     FileRecord.outcome,
@@ -85,7 +85,7 @@ def test_two_daemons_on_one_shared_folder_store_each_question_once(
                     FileRecord.pairs_duplicate,
                 )
             ).all()
-            pairs = session.execute(
+            pairs = db_session.execute(
                 select(
                     QAPairRow.question,
                     QAPairRow.question_key,
@@ -93,7 +93,7 @@ def test_two_daemons_on_one_shared_folder_store_each_question_once(
                     QAPairRow.pair_number,
                 )
             ).all()
-            indicators = session.scalars(select(Indicator.indicator_name)).all()
+            indicators = db_session.scalars(select(Indicator.indicator_name)).all()
     finally:
         db.dispose()
         for daemon in daemons:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, QAPairRow
+from tests.support import read_json_object
 
 
 @dataclass(frozen=True)
@@ -42,23 +43,23 @@ def ledger_rows(db: Database, rel_path: str | None = None) -> list[LedgerRow]:
     ).order_by(FileRecord.id)
     if rel_path is not None:
         query = query.where(FileRecord.rel_path == rel_path)
-    with db.reader() as session:
-        return [LedgerRow(*row) for row in session.execute(query).all()]
+    with db.reader() as db_session:
+        return [LedgerRow(*row) for row in db_session.execute(query).all()]
 
 
 def pair_count(db: Database) -> int:
-    with db.reader() as session:
-        return session.scalar(select(func.count()).select_from(QAPairRow)) or 0
+    with db.reader() as db_session:
+        return db_session.scalar(select(func.count()).select_from(QAPairRow)) or 0
 
 
 def distinct_question_count(db: Database) -> int:
-    with db.reader() as session:
-        return session.scalar(select(func.count(func.distinct(QAPairRow.question_key)))) or 0
+    with db.reader() as db_session:
+        return db_session.scalar(select(func.count(func.distinct(QAPairRow.question_key)))) or 0
 
 
 def has_question(db: Database, question: str) -> bool:
-    with db.reader() as session:
-        found = session.scalar(
+    with db.reader() as db_session:
+        found = db_session.scalar(
             select(func.count()).select_from(QAPairRow).where(QAPairRow.question == question)
         )
         return bool(found)
@@ -67,7 +68,7 @@ def has_question(db: Database, question: str) -> bool:
 def agent_status(root: Path, agent: str = "droid") -> dict[str, Any]:
     """``inbox/<agent>/status.json``, or {} while it does not exist yet."""
     try:
-        return json.loads((root / "inbox" / agent / "status.json").read_bytes())
+        return read_json_object(root / "inbox" / agent / "status.json")
     except FileNotFoundError:
         return {}
 

@@ -204,7 +204,8 @@ def _logged(log_file: Path, event: str, rel: str | None) -> list[dict[str, Any]]
 
 
 def _rejection(root: Path, rel: str) -> dict[str, Any] | None:
-    for entry in agent_status(root).get("rejected", []):
+    rejected: list[dict[str, Any]] = agent_status(root).get("rejected", [])
+    for entry in rejected:
         if entry["path"] == rel:
             return entry
     return None

@@ -49,11 +49,11 @@ def _write(folder: Path, start: int, count: int, prefix: str = "burst") -> None:
 def _ledger(settings: Settings) -> tuple[int, int, int]:
     db = Database(settings.url)
     try:
-        with db.reader() as session:
+        with db.reader() as db_session:
             return (
-                session.scalar(select(func.count()).select_from(FileRecord)) or 0,
-                session.scalar(select(func.count()).select_from(QAPairRow)) or 0,
-                session.scalar(select(func.count(func.distinct(FileRecord.rel_path)))) or 0,
+                db_session.scalar(select(func.count()).select_from(FileRecord)) or 0,
+                db_session.scalar(select(func.count()).select_from(QAPairRow)) or 0,
+                db_session.scalar(select(func.count(func.distinct(FileRecord.rel_path)))) or 0,
             )
     finally:
         db.dispose()

@@ -32,15 +32,13 @@ def processes() -> Iterator[list[DaemonProcess]]:
 def _counts(settings: Settings) -> tuple[int, list[tuple[str, str, int]]]:
     db = Database(settings.url)
     try:
-        with db.reader() as session:
-            pairs = session.scalar(select(func.count()).select_from(QAPairRow)) or 0
-            ledger = [
-                tuple(r)
-                for r in session.execute(
-                    select(FileRecord.rel_path, FileRecord.outcome, FileRecord.pairs_stored)
-                ).all()
-            ]
-            distinct = session.scalar(select(func.count(func.distinct(QAPairRow.question_key))))
+        with db.reader() as db_session:
+            pairs = db_session.scalar(select(func.count()).select_from(QAPairRow)) or 0
+            rows = db_session.execute(
+                select(FileRecord.rel_path, FileRecord.outcome, FileRecord.pairs_stored)
+            ).all()
+            ledger = [(path, outcome, stored) for path, outcome, stored in rows]
+            distinct = db_session.scalar(select(func.count(func.distinct(QAPairRow.question_key))))
             assert distinct == pairs, "a question stored twice"
             return pairs, ledger
     finally:

@@ -3,27 +3,18 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable
-from pathlib import Path
 
 from daemon.config import Settings
 from daemon.live.service import Daemon
-from tests.support import deliver, wait_for
+from tests.support import deliver, read_status, wait_for
 
 FILES = [
     "outbox/droid/session_02/sma_qa_pairs.json",
     "outbox/droid/session_02/ema_qa_pairs.json",
     "outbox/droid/session_02/wma_qa_pairs.jsonl",
 ]
-
-
-def _droid(root: Path) -> dict:
-    try:
-        return json.loads((root / "inbox/droid/status.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def test_files_wait_while_another_writer_holds_the_lock_then_are_imported(
@@ -36,7 +27,9 @@ def test_files_wait_while_another_writer_holds_the_lock_then_are_imported(
     try:
         for rel in FILES:
             deliver(root, rel)
-        waiting = wait_for(lambda: _droid(root).get("waiting"), 10, "a waiting notice")
+        waiting = wait_for(
+            lambda: read_status(root, "droid").get("waiting"), 10, "a waiting notice"
+        )
         assert "database unavailable" in waiting["reason"]
         assert (root / "inbox/droid/STATUS.md").read_text().startswith("> waiting:")
         # held for longer than one whole retry window: the files go round again
@@ -45,12 +38,12 @@ def test_files_wait_while_another_writer_holds_the_lock_then_are_imported(
         blocker.rollback()
         blocker.close()
     wait_for(
-        lambda: _droid(root).get("pairs", {}).get("imported") == 10,
+        lambda: read_status(root, "droid").get("pairs", {}).get("imported") == 10,
         20,
         "every file once the lock is gone",
     )
     assert daemon.join(10)
-    view = _droid(root)
+    view = read_status(root, "droid")
     assert "waiting" not in view
     assert view["rejected"] == []
     assert {f["path"] for f in view["recent_files"]} == set(FILES)

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -120,7 +121,7 @@ def test_folder_renamed_in_from_outside_with_year_2000_files_imports_each_once(
     os.utime(folder, (YEAR_2000, YEAR_2000))
     os.rename(folder, settings.root_path / "outbox/droid/session_07")
     for question in questions.values():
-        wait_for(lambda q=question: has_question(db, q), timeout=5, what=question)
+        wait_for(partial(has_question, db, question), timeout=5, what=question)
     assert daemon.join(5)
     daemon.rescan(reason="test")
     assert daemon.join(5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_polling_rapid_delete_and_recreate_imports_every_final_version(
         finals.append((question, hashlib.sha256(data).hexdigest()))
         # the final version stays until it is stored (a poll interval plus settle, and then some)
         wait_for(
-            lambda q=question: has_question(db, q),
+            partial(has_question, db, question),
             timeout=5,
             what=f"round {round_no}'s final version",
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -22,7 +23,7 @@ EXPORT = "outbox/claude/database_qa_export_big.json"
 
 
 @pytest.fixture
-def big_export_document() -> dict:
+def big_export_document() -> dict[str, Any]:
     return export_document()
 
 
@@ -36,10 +37,10 @@ def process(settings: Settings) -> Iterator[DaemonProcess]:
 def _stored(settings: Settings) -> tuple[int, int]:
     db = Database(settings.url)
     try:
-        with db.reader() as session:
+        with db.reader() as db_session:
             return (
-                session.scalar(select(func.count()).select_from(QAPairRow)) or 0,
-                session.scalar(select(func.count()).select_from(FileRecord)) or 0,
+                db_session.scalar(select(func.count()).select_from(QAPairRow)) or 0,
+                db_session.scalar(select(func.count()).select_from(FileRecord)) or 0,
             )
     finally:
         db.dispose()
@@ -51,7 +52,7 @@ def _import_started(settings: Settings) -> bool:
 
 
 def test_first_sigterm_finishes_the_file_in_hand_and_exits_0(
-    settings: Settings, process: DaemonProcess, big_export_document: dict
+    settings: Settings, process: DaemonProcess, big_export_document: dict[str, Any]
 ) -> None:
     process.wait_ready()
     write_json(settings.root_path / EXPORT, big_export_document)
@@ -64,7 +65,7 @@ def test_first_sigterm_finishes_the_file_in_hand_and_exits_0(
 
 
 def test_second_sigterm_exits_at_once_without_partial_rows(
-    settings: Settings, process: DaemonProcess, big_export_document: dict
+    settings: Settings, process: DaemonProcess, big_export_document: dict[str, Any]
 ) -> None:
     process.wait_ready()
     write_json(settings.root_path / EXPORT, big_export_document)

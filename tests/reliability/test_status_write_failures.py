@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from daemon.config import Settings
 from daemon.live.service import Daemon
 from daemon.logging import configure_logging
-from daemon.status.view import StatusWriter
+from daemon.status.writer import StatusWriter
 from tests.support import deliver, read_status, reset_logging, wait_for
 
 FILE = "outbox/droid/session_02/sma_qa_pairs.json"

@@ -1,4 +1,9 @@
-"""Importers: the only code that writes data tables, one per kind of parsed model."""
+"""Importers: the only code that writes data tables, one per kind of parsed model.
+
+A handler names its importer by key (``Handler.importer``); the pipeline refuses to start
+when the routing table names a key missing here. A new kind of file whose model an existing
+importer applies (Q&A pairs: ``"qa"``) adds nothing here.
+"""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from handlers.base import FileContext
 class ImportContext:
     """The file being applied, inside its one transaction."""
 
-    session: Session
+    db_session: Session
     settings: Settings
     file: FileContext
     file_id: int

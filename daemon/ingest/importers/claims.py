@@ -8,7 +8,7 @@ from handlers.models import ProgressClaim
 
 
 def apply(ictx: ImportContext, claim: ProgressClaim) -> ImportResult:
-    ictx.session.add(
+    ictx.db_session.add(
         ProgressClaimRow(
             agent=ictx.file.agent,
             file_id=ictx.file_id,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
@@ -32,7 +32,7 @@ PLANNED_INDICATORS = (
     .order_by(SessionPlan.session_number)
 )
 SESSION_CATEGORIES = select(SessionPlan.session_number, SessionPlan.category)
-INSERT_INDICATOR = insert(Indicator.__table__)
+INSERT_INDICATOR = insert(cast(Table, Indicator.__table__))  # ``__table__`` is typed loosely
 LAST_PAIR_NUMBER = select(func.max(QAPairRow.pair_number)).where(
     QAPairRow.indicator_id == bindparam("indicator_id")
 )
@@ -49,8 +49,8 @@ class KnownIndicator(NamedTuple):
 class IndicatorBook:
     """Indicators, plans and next pair numbers, loaded at most once per file, when needed."""
 
-    def __init__(self, session: Session, settings: Settings, now: datetime) -> None:
-        self._session = session
+    def __init__(self, db_session: Session, settings: Settings, now: datetime) -> None:
+        self._db_session = db_session
         self._settings = settings
         self._now = now
         self._next_number: dict[int, int] = {}
@@ -63,7 +63,7 @@ class IndicatorBook:
     @property
     def _by_name(self) -> dict[str, KnownIndicator]:
         if self._indicators is None:
-            rows = self._session.connection().execute(ALL_INDICATORS)
+            rows = self._db_session.connection().execute(ALL_INDICATORS)
             self._indicators = {
                 name.casefold(): KnownIndicator(id_, name, category) for id_, name, category in rows
             }
@@ -73,7 +73,7 @@ class IndicatorBook:
         if self._plans_loaded:
             return
         self._plans_loaded = True
-        connection = self._session.connection()
+        connection = self._db_session.connection()
         for name, number, category in connection.execute(PLANNED_INDICATORS).all():
             self._planned_session.setdefault(name.casefold(), number)
             self._planned_spelling.setdefault(name.casefold(), name)
@@ -105,8 +105,8 @@ class IndicatorBook:
             self._load_plans()
             name = self._planned_spelling.get(key, name)  # "STOCHASTIC" -> "Stochastic"
             category = category or self.category_for(name, session_number)
-            # Core, not an ORM object and a flush per indicator (~0.4 ms each)
-            created = self._session.connection().execute(
+            # Core, not an ORM object and a flush per indicator
+            created = self._db_session.connection().execute(
                 INSERT_INDICATOR,
                 {
                     "indicator_name": name,
@@ -117,7 +117,9 @@ class IndicatorBook:
                     "updated_at": self._now,
                 },
             )
-            known = KnownIndicator(created.inserted_primary_key[0], name, category)
+            new_key = created.inserted_primary_key
+            assert new_key is not None  # an INSERT of one row always has one
+            known = KnownIndicator(new_key[0], name, category)
             self._by_name[key] = known
             self._next_number[known.id] = 1  # uncommitted: no pair of it anywhere yet
         return known
@@ -125,7 +127,7 @@ class IndicatorBook:
     def next_pair_number(self, indicator_id: int) -> int:
         """Numbers run per indicator without a query per pair."""
         if indicator_id not in self._next_number:
-            current = self._session.connection().scalar(
+            current = self._db_session.connection().scalar(
                 LAST_PAIR_NUMBER, {"indicator_id": indicator_id}
             )
             self._next_number[indicator_id] = (current or 0) + 1

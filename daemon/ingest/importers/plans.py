@@ -19,11 +19,11 @@ def _replace_plan(
     target: int,
     indicators: list[str],
 ) -> None:
-    session = ictx.session
-    plan = session.get(SessionPlan, number)
+    db_session = ictx.db_session
+    plan = db_session.get(SessionPlan, number)
     if plan is None:
         plan = SessionPlan(session_number=number)
-        session.add(plan)
+        db_session.add(plan)
     plan.agent = ictx.file.agent
     plan.title = title
     plan.category = category
@@ -31,9 +31,9 @@ def _replace_plan(
     plan.origin = origin
     plan.file_id = ictx.file_id
     plan.assigned_at = ictx.now
-    session.flush()
-    session.execute(delete(SessionIndicator).where(SessionIndicator.session_number == number))
-    session.add_all(
+    db_session.flush()
+    db_session.execute(delete(SessionIndicator).where(SessionIndicator.session_number == number))
+    db_session.add_all(
         SessionIndicator(session_number=number, position=i, indicator_name=name)
         for i, name in enumerate(indicators, start=1)
     )
@@ -59,7 +59,7 @@ def apply_assignment(ictx: ImportContext, assignment: Assignment) -> ImportResul
 def apply_session_index(ictx: ImportContext, index: SessionIndex) -> ImportResult:
     """Each row registers its session, unless an assignment file already describes it."""
     from_assignment = set(
-        ictx.session.scalars(
+        ictx.db_session.scalars(
             select(SessionPlan.session_number).where(SessionPlan.origin == "assignment")
         )
     )

@@ -9,9 +9,9 @@ the stored answer, and the replaced one is kept in ``answer_versions``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, false, func, select, update
+from sqlalchemy import Table, bindparam, false, func, select, update
 
 from daemon.ingest.analysis import analyse_answer
 from daemon.ingest.compare import ExportComparison
@@ -47,14 +47,14 @@ STORED_BY_KEY = select(
     QAPairRow.question_key.in_(bindparam("keys", expanding=True)),
     QAPairRow.key_conflict == false(),
 )
-QA_PAIRS = QAPairRow.__table__
+QA_PAIRS = cast(Table, QAPairRow.__table__)  # SQLAlchemy types ``__table__`` loosely
 
 
 def stored_pairs(ictx: ImportContext, keys: set[str]) -> dict[str, StoredPair]:
     """question_key -> the stored pair, for the keys already stored (answers not loaded)."""
     found: dict[str, StoredPair] = {}
     ordered = sorted(keys)
-    connection = ictx.session.connection()  # plain statements: no ORM layer needed
+    connection = ictx.db_session.connection()  # plain statements: no ORM layer needed
     for start in range(0, len(ordered), KEY_LOOKUP_CHUNK):
         for key, qa_id, length, file_id in connection.execute(
             STORED_BY_KEY, {"keys": ordered[start : start + KEY_LOOKUP_CHUNK]}
@@ -149,20 +149,22 @@ class _FileImport:
 def apply(ictx: ImportContext, batch: QABatch | QAStream) -> ImportResult:
     result = ImportResult(filtered=batch.filtered, concerns={ictx.file.agent})
     default_indicator, default_category = file_defaults(batch, ictx)
-    book = IndicatorBook(ictx.session, ictx.settings, ictx.now)
+    book = IndicatorBook(ictx.db_session, ictx.settings, ictx.now)
     state = _FileImport(ictx, batch, result, book, default_indicator, default_category)
     # Several daemons on one PostgreSQL: per indicator, one writer at a time from here to
     # commit, so indicator rows and pair numbers are read after the previous writer's commit.
     # A question shared across indicators may still race: its unique index raises, and the
     # pipeline runs this file again (db.KeyConflict), finding the question stored.
     if isinstance(batch, QAStream):  # its indicators are known only as it is read
-        serialize_on(ictx.session, (), "indicator", whole=True)
+        serialize_on(ictx.db_session, (), "indicator", whole=True)
         for chunk in batch.chunks(INSERT_CHUNK):
             state.add(chunk, None)
         skipped, skipped_count = batch.skipped, batch.skipped_count
     else:
         serialize_on(
-            ictx.session, {pair.indicator or default_indicator for pair in batch.pairs}, "indicator"
+            ictx.db_session,
+            {pair.indicator or default_indicator for pair in batch.pairs},
+            "indicator",
         )
         state.add(batch.pairs, len(batch.pairs))
         skipped, skipped_count = batch.skipped, len(batch.skipped)
@@ -192,31 +194,32 @@ def _insert(ictx: ImportContext, rows: list[dict[str, Any]]) -> None:
     """Bulk insert; pending refinement records for these questions are applied at once."""
     if not rows:
         return
-    connection = ictx.session.connection()
+    connection = ictx.db_session.connection()
     for start in range(0, len(rows), INSERT_CHUNK):
         # not the ORM's bulk path: no per-row bookkeeping for rows never loaded again
         insert_many(connection, QA_PAIRS, rows[start : start + INSERT_CHUNK])
-    if not refinement.any_pending(ictx.session):
+    if not refinement.any_pending(ictx.db_session):
         return
     keys = [row["question_key"] for row in rows]
-    stored = []
+    stored: list[tuple[int, str]] = []
     for start in range(0, len(keys), KEY_LOOKUP_CHUNK):
-        stored += ictx.session.execute(
+        rows_stored = ictx.db_session.execute(
             select(QAPairRow.qa_id, QAPairRow.question_key).where(
                 QAPairRow.source_file_id == ictx.file_id,
                 QAPairRow.question_key.in_(keys[start : start + KEY_LOOKUP_CHUNK]),
             )
-        ).all()
-    refinement.apply_pending(ictx.session, [(q, k) for q, k in stored if k], ictx.now)
+        )
+        stored += [(qa_id, key) for qa_id, key in rows_stored if key]
+    refinement.apply_pending(ictx.db_session, stored, ictx.now)
 
 
 def _replace_answer(
     ictx: ImportContext, qa_id: int, answer: str, source_database: str | None
 ) -> None:
     """Keep the stored answer as a version, then store the longer one."""
-    old = ictx.session.get(QAPairRow, qa_id)
+    old = ictx.db_session.get(QAPairRow, qa_id)
     assert old is not None
-    ictx.session.add(
+    ictx.db_session.add(
         AnswerVersion(
             qa_id=qa_id,
             answer=old.answer,
@@ -228,7 +231,7 @@ def _replace_answer(
         )
     )
     analysis = analyse_answer(answer)
-    ictx.session.execute(
+    ictx.db_session.execute(
         update(QAPairRow)
         .where(QAPairRow.qa_id == qa_id)
         .values(

@@ -20,18 +20,18 @@ from handlers.models import RefinementRecord, RefinementResults
 CHUNK = 500
 
 
-def _target(session: Session, record: RefinementRecord) -> int | None:
+def _target(db_session: Session, record: RefinementRecord) -> int | None:
     """The qa_id a record names, if that pair is stored."""
     if record.qa_id is not None:
-        return session.scalar(select(QAPairRow.qa_id).where(QAPairRow.qa_id == record.qa_id))
-    return session.scalar(
+        return db_session.scalar(select(QAPairRow.qa_id).where(QAPairRow.qa_id == record.qa_id))
+    return db_session.scalar(
         select(QAPairRow.qa_id).where(
             QAPairRow.question_key == record.question_key, QAPairRow.key_conflict == false()
         )
     )
 
 
-def _score(session: Session, qa_id: int, record: RefinementRecord, now: datetime) -> None:
+def _score(db_session: Session, qa_id: int, record: RefinementRecord, now: datetime) -> None:
     values: dict[str, Any] = {"refined_at": now}
     if record.quality_score is not None:
         values["quality_score"] = record.quality_score
@@ -41,7 +41,7 @@ def _score(session: Session, qa_id: int, record: RefinementRecord, now: datetime
         values["duplicate_of"] = record.duplicate_of
     if record.notes is not None:
         values["refinement_notes"] = record.notes
-    session.execute(update(QAPairRow).where(QAPairRow.qa_id == qa_id).values(**values))
+    db_session.execute(update(QAPairRow).where(QAPairRow.qa_id == qa_id).values(**values))
 
 
 def apply(ictx: ImportContext, results: RefinementResults) -> ImportResult:
@@ -53,12 +53,12 @@ def apply(ictx: ImportContext, results: RefinementResults) -> ImportResult:
     unmatched: list[dict[str, Any]] = []
     scored = 0
     for record in results.records:
-        qa_id = _target(ictx.session, record)
+        qa_id = _target(ictx.db_session, record)
         if qa_id is None:
             unmatched.append(
                 {"line": record.line, "qa_id": record.qa_id, "question_key": record.question_key}
             )
-            ictx.session.add(
+            ictx.db_session.add(
                 PendingRefinement(
                     question_key=record.question_key,
                     qa_id=record.qa_id,
@@ -68,7 +68,7 @@ def apply(ictx: ImportContext, results: RefinementResults) -> ImportResult:
                 )
             )
             continue
-        _score(ictx.session, qa_id, record, ictx.now)
+        _score(ictx.db_session, qa_id, record, ictx.now)
         scored += 1
     result.details = {
         "scored": scored,
@@ -82,19 +82,19 @@ def apply(ictx: ImportContext, results: RefinementResults) -> ImportResult:
 ANY_PENDING = select(PendingRefinement.id).limit(1)  # built once: asked for every file
 
 
-def any_pending(session: Session) -> bool:
-    return session.connection().scalar(ANY_PENDING) is not None
+def any_pending(db_session: Session) -> bool:
+    return db_session.connection().scalar(ANY_PENDING) is not None
 
 
-def apply_pending(session: Session, stored: Iterable[tuple[int, str]], now: datetime) -> int:
+def apply_pending(db_session: Session, stored: Iterable[tuple[int, str]], now: datetime) -> int:
     """Apply waiting records to pairs just stored ((qa_id, question_key) each); returns count."""
     by_key = {key: qa_id for qa_id, key in stored}
-    if not by_key or not any_pending(session):
+    if not by_key or not any_pending(db_session):
         return 0
     keys, ids = list(by_key), list(by_key.values())
-    waiting = []
+    waiting: list[PendingRefinement] = []
     for start in range(0, len(keys), CHUNK):
-        waiting += session.scalars(
+        waiting += db_session.scalars(
             select(PendingRefinement).where(
                 or_(
                     PendingRefinement.question_key.in_(keys[start : start + CHUNK]),
@@ -108,10 +108,10 @@ def apply_pending(session: Session, stored: Iterable[tuple[int, str]], now: date
         qa_id = by_key.get(record.question_key or "") or record.qa_id
         if qa_id is None:
             continue
-        _score(session, qa_id, record, now)
+        _score(db_session, qa_id, record, now)
         applied += 1
     if waiting:
-        session.execute(
+        db_session.execute(
             delete(PendingRefinement).where(PendingRefinement.id.in_([p.id for p in waiting]))
         )
     return applied

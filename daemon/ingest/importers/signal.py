@@ -5,7 +5,8 @@ database; missing sessions and indicators listed; the gap report written; the pa
 refined handed to the refiner as JSON Lines batches.
 
 A batch is what an agent delivered since its previous signal. A signal that arrives when no
-new data file was imported since the last close changes nothing and says so.
+new data file was imported since the last close changes nothing and says so. Data files are
+those of the kinds whose handler carries pairs (``handlers.pair_kinds``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ from daemon.status.coverage import gaps, session_coverage
 from daemon.status.gap_report import write_gap_report
 from daemon.store.backup import backup
 from daemon.store.models import FileRecord, QAPairRow, SignalRow
+from handlers import pair_kinds
 from handlers.models import CompletionSignal
-
-DATA_KINDS = ("qa", "rag_export", "research_report", "export")
 
 
 def _relative(path: Path, ictx: ImportContext) -> str:
@@ -41,11 +41,11 @@ def _backup(ictx: ImportContext) -> str | None:
 
 
 def _last_data_file_id(ictx: ImportContext) -> int | None:
-    return ictx.session.scalar(
+    return ictx.db_session.scalar(
         select(func.max(FileRecord.id)).where(
             FileRecord.agent == ictx.file.agent,
             FileRecord.outcome == "imported",
-            FileRecord.kind.in_(DATA_KINDS),
+            FileRecord.kind.in_(pair_kinds()),
         )
     )
 
@@ -53,23 +53,23 @@ def _last_data_file_id(ictx: ImportContext) -> int | None:
 def database_side(ictx: ImportContext) -> dict[str, int]:
     """The agent's numbers as the database has them."""
     agent = ictx.file.agent
-    session = ictx.session
+    db_session = ictx.db_session
     return {
-        "sessions": session.scalar(
+        "sessions": db_session.scalar(
             select(func.count(func.distinct(QAPairRow.session_number))).where(
                 QAPairRow.agent == agent, QAPairRow.session_number.is_not(None)
             )
         )
         or 0,
-        "files": session.scalar(
+        "files": db_session.scalar(
             select(func.count()).where(
                 FileRecord.agent == agent,
                 FileRecord.outcome == "imported",
-                FileRecord.kind.in_(DATA_KINDS),
+                FileRecord.kind.in_(pair_kinds()),
             )
         )
         or 0,
-        "pairs": session.scalar(select(func.count()).where(QAPairRow.agent == agent)) or 0,
+        "pairs": db_session.scalar(select(func.count()).where(QAPairRow.agent == agent)) or 0,
     }
 
 
@@ -89,7 +89,7 @@ def compare_claims(signal: CompletionSignal, actual: dict[str, int]) -> list[dic
 def apply(ictx: ImportContext, signal: CompletionSignal) -> ImportResult:
     agent = ictx.file.agent
     concerns = {agent, ictx.settings.orchestrator, ictx.settings.refiner}
-    last = ictx.session.scalars(
+    last = ictx.db_session.scalars(
         select(SignalRow)
         .where(SignalRow.agent == agent, SignalRow.outcome == "closed")
         .order_by(SignalRow.batch_no.desc())
@@ -98,7 +98,7 @@ def apply(ictx: ImportContext, signal: CompletionSignal) -> ImportResult:
     last_data = _last_data_file_id(ictx)
     claims = signal.model_dump(include={"claimed_sessions", "claimed_files", "claimed_pairs"})
     if last is not None and (last.findings or {}).get("last_data_file_id") == last_data:
-        ictx.session.add(
+        ictx.db_session.add(
             SignalRow(
                 agent=agent,
                 batch_no=last.batch_no,
@@ -120,7 +120,7 @@ def apply(ictx: ImportContext, signal: CompletionSignal) -> ImportResult:
     # The backup comes first and sees the database as it was before this signal.
     backup_path = None if ictx.dry_run else _backup(ictx)
     actual = database_side(ictx)
-    found = gaps(session_coverage(ictx.session))
+    found = gaps(session_coverage(ictx.db_session))
     findings: dict[str, Any] = {
         "last_data_file_id": last_data,
         "database": actual,
@@ -133,10 +133,10 @@ def apply(ictx: ImportContext, signal: CompletionSignal) -> ImportResult:
     if ictx.dry_run:
         findings["note"] = "dry run: no backup, gap report or hand-off written"
     else:
-        report = write_gap_report(ictx.session, ictx.settings, ictx.now)
+        report = write_gap_report(ictx.db_session, ictx.settings, ictx.now)
         findings["gap_report"] = _relative(report, ictx)
-        findings["handed_to_refiner"] = hand_off(ictx.session, ictx.settings, ictx.now)
-    ictx.session.add(
+        findings["handed_to_refiner"] = hand_off(ictx.db_session, ictx.settings, ictx.now)
+    ictx.db_session.add(
         SignalRow(
             agent=agent,
             batch_no=batch_no,

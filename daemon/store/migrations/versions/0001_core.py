@@ -9,6 +9,8 @@ Revises:
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -17,7 +19,7 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-LEGACY_INDICATOR_COLUMNS = [
+LEGACY_INDICATOR_COLUMNS: list[tuple[str, sa.types.TypeEngine[Any], bool]] = [
     ("indicator_name", sa.Text(), False),
     ("indicator_category", sa.Text(), True),
     ("session_number", sa.Integer(), True),
@@ -25,7 +27,7 @@ LEGACY_INDICATOR_COLUMNS = [
     ("created_at", sa.DateTime(), True),
     ("updated_at", sa.DateTime(), True),
 ]
-LEGACY_QA_COLUMNS = [
+LEGACY_QA_COLUMNS: list[tuple[str, sa.types.TypeEngine[Any], bool]] = [
     ("indicator_name", sa.Text(), True),
     ("pair_number", sa.Integer(), True),
     ("question", sa.Text(), False),

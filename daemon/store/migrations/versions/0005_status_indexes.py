@@ -1,4 +1,4 @@
-"""Indexes for the status view, so that writing an agent's status costs a few milliseconds.
+"""Indexes for the status view, so that writing an agent's status stays cheap.
 
 An agent's last files (``WHERE agent = ? ORDER BY id DESC LIMIT n``) are read from an
 (agent, id) index instead of sorting all its files. The orchestrator's quality tiers, its

@@ -1,0 +1,114 @@
+"""What the pipeline's stages hand on: the delivery in hand, as read, then as parsed.
+
+A ``Delivery`` is built once by the read stage and carries everything the file's ledger row
+records, so a rejection, a failure and an import all record the same values. ``ReadFile``
+and ``Refused`` are what reading gives; ``Parsed`` is what the import stage takes, its
+payload a pydantic model or, for a large file, a ``StreamedFile`` opened afresh for every
+attempt of the import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from daemon.ingest.paths import Location
+from handlers.base import FileContext, Handler, Rejected, StreamParser
+from handlers.streaming import QAStream
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One version of one file: where it is, its content's digest, and where it is kept."""
+
+    where: Location
+    digest: str  # SHA-256 of the content (of a stand-in text when the file is not read)
+    size: int
+    mtime_ns: int
+    archived: Path | None = None  # the content-addressed copy, once it is made
+
+    @property
+    def rel_root(self) -> str:
+        return self.where.rel_root
+
+    @property
+    def agent(self) -> str:
+        return self.where.agent
+
+    def kept_at(self, archived: Path | None) -> Delivery:
+        """The same delivery, its copy kept at ``archived``."""
+        return replace(self, archived=archived)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Turned away before its content is read: a link out of the tree, or over the size cap."""
+
+    delivery: Delivery
+    rejection: Rejected
+
+
+@dataclass(frozen=True)
+class ReadFile:
+    """A file read: its bytes, or (too large to hold) hashed and archived for its streamer."""
+
+    delivery: Delivery
+    ctx: FileContext
+    handler: Handler | Rejected
+    content: bytes | StreamParser
+
+    @property
+    def data(self) -> bytes | None:
+        """The bytes, when the file was read whole."""
+        return self.content if isinstance(self.content, bytes) else None
+
+
+@dataclass(frozen=True)
+class StreamedFile:
+    """A large file its handler reads as it goes: the stream owns (and closes) the file."""
+
+    streamer: StreamParser
+    path: Path  # the archived copy (the delivery itself on a dry run)
+    ctx: FileContext
+
+    def open_stream(self) -> QAStream | None:
+        """The file opened for its streaming reader, or None when it cannot be streamed."""
+        source = open(self.path, "rb")  # noqa: SIM115 - closed with the stream
+        try:
+            stream = self.streamer(source, self.ctx)
+        except BaseException:
+            source.close()
+            raise
+        if stream is None:
+            source.close()
+        return stream
+
+    def streamable(self) -> bool:
+        """Whether the streaming reader takes it (a document or UTF-16 is read whole)."""
+        probe = self.open_stream()
+        if probe is None:
+            return False
+        probe.source.close()
+        return True
+
+    def open(self) -> QAStream:
+        """The stream for one import attempt (a retry reads the file again)."""
+        stream = self.open_stream()
+        if stream is None:
+            raise RuntimeError(f"{self.path} could be streamed, now cannot")
+        return stream
+
+
+Payload = BaseModel | StreamedFile
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A file ready for its importer."""
+
+    delivery: Delivery
+    ctx: FileContext
+    handler: Handler
+    payload: Payload

@@ -1,0 +1,106 @@
+"""``STATUS.md``: an agent's status view rendered for a person (or an agent reading Markdown).
+
+Rendered from the view's dict, never from the database, so ``STATUS.md`` and ``status.json``
+cannot say different things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+def render_markdown(view: dict[str, Any]) -> str:
+    """The same view for a person (or an agent reading Markdown)."""
+    s, p = view["sessions"], view["pairs"]
+    lines = [
+        f"# inboxd status: {view['agent']}",
+        "",
+        f"Updated {view['updated_at']}",
+        "",
+        "## Next",
+        *[f"- {step}" for step in view["next"]],
+        "",
+        "## Sessions",
+        f"- assigned: {_nums(s['assigned'])}",
+        f"- delivered: {_nums(s['delivered'])}",
+        f"- imported: {_nums(s['imported'])}",
+        f"- missing: {_nums(s['missing'])}",
+    ]
+    for number, names in s["missing_indicators"].items():
+        lines.append(f"- session {int(number):02d} missing indicators: {', '.join(names)}")
+    for number, names in s["planned_not_delivered"].items():
+        lines.append(f"- session {int(number):02d} planned, not delivered: {', '.join(names)}")
+    lines += [
+        "",
+        "## Pairs",
+        f"- imported: {p['imported']}",
+        f"- duplicates skipped: {p['duplicates_skipped']}",
+        f"- invalid pairs skipped: {p['invalid_skipped']}",
+        f"- filtered (RAG distance): {p['filtered']}",
+        "",
+        "## Progress claim",
+    ]
+    prog = view["progress"]
+    if prog["claim"]:
+        c = prog["claim"]
+        lines.append(
+            f"- claimed: {c['sessions_complete']}/{c['sessions_total']} sessions "
+            f"(current {c['current_session']}, updated {c['last_updated']})"
+        )
+    else:
+        lines.append("- no status.txt received")
+    lines.append(
+        f"- database: {prog['database']['sessions_with_own_pairs']} sessions with "
+        "pairs from this agent"
+    )
+    sig = view["signal"]
+    lines += [
+        "",
+        "## Completion signal",
+        f"- {sig['state']}" + (f" (batch {sig['batch']}, {sig['at']})" if "batch" in sig else ""),
+    ]
+    if view["rejected"]:
+        lines += ["", "## Rejected files"]
+        lines += [f"- {r['reason']}" for r in view["rejected"]]
+    lines += [
+        "",
+        "## Recent files",
+        "",
+        "| file | kind | outcome | stored | dup | at |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['path']} | {r['kind'] or '-'} | {r['outcome']} | {r['pairs_stored']} | "
+        f"{r['duplicates']} | {r['at']} |"
+        for r in view["recent_files"]
+    ]
+    if "database" in view:
+        d, g = view["database"], view["gaps"]
+        lines += [
+            "",
+            "## Whole database",
+            f"- pairs: {d['pairs']}, indicators: {d['indicators']}",
+            f"- files: {', '.join(f'{k} {v}' for k, v in sorted(d['files'].items()))}",
+            f"- duplicates skipped: {d['duplicates_skipped']}; "
+            f"duplicate rows found at adoption: {d['known_duplicate_rows']}",
+            f"- sessions with pairs: {g['sessions_with_pairs']}/{g['sessions_known']}; "
+            f"toward target: {g['pairs_toward_target']}/{g['target_pairs']} pairs",
+            f"- missing sessions: {_nums(g['missing_sessions'])}",
+        ]
+        tiers = ", ".join(f"{k} {v}" for k, v in sorted(d["tiers"].items())) or "none yet"
+        lines.append(f"- quality tiers: {tiers}")
+    if "refinement" in view:
+        q = view["refinement"]
+        lines += [
+            "",
+            "## Refinement queue",
+            f"- handed: {q['handed']}, returned: {q['returned']}, pending: {q['pending']}",
+            f"- records waiting for their pair: {q['unmatched_records_waiting']}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _nums(numbers: Iterable[int]) -> str:
+    shown = [f"{int(n):02d}" for n in numbers]
+    return ", ".join(shown) if shown else "none"

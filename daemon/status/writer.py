@@ -1,0 +1,108 @@
+"""Status written back into each agent's inbox: a view of the database, nothing more.
+
+``inbox/<agent>/status.json`` for programs and ``STATUS.md`` for reading, written
+atomically. They can always be rebuilt from the database (``inboxd status --write``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from daemon.config import Settings
+from daemon.fsutil import write_atomic
+from daemon.ingest import ledger
+from daemon.status.render import render_markdown
+from daemon.status.tally import StoredTally
+from daemon.status.view import agent_view, stamp
+from daemon.store.engine import Database
+
+STATUS_JSON = "status.json"
+STATUS_MD = "STATUS.md"
+
+
+def _write_status_file(path: Path, data: bytes) -> None:
+    """Temp, fsync, rename, fsync the folder (an agent never reads a torn or lost status);
+    the old version's blocks are freed off the writer's path (see ``write_atomic``)."""
+    write_atomic(path, data, release_old_later=True)
+
+
+class StatusWriter:
+    """Writes the status of the agents a file concerns (configured agents only)."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.tally = StoredTally()  # whole-table counts, kept across writes
+        self._lock = threading.Lock()  # one write at a time: the tally is shared
+
+    def write(self, agents: Iterable[str]) -> None:
+        """Rewrite these agents' status files, each as soon as its view is read.
+
+        The orchestrator's view (the whole database) comes last, so the agent whose file
+        was just handled sees its status first.
+        """
+        asked = set(agents)
+        wanted = sorted(
+            (a for a in self.settings.agents if a in asked),
+            key=lambda a: a == self.settings.orchestrator,
+        )  # stable: config order
+        if not wanted:
+            return
+        with self._lock, self.db.reader() as db_session:
+            connection = db_session.connection()
+            self.tally.refresh(connection)
+            for agent in wanted:
+                view = agent_view(connection, self.settings, agent, self.tally)
+                self._write_files(agent, view)
+
+    def behind(self) -> bool:
+        """Whether the ledger holds rows the last write did not count: files handled since
+        by another daemon (another host, one database) or by a command."""
+        with self._lock, self.db.reader() as db_session:
+            return (ledger.latest_id(db_session) or 0) != self.tally.files_upto
+
+    def _write_files(self, agent: str, view: dict[str, Any]) -> None:
+        folder = self.settings.root_path / "inbox" / agent
+        # Markdown first: whoever sees the new status.json finds STATUS.md current too.
+        _write_status_file(folder / STATUS_MD, render_markdown(view).encode("utf-8"))
+        _write_status_file(
+            folder / STATUS_JSON,
+            orjson.dumps(view, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS),
+        )
+
+    def mark_waiting(self, agents: Iterable[str], reason: str, since: datetime) -> None:
+        """Say in the status files that files wait (the database may be unreadable now).
+
+        The last status is kept and a ``waiting`` notice added; the next full write
+        (once the database answers) replaces it.
+        """
+        notice = {"reason": reason, "since": stamp(since)}
+        for agent in [a for a in self.settings.agents if a in set(agents)]:
+            folder = self.settings.root_path / "inbox" / agent
+            try:
+                view = orjson.loads((folder / STATUS_JSON).read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                view = None
+            if not isinstance(view, dict):  # missing or torn: a minimal view
+                view = {"agent": agent}
+            view["waiting"] = notice
+            # STATUS.md first: whoever sees the notice in status.json finds it in both
+            md = folder / STATUS_MD
+            text = (
+                md.read_text("utf-8", errors="replace")
+                if md.exists()
+                else f"# inboxd status: {agent}\n"
+            )
+            banner = f"> waiting: {reason} (since {notice['since']})\n\n"
+            if not text.startswith("> waiting:"):
+                _write_status_file(md, (banner + text).encode("utf-8"))
+            _write_status_file(folder / STATUS_JSON, orjson.dumps(view, option=orjson.OPT_INDENT_2))
+
+    def write_all(self) -> None:
+        self.write(self.settings.agents)
