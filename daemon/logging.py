@@ -29,6 +29,9 @@ from structlog.tracebacks import ExceptionDictTransformer
 LOG_FILE_MAX_BYTES = 50 * 1024 * 1024
 LOG_FILE_BACKUPS = 5
 FIRST_FIELDS = ("ts", "level", "event")
+# libraries whose info lines are their own chatter, not inboxd's events ("setup plugin ...",
+# "Context impl SQLiteImpl."): shown only when the level is debug
+QUIET_LIBRARIES = ("alembic",)
 
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
@@ -51,12 +54,14 @@ def configure_logging(
     stream: TextIO | None = None,
     max_bytes: int = LOG_FILE_MAX_BYTES,
     backup_count: int = LOG_FILE_BACKUPS,
+    debug: bool = False,
 ) -> None:
     """Send events to the log file and to ``stream`` (stdout).
 
     ``console`` forces human output on or off (default: on when the stream is a TTY).
     ``journal_stream`` is the value of ``$JOURNAL_STREAM``, given by the entry point; the
-    syslog prefix is added only when it names the stream's own file.
+    syslog prefix is added only when it names the stream's own file. ``debug`` (``--debug``)
+    lets the libraries' own lines through (``QUIET_LIBRARIES``), as the debug level does.
     """
     out = sys.stdout if stream is None else stream
     human = _isatty(out) if console is None else console
@@ -79,6 +84,9 @@ def configure_logging(
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level.upper())
+    quiet = logging.DEBUG if debug or root.level <= logging.DEBUG else logging.WARNING
+    for library in QUIET_LIBRARIES:
+        logging.getLogger(library).setLevel(quiet)
     structlog.configure(
         processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -20,10 +20,14 @@ from handlers.text import (
 )
 
 DEFAULT_TARGET = 100
+# pairs per indicator: a target beyond it is a typo, and is rejected saying so rather than
+# replaced by the default in silence (the settings' target_per_indicator has the same cap)
+MAX_TARGET = 1_000_000
 
 _SESSION_RE = re.compile(r"session[\s_#-]*([0-9]{1,9})(?![0-9])", re.IGNORECASE)
 # "SMA: Simple Moving Average", "SMA - Simple ...", "SMA — Simple ...": the name is before it.
 _DESCRIPTION_RE = re.compile(r":[ \t]| [-–—] ")
+_NUMBER_RE = re.compile(r"[0-9][0-9,]*")
 _LIST_ITEM_RE = re.compile(r"^(?P<indent>[ \t]*)(?:[0-9]+[.)]|[-*+])[ \t]+(?P<text>.*\S)")
 
 
@@ -53,7 +57,7 @@ def parse(data: bytes, ctx: FileContext) -> Assignment | Rejected:
 
     category: str | None = None
     target: int | None = None
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         kv = split_key_value(line)
         if kv is None:
             continue
@@ -61,7 +65,10 @@ def parse(data: bytes, ctx: FileContext) -> Assignment | Rejected:
         if key == "category" and category is None and value:
             category = value
         elif key.startswith("target") and target is None:
-            target = first_int(value)
+            found = _target(value)
+            if isinstance(found, Rejected):
+                return Rejected(found.reason, line=number)
+            target = found
 
     return Assignment(
         session=session,
@@ -70,6 +77,20 @@ def parse(data: bytes, ctx: FileContext) -> Assignment | Rejected:
         target_per_indicator=target if target else DEFAULT_TARGET,
         indicators=indicators,
     )
+
+
+def _target(value: str) -> int | Rejected | None:
+    """The target's number; None when the line gives none (the default applies)."""
+    digits = _NUMBER_RE.search(value)
+    if digits is None:
+        return None
+    target = first_int(value)
+    if target is None or not 1 <= target <= MAX_TARGET:
+        return Rejected(
+            f"target {digits.group()} is not a number of pairs per indicator "
+            f"(expected 1 to {MAX_TARGET:,}); fix the Target line"
+        )
+    return target
 
 
 def _session_and_title(lines: list[str]) -> tuple[int | None, str | None]:

@@ -41,6 +41,7 @@ class Handler:
     exclude: tuple[str, ...] = field(default=())
     stream: StreamParser | None = None  # for files over the streaming size, when it can
     carries_pairs: bool = False  # counted as a delivery: batch close, the status's sessions
+    backup_first: bool = False  # a change hard to undo: the database is backed up before it
 
     def serves(self, ctx: FileContext) -> bool:
         """Whether this handler takes files from this box of this agent."""

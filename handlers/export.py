@@ -9,17 +9,15 @@ A large export (the whole database, 40 MB and more) can be streamed a session at
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
-from typing import BinaryIO, NamedTuple, cast
+from typing import BinaryIO
 
 from handlers.base import FileContext, Handler, Rejected
 from handlers.jsonio import (
     LIST_KEYS,
     Invalid,
     JsonDocument,
-    JsonPath,
     LineRef,
     Meta,
     PairCollector,
@@ -30,13 +28,7 @@ from handlers.jsonio import (
     read_meta,
 )
 from handlers.models import QABatch
-from handlers.streaming import (
-    QAStream,
-    StreamRejected,
-    list_elements,
-    opens_object,
-    regular_document,
-)
+from handlers.streaming import LineFinder, QAStream, read_layout
 
 EXPECTED_SHAPE = (
     'an object with a "sessions" list, each session an object with session_id, topic and qa_pairs'
@@ -149,70 +141,23 @@ def _add_session(
 
 def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
     """A large export, read a session at a time (None: read it whole instead)."""
-    if not opens_object(source):  # a list, an empty file, UTF-16: the whole read says what
-        return None
+    layout = read_layout(source, ctx.name, json_lines=False)
+    if layout is None or isinstance(_session_list(layout.value), Rejected):
+        return None  # the whole read says why, word for word
     position = 0
 
-    def read(collector: PairCollector, record: object, number: int, line: int) -> bool:
+    def read(collector: PairCollector, record: object, number: int, lines: LineFinder) -> bool:
         nonlocal position
-        session = cast(_Session, record)
-        position = _add_session(collector, session.line_ref, number - 1, session.value, position)
+        position = _add_session(collector, lines, number - 1, record, position)
         return False
 
     return QAStream(
         source,
         read,
         PairCollector(),
+        layout.records(("sessions",)),
         source_database=_source_database(ctx),
-        records=functools.partial(_sessions, name=ctx.name),
     )
-
-
-class _Session(NamedTuple):
-    value: object
-    line_ref: Callable[..., LineRef]
-
-
-def _sessions(source: BinaryIO, name: str) -> Iterator[tuple[int, _Session]]:
-    """``(line, session)`` for each session, streamed when the file allows it.
-
-    A file that cannot be streamed exactly as a whole read reads it (invalid, unusual, or
-    not an export) is read whole here, so its rejection is word for word ``parse``'s; its
-    lines are then found only when a reason needs one (the line given is 0).
-    """
-    if regular_document(source, "sessions"):
-        lines = _Lines()
-        for index, (value, starts) in enumerate(list_elements(source, "sessions")):
-            lines.starts = starts
-            yield starts[("sessions", index)], _Session(value, lines.line_ref)
-        return
-    doc = _read_document(source.read(), name)
-    if isinstance(doc, Rejected):
-        raise StreamRejected(doc)
-    sessions = _session_list(doc.value)
-    if isinstance(sessions, Rejected):
-        raise StreamRejected(sessions)
-    for value in sessions:
-        yield 0, _Session(value, doc.line_ref)
-
-
-class _Lines:
-    """Where the streamed session's values start, handed out as a whole read hands them out.
-
-    Like ``JsonDocument``: a line is a callable until a reason has asked for one, and an
-    int from then on (so the pairs read after a skipped one carry theirs, as there).
-    """
-
-    def __init__(self) -> None:
-        self.starts: dict[JsonPath, int] = {}
-        self.asked = False
-
-    def line(self, *path: str | int) -> int | None:
-        self.asked = True
-        return self.starts.get(path)
-
-    def line_ref(self, *path: str | int) -> LineRef:
-        return self.starts.get(path) if self.asked else functools.partial(self.line, *path)
 
 
 HANDLER = Handler(
@@ -224,4 +169,5 @@ HANDLER = Handler(
     description="multi-session export of another database, integrated session by session",
     stream=stream,
     carries_pairs=True,
+    backup_first=True,  # a whole database merged at once (the users' plan: back up first)
 )

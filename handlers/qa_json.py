@@ -14,7 +14,7 @@ from handlers.jsonio import (
     LIST_KEYS,
     QUESTION_KEYS,
     Invalid,
-    JsonDocument,
+    JsonPath,
     Meta,
     PairCollector,
     first_present,
@@ -24,34 +24,48 @@ from handlers.jsonio import (
     read_meta,
 )
 from handlers.models import QABatch
-from handlers.streaming import QAStream, streamable
+from handlers.streaming import LineFinder, QAStream, read_layout
 from handlers.text import indicator_from_filename
 
 EXPECTED_SHAPE = f"a list of pairs, or an object with one of {', '.join(LIST_KEYS)}"
 
 
-def _pair_list(doc: JsonDocument) -> tuple[list[object], tuple[str, ...], Meta] | Rejected:
-    """The pairs, the path to their list (for lines), and what the file itself says."""
-    value = doc.value
-    if isinstance(value, list):
-        return value, (), Meta()
-    if not isinstance(value, Mapping):
-        return Rejected(f"not a known Q&A shape: found {kind_of(value)}; expected {EXPECTED_SHAPE}")
-    key, pairs = first_present(value, LIST_KEYS)
-    if key is None:
-        hint = ""
-        if first_present(value, QUESTION_KEYS)[0] is not None:
-            hint = " (a single pair? put it in a list: [{...}])"
-        return Rejected(
-            f"not a known Q&A shape: found keys {keys_found(value)}; expected {EXPECTED_SHAPE}"
-            + hint
-        )
+def _pair_list(value: object) -> tuple[list[object], JsonPath, Meta] | Rejected:
+    """The pairs, the path to their list (for lines), and what the file itself says.
+
+    Shared by the whole read and the stream, which gives it ``Layout.value``: the file's
+    shape rules, and the wording of their rejections, live here once.
+    """
+    pairs: object = value
+    path: JsonPath = ()
+    meta = Meta()
+    if isinstance(value, Mapping):
+        key, pairs = first_present(value, LIST_KEYS)
+        if key is None:
+            hint = ""
+            if first_present(value, QUESTION_KEYS)[0] is not None:
+                hint = " (a single pair? put it in a list: [{...}])"
+            return Rejected(
+                f"not a known Q&A shape: found keys {keys_found(value)}; expected {EXPECTED_SHAPE}"
+                + hint
+            )
+        if not isinstance(pairs, list):
+            return Rejected(f'"{key}" is {kind_of(pairs)}; expected a list of pairs')
+        own = read_meta(value)
+        if isinstance(own, Invalid):
+            return Rejected(f"the file's {own.message}")
+        path, meta = (key,), own
     if not isinstance(pairs, list):
-        return Rejected(f'"{key}" is {kind_of(pairs)}; expected a list of pairs')
-    meta = read_meta(value)
-    if isinstance(meta, Invalid):
-        return Rejected(f"the file's {meta.message}")
-    return pairs, (key,), meta
+        return Rejected(f"not a known Q&A shape: found {kind_of(value)}; expected {EXPECTED_SHAPE}")
+    if not pairs:
+        where = f'"{path[0]}" is an empty list' if path else "the list is empty"
+        return Rejected(f"no pairs: {where}; expected at least one pair")
+    return pairs, path, meta
+
+
+def _defaults(own: Meta, ctx: FileContext) -> Meta:
+    """What each pair lacks: the file's own metadata, else its name and its folders."""
+    return own.over(Meta(indicator_from_filename(ctx.name), session_from_folders(ctx.rel_path)))
 
 
 def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
@@ -59,14 +73,11 @@ def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
     doc = read_json_file(data, ctx.name, empty="no pairs", expected=EXPECTED_SHAPE)
     if isinstance(doc, Rejected):
         return doc
-    found = _pair_list(doc)
+    found = _pair_list(doc.value)
     if isinstance(found, Rejected):
         return found
     pairs, path, own = found
-    if not pairs:
-        where = f'"{path[0]}" is an empty list' if path else "the list is empty"
-        return Rejected(f"no pairs: {where}; expected at least one pair")
-    defaults = own.over(Meta(indicator_from_filename(ctx.name), session_from_folders(ctx.rel_path)))
+    defaults = _defaults(own, ctx)
     collector = PairCollector()
     for index, record in enumerate(pairs):
         collector.add(record, index + 1, doc.line_ref(*path, index), defaults)
@@ -76,17 +87,26 @@ def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
 
 
 def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
-    """A large JSON Lines file of pairs, read as it goes (None: read it whole instead)."""
-    if not streamable(source):
-        return None
-    defaults = Meta(indicator_from_filename(ctx.name), session_from_folders(ctx.rel_path))
+    """A large Q&A file in any of its shapes, read as it goes (None: read it whole instead)."""
+    layout = read_layout(source, ctx.name)
+    found = None if layout is None else _pair_list(layout.value)
+    if layout is None or found is None or isinstance(found, Rejected):
+        return None  # the whole read says why, word for word
+    _, path, own = found
+    defaults = _defaults(own, ctx)
 
-    def read(collector: PairCollector, record: object, position: int, line: int) -> bool:
-        collector.add(record, position, line, defaults)
+    def read(collector: PairCollector, record: object, position: int, lines: LineFinder) -> bool:
+        collector.add(record, position, lines(*path, position - 1), defaults)
         return False
 
     return QAStream(
-        source, read, PairCollector(), indicator=defaults.indicator, session=defaults.session
+        source,
+        read,
+        PairCollector(),
+        layout.records(path),
+        indicator=defaults.indicator,
+        session=defaults.session,
+        category=defaults.category,
     )
 
 

@@ -24,7 +24,7 @@ from handlers.jsonio import (
     read_meta,
 )
 from handlers.models import QABatch
-from handlers.streaming import QAStream, streamable
+from handlers.streaming import LineFinder, QAStream, read_layout
 
 RAG_QUESTION_KEYS = ("query", *QUESTION_KEYS)
 EXPECTED_SHAPE = (
@@ -58,21 +58,28 @@ def _metadata(record: Mapping[str, object]) -> Meta | Invalid:
     return Invalid(f"metadata's {meta.message}") if isinstance(meta, Invalid) else meta
 
 
+def _record_list(value: object) -> list[object] | Rejected:
+    """The records, or why the file is not a RAG export (for the whole read and the stream)."""
+    if not isinstance(value, list):
+        found = (
+            f"an object with keys {keys_found(value)}"
+            if isinstance(value, Mapping)
+            else kind_of(value)
+        )
+        return Rejected(f"not a RAG export: found {found}; expected {EXPECTED_SHAPE}")
+    if not value:
+        return Rejected(f"no records: the list is empty; expected {EXPECTED_SHAPE}")
+    return value
+
+
 def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
     """Pairs from a RAG export, leaving out records at or above the distance threshold."""
     doc = read_json_file(data, ctx.name, empty="no records", expected=EXPECTED_SHAPE)
     if isinstance(doc, Rejected):
         return doc
-    records = doc.value
-    if not isinstance(records, list):
-        found = (
-            f"an object with keys {keys_found(records)}"
-            if isinstance(records, Mapping)
-            else kind_of(records)
-        )
-        return Rejected(f"not a RAG export: found {found}; expected {EXPECTED_SHAPE}")
-    if not records:
-        return Rejected(f"no records: the list is empty; expected {EXPECTED_SHAPE}")
+    records = _record_list(doc.value)
+    if isinstance(records, Rejected):
+        return records
     threshold = ctx.rag_distance_threshold
     collector = PairCollector(question_keys=RAG_QUESTION_KEYS)
     filtered = 0
@@ -108,18 +115,20 @@ def _read_record(
 
 
 def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
-    """A large JSON Lines RAG export, read as it goes (None: read it whole instead)."""
-    if not streamable(source):
-        return None
+    """A large RAG export, a list or JSON Lines, read as it goes (None: read it whole instead)."""
+    layout = read_layout(source, ctx.name)
+    if layout is None or isinstance(_record_list(layout.value), Rejected):
+        return None  # the whole read says why, word for word
     threshold = ctx.rag_distance_threshold
 
-    def read(collector: PairCollector, record: object, position: int, line: int) -> bool:
-        return _read_record(collector, record, position, line, threshold)
+    def read(collector: PairCollector, record: object, position: int, lines: LineFinder) -> bool:
+        return _read_record(collector, record, position, lines(position - 1), threshold)
 
     return QAStream(
         source,
         read,
         PairCollector(question_keys=RAG_QUESTION_KEYS),
+        layout.records(()),
         filtered_reason=_filtered_reason(1, threshold),
     )
 

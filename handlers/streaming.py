@@ -2,19 +2,19 @@
 
 A 1 GB RAG export read whole costs several GB of memory as text, parsed values and pairs.
 Streamed, at most one chunk of pairs is alive at a time: the importer stores a chunk, then
-asks for the next. A fault found on line 400,000 (invalid JSON, invalid UTF-8, nesting too
-deep) rejects the whole file, exactly as when it is read whole: the stream raises
-``StreamRejected`` and the pipeline rolls the file's one transaction back.
+asks for the next.
 
-JSON Lines are read a line at a time. Only files that begin with a JSON object line are
-streamed; anything else (a document in a ``.jsonl`` file, UTF-16) is read whole by the
-handler's ordinary parser.
-
-A JSON document (a multi-session export) is read with ijson (yajl, in C), one element of
-its main list at a time. yajl and orjson do not accept exactly the same texts, so the file
-is first checked in one quick pass (``regular_document``): only a file that both read alike
-is streamed; any other, including every faulty one, is read whole, so its rejection is
-word for word the one the whole-file parser gives.
+One path for every JSON shape (``read_layout``): an object holding its list (Q&A pairs under
+any list key, an export's sessions), a bare list, or JSON Lines. A streamed file reads
+exactly as ``jsonio.read_json_file`` reads it whole: the same shape is chosen (by the file's
+name and content), the same records with the same lines, and the object's own members
+(indicator, session...) known before its first record, wherever they stand in the file. So
+the file is first checked in one quick pass that keeps nothing: every line of JSON Lines
+parsed (orjson, as the whole read), or the document read by yajl (ijson, in C), which must
+read it as orjson does. Any file that fails the check (invalid, unusual, the wrong shape,
+UTF-16) is left to the whole read, so its rejection is word for word the whole read's; a
+stream only rejects a file for having no usable pair, or for changing while it is read
+(``StreamRejected``: the pipeline rolls the file's one transaction back).
 """
 
 from __future__ import annotations
@@ -29,16 +29,18 @@ from typing import Any, BinaryIO
 import ijson
 
 from handlers.contract import Rejected
-from handlers.jsonio import MAX_DEPTH, JsonPath, PairCollector, parse_json_line
+from handlers.jsonio import MAX_DEPTH, JsonPath, LineRef, PairCollector, parse_json_line
 from handlers.models import QAPair, SkippedPair
 
 EXPECTED_LINE = "one JSON object a line"
 _FOREIGN_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
-# (collector, record, position, line) -> whether the record was deliberately left out
-RecordReader = Callable[[PairCollector, object, int, int], bool]
-# a file's records as ``(line, record)``: JSON Lines' lines, or an export's sessions
-Records = Callable[[BinaryIO], Iterator[tuple[int, object]]]
+# where a value of the record being read starts, by its path from the top (``JsonDocument``)
+LineFinder = Callable[..., LineRef]
+# (collector, record, position, lines) -> whether the record was deliberately left out
+RecordReader = Callable[[PairCollector, object, int, LineFinder], bool]
+# a file's records with their lines: JSON Lines' lines, or the elements of a document's list
+Records = Callable[[BinaryIO], Iterator[tuple[LineFinder, object]]]
 
 
 class StreamRejected(Exception):
@@ -73,46 +75,99 @@ def _decode_line(raw: bytes, number: int) -> str:
 
 
 def json_line_records(source: BinaryIO) -> Iterator[tuple[int, object]]:
-    """``(line number, value)`` for every non-blank line; raises ``StreamRejected``."""
+    """``(line number, value)`` for every non-blank line; raises ``StreamRejected``.
+
+    Blank as the whole read sees it: white space by ``str.strip``, after decoding.
+    """
     for number, raw in enumerate(source, 1):
         if number == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
-        raw = raw.rstrip(b"\r\n")
-        if not raw.strip():
+        text = _decode_line(raw.rstrip(b"\r\n"), number)
+        if not text.strip():
             continue
-        value = parse_json_line(_decode_line(raw, number), number, expected=EXPECTED_LINE)
+        value = parse_json_line(text, number, expected=EXPECTED_LINE)
         if isinstance(value, Rejected):
             raise StreamRejected(value)
         yield number, value
 
 
-def streamable(source: BinaryIO) -> bool:
-    """Whether a file can be streamed: UTF-8 whose first non-blank line is a JSON object.
-
-    Reads a little from ``source`` and leaves it at the start again.
-    """
+def _all_lines_parse(source: BinaryIO, at_least: int) -> bool:
+    """Whether every line is JSON (and at least ``at_least`` are not blank); a checking pass."""
+    source.seek(0)
+    count = 0
     try:
-        head = source.read(4)
-        if head.startswith(_FOREIGN_BOMS):
-            return False
-        source.seek(0)
-        for _, value in json_line_records(source):
-            return isinstance(value, dict)
-        return False
+        for _ in json_line_records(source):
+            count += 1
     except StreamRejected:
         return False
     finally:
         source.seek(0)
+    return count >= at_least
+
+
+def _line_number(number: int, *path: str | int) -> int:
+    return number
+
+
+def _line_records(source: BinaryIO) -> Iterator[tuple[LineFinder, object]]:
+    """JSON Lines as records: each value's line is its record's line."""
+    source.seek(0)
+    for number, value in json_line_records(source):
+        yield functools.partial(_line_number, number), value
+
+
+_ELIDED: list[object] = [...]  # stands for a list that is not empty
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a file that streams exactly as it reads whole holds its records.
+
+    ``value`` stands in for the file's JSON value, for the handler's own shape rules: the top
+    object with its members (a list among them holds ``...`` when it is not empty, an object
+    is empty), a list (``[...]`` when not empty), or JSON Lines' list of records.
+    """
+
+    value: object
+    json_lines: bool
+
+    def records(self, path: JsonPath) -> Records:
+        """The records of the list at ``path`` (``()``: the top list, or JSON Lines)."""
+        if self.json_lines:
+            return _line_records
+        return functools.partial(_document_records, path=path)
+
+
+def read_layout(source: BinaryIO, name: str, *, json_lines: bool = True) -> Layout | None:
+    """How to stream a file so it reads as ``read_json_file`` reads it whole; None: read it whole.
+
+    As there: a ``.jsonl`` name is JSON Lines first, then one document; any other name one
+    document first, then (``json_lines``) JSON Lines of more than one line. Leaves ``source``
+    at the start.
+    """
+    try:
+        if source.read(4).startswith(_FOREIGN_BOMS):
+            return None  # UTF-16/32: decoded by the whole read
+    finally:
+        source.seek(0)
+    lines_named = json_lines and name.lower().endswith(".jsonl")
+    if lines_named and _all_lines_parse(source, at_least=1):
+        return Layout(list(_ELIDED), json_lines=True)
+    top = _document_top(source)
+    if top is not None:
+        return Layout(top, json_lines=False)
+    if json_lines and not lines_named and _all_lines_parse(source, at_least=2):
+        return Layout(list(_ELIDED), json_lines=True)
+    return None
 
 
 @dataclass
 class QAStream:
     """Pairs of one large file, handed out in chunks as the file is read.
 
-    ``records`` reads the file's records (JSON Lines: its lines) and ``read_record`` puts each
-    into the collector. Counts (``skipped``, ``filtered``) are final only once ``chunks`` is
-    exhausted. Only the first ``SKIPPED_KEPT`` skipped pairs are kept with their reasons; all
-    are counted.
+    ``records`` reads the file's records and ``read_record`` puts each into the collector.
+    Counts (``skipped``, ``filtered``) are final only once ``chunks`` is exhausted. Only the
+    first ``SKIPPED_KEPT`` skipped pairs are kept with their reasons; all are counted.
     """
 
     SKIPPED_KEPT = 1_000
@@ -120,6 +175,7 @@ class QAStream:
     source: BinaryIO
     read_record: RecordReader
     collector: PairCollector
+    records: Records
     filtered_reason: str | None = None
     filtered: int = 0
     skipped_count: int = 0
@@ -128,16 +184,15 @@ class QAStream:
     session: int | None = None
     category: str | None = None
     source_database: str | None = None
-    records: Records = json_line_records
 
     def chunks(self, size: int) -> Iterator[list[QAPair]]:
         """Chunks of at most ``size`` pairs; then StreamRejected if no pair was usable."""
         delivered_pairs = 0
         collector = self.collector
         position = 0
-        for number, record in self.records(self.source):
+        for lines, record in self.records(self.source):
             position += 1
-            if self.read_record(collector, record, position, number):
+            if self.read_record(collector, record, position, lines):
                 self.filtered += 1
             self._keep_skipped()
             while len(collector.pairs) >= size:  # one record may bring many (an export session)
@@ -150,9 +205,7 @@ class QAStream:
             delivered_pairs += len(chunk)
             yield chunk
         if position == 0:
-            raise StreamRejected(
-                Rejected(f"no records: the file is empty; expected {EXPECTED_LINE}")
-            )
+            raise StreamRejected(_CHANGED)  # it had records when it was checked
         if not delivered_pairs and not self.filtered and self.skipped_count:
             collector.pairs, collector.skipped = [], self.skipped
             rejection = collector.no_usable_pair(total=self.skipped_count)
@@ -174,7 +227,6 @@ class QAStream:
 
 _CHUNK = 1 << 16  # what the streaming pass feeds yajl at most: a line, or this much of one
 _CHECK_CHUNK = 1 << 20  # the checking pass keeps nothing: larger reads are faster
-_JSON_SPACE = b" \t\r\n"
 _STARTS = frozenset(("start_map", "start_array"))
 _ENDS = frozenset(("end_map", "end_array"))
 # bytes an escape (``\ud83d\ude00``) is made of: a read never ends among them
@@ -182,23 +234,6 @@ _ESCAPE_BYTES = frozenset(b"\\u0123456789abcdefABCDEF")
 _SURROGATE_ESCAPE_RE = re.compile(rb"(\\+)u[dD]([89a-fA-F])[0-9a-fA-F]{2}")
 _SURROGATE_START_RE = re.compile(rb"\\u[dD][89a-fA-F]")
 _CHANGED = Rejected("the file changed while it was being read; expected it to stay as it was")
-
-
-def opens_object(source: BinaryIO) -> bool:
-    """Whether a file is UTF-8 (with or without a BOM) whose first non-blank character is ``{``.
-
-    Reads a little from ``source`` and leaves it at the start again.
-    """
-    try:
-        head = source.read(_CHUNK).removeprefix(codecs.BOM_UTF8)
-        while head:
-            text = head.lstrip(_JSON_SPACE)
-            if text:
-                return text.startswith(b"{")
-            head = source.read(_CHUNK)
-        return False
-    finally:
-        source.seek(0)
 
 
 def _skip_bom(source: BinaryIO) -> None:
@@ -264,51 +299,111 @@ class _CheckedReader:
         return chunk
 
 
-def regular_document(source: BinaryIO, key: str) -> bool:
-    """Whether a file can be streamed: one JSON object whose ``key`` is a non-empty list.
+def _document_top(source: BinaryIO) -> object | None:
+    """The stand-in for a file's one JSON document (``Layout.value``); None: read it whole.
 
-    It must also read exactly as orjson reads it: valid, nested at most ``MAX_DEPTH``
-    deep, ``key`` present once, and nothing yajl and orjson read apart (integers beyond
-    64 bits, lone surrogate escapes, form feed or vertical tab as white space). One pass of
-    yajl over the file, keeping nothing; leaves ``source`` at the start.
+    None unless yajl reads the document exactly as orjson reads it: valid, nested at most
+    ``MAX_DEPTH`` deep, no top-level key twice, and nothing yajl and orjson read apart
+    (lone surrogate escapes, form feed or vertical tab as white space); and it must be an
+    object or a list (a lone scalar is no file of pairs). One pass of yajl keeping only the
+    top's members; leaves ``source`` at the start.
     """
     _skip_bom(source)
     reader = _CheckedReader(source)
-    depth = found = 0
-    after_key = opened = False  # just after ``key``; just after its list opened
+    top = _Top()
     try:
         for event, value in ijson.basic_parse(reader, use_float=True, buf_size=_CHECK_CHUNK):
-            if after_key or opened:
-                if (after_key and event != "start_array") or (opened and event == "end_array"):
-                    return False
-                after_key, opened = False, after_key
-            if event in _STARTS:
-                depth += 1
-                if depth > MAX_DEPTH:
-                    return False
-            elif event in _ENDS:
-                depth -= 1
-            elif event == "map_key" and depth == 1 and value == key:
-                found += 1
-                after_key = True
-        return found == 1 and not reader.irregular
+            if not top.take(event, value):
+                return None
+        return None if reader.irregular else top.value
     except (ijson.JSONError, ValueError):  # invalid JSON or UTF-8 (UnicodeDecodeError)
-        return False
+        return None
     finally:
         source.seek(0)
 
 
-def list_elements(source: BinaryIO, key: str) -> Iterator[tuple[object, dict[JsonPath, int]]]:
-    """The elements of the top-level object's ``key`` list, one at a time, with their lines.
+class _Top:
+    """The top of a document being checked, built from yajl's events as its stand-in."""
 
-    For a file ``regular_document`` accepted. The lines are those a whole read finds
-    (``JsonDocument.line``): ``(key, i)`` where element ``i`` starts, ``(key, i, k, j)`` where
-    element ``j`` of the list under its key ``k`` starts. The file is fed to yajl a line at a
-    time (at most ``_CHUNK`` bytes), so each value is on the line being fed. A file that
+    def __init__(self) -> None:
+        self.value: object = None  # the top object's ``members``, or the top list's stand-in
+        self.members: dict[str, object] = {}
+        self.depth = 0
+        self.member: str | None = None  # the top object's key whose value is next
+        self.opened: list[object] | None = None  # a stand-in list just opened
+
+    def take(self, event: str, value: Any) -> bool:
+        """One event; False when the document cannot be streamed as orjson reads it."""
+        if self.opened is not None:
+            if event != "end_array":  # not empty
+                self.opened.extend(_ELIDED)
+            self.opened = None
+        if event in _STARTS:
+            return self._open(event)
+        if event in _ENDS:
+            self.depth -= 1
+        elif event == "map_key" and self.depth == 1:
+            if value in self.members:
+                return False  # which one a whole read keeps is orjson's business
+            self.member = value
+        elif self.member is not None:
+            self.members[self.member], self.member = value, None
+        return True
+
+    def _open(self, event: str) -> bool:
+        self.depth += 1
+        stand_in: dict[str, object] | list[object]
+        if self.depth == 1:
+            stand_in = self.members if event == "start_map" else []
+            self.value = stand_in
+        elif self.member is not None:  # a member of the top object: an empty stand-in
+            stand_in = {} if event == "start_map" else []
+            self.members[self.member], self.member = stand_in, None
+        else:
+            return self.depth <= MAX_DEPTH
+        self.opened = stand_in if isinstance(stand_in, list) else None
+        return True
+
+
+class _Lines:
+    """Where the streamed element's values start, handed out as ``JsonDocument`` hands them out.
+
+    A line is a callable until a reason has asked for one, and an int from then on (so the
+    pairs read after a skipped one carry theirs, as in a whole read).
+    """
+
+    def __init__(self) -> None:
+        self.starts: dict[JsonPath, int] = {}
+        self.asked = False
+
+    def line(self, *path: str | int) -> int | None:
+        self.asked = True
+        return self.starts.get(path)
+
+    def line_ref(self, *path: str | int) -> LineRef:
+        return self.starts.get(path) if self.asked else functools.partial(self.line, *path)
+
+
+def _document_records(source: BinaryIO, path: JsonPath) -> Iterator[tuple[LineFinder, object]]:
+    """The elements of the document's list at ``path``, each with the lines of its values."""
+    lines = _Lines()
+    for value, starts in list_elements(source, path):
+        lines.starts = starts
+        yield lines.line_ref, value
+
+
+def list_elements(source: BinaryIO, path: JsonPath) -> Iterator[tuple[object, dict[JsonPath, int]]]:
+    """The elements of the list at ``path`` (``()``: the top list, ``(key,)``: the top object's),
+    one at a time, with their lines.
+
+    For a file ``read_layout`` took as a document. The lines are those a whole read finds
+    (``JsonDocument.line``): ``(*path, i)`` where element ``i`` starts, ``(*path, i, k, j)``
+    where element ``j`` of the list under its key ``k`` starts. The file is fed to yajl a line
+    at a time (at most ``_CHUNK`` bytes), so each value is on the line being fed. A file that
     changed since it was checked raises ``StreamRejected``.
     """
     _skip_bom(source)
-    reader = _ElementReader(key)
+    reader = _ElementReader(path)
     try:
         yield from reader.elements(source)
     except (ijson.JSONError, ValueError):
@@ -320,12 +415,13 @@ def list_elements(source: BinaryIO, key: str) -> Iterator[tuple[object, dict[Jso
 class _ElementReader:
     """Where ``list_elements`` is: in the document, in the list, or in an element it builds."""
 
-    def __init__(self, key: str) -> None:
-        self.key = key
+    def __init__(self, path: JsonPath) -> None:
+        self.path = path  # () or (key,)
+        self.key = path[0] if path else None
         self.line = 1
         self.depth = 0
         self.index = 0  # of the element being read
-        self.at_key = False  # the value of ``key`` is next
+        self.at_key = not path  # the list is next: the top one, or the value of ``key``
         self.inside = False  # its list is being read
         self.stack: list[Any] = []  # the element being built: open containers, outermost first
         self.names: list[Any] = []  # the key being filled in each open object
@@ -335,7 +431,7 @@ class _ElementReader:
         """The elements with their lines; building them is inline, the rest in ``_outside``."""
         events = ijson.sendable_list()
         parser = ijson.basic_parse_coro(events, use_float=True)
-        stack, names, key, starts = self.stack, self.names, self.key, self.starts
+        stack, names, path, starts = self.stack, self.names, self.path, self.starts
         for chunk in iter(functools.partial(source.readline, _CHUNK), b""):
             parser.send(chunk)
             for event, value in events:
@@ -359,7 +455,7 @@ class _ElementReader:
                 parent = stack[-1]
                 if type(parent) is list:
                     if len(stack) == 2 and type(stack[0]) is dict:
-                        starts[(key, self.index, names[0], len(parent))] = self.line
+                        starts[(*path, self.index, names[0], len(parent))] = self.line
                     parent.append(node)
                 else:
                     parent[names[-1]] = node
@@ -380,7 +476,7 @@ class _ElementReader:
                 self.inside = False
                 self.depth -= 1
                 return False
-            self.starts = {(self.key, self.index): self.line}
+            self.starts = {(*self.path, self.index): self.line}
             if event not in _STARTS:
                 return True
             self.stack.append({} if event == "start_map" else [])

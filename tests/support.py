@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -161,3 +162,30 @@ def assert_created_as_migrated(created: Database, migrated: Database) -> None:
     assert "qa_pairs" in schemas[0] and "alembic_version" in schemas[0]
     assert schemas[0] == schemas[1]
     assert stamps[0] == stamps[1] == [(migrate.head_revision(),)]
+
+
+@contextmanager
+def read_only_file(path: Path) -> Iterator[Callable[[], None]]:
+    """Make ``path`` read-only even for root (the immutable attribute, ``chattr +i``); yields
+    a callable that makes it writable again (also done on exit).
+
+    The tests run as root, who writes through permission bits; SQLite opens an immutable
+    file read-only and says "attempt to write a readonly database". Skips, saying why,
+    where the attribute cannot be set (not root, no CAP_LINUX_IMMUTABLE, a filesystem
+    without it).
+    """
+
+    def chattr(flag: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["chattr", flag, str(path)], capture_output=True, text=True)
+
+    tried = chattr("+i")
+    if tried.returncode != 0:
+        pytest.skip(f"cannot make a file read-only for this user: chattr +i: {tried.stderr}")
+
+    def writable() -> None:
+        assert chattr("-i").returncode == 0, f"chattr -i {path} failed"
+
+    try:
+        yield writable
+    finally:
+        chattr("-i")

@@ -1,7 +1,10 @@
 """The command line: a thin layer over the pipeline, the daemon and the status view.
 
-``cli(*args)`` runs it in-process (tests); ``main()`` is the console script. Modules only
-some commands need (doctor, logs, backup, report, progress bars, alembic; the watcher and
+``cli(*args)`` runs it in-process (tests); ``main()`` is the console script; both go through
+``exits.run``, the one error path (an error is one line on stderr). The commands that change
+something are here; the read-only ones (status, report, logs, doctor) are in ``views``; what
+every command does first (options, settings, database, arguments) is in ``common``. Modules
+only some commands need (doctor, logs, backup, report, progress bars, alembic; the watcher and
 watchdog, for ``run``) are imported inside those commands: every other command would
 otherwise pay for them.
 """
@@ -13,25 +16,34 @@ import os
 import signal
 import sys
 import threading
-from collections import deque
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
 
+from daemon.cli import exits, views
+from daemon.cli.common import (
+    DbOpt,
+    RootOpt,
+    command_settings,
+    existing_files,
+    intake,
+    known_agent,
+    open_database,
+    take_in,
+)
+from daemon.cli.help_format import FlagsWithoutType
 from daemon.config import Settings, load_settings
+from daemon.errors import InboxdError, UsageError
 from daemon.ingest import ledger
 from daemon.ingest.assembly import assemble
 from daemon.ingest.oneshot import prepare, run_burst
 from daemon.live.notify import Notifier
-from daemon.logging import configure_logging, get_logger
-from daemon.status.render import render_markdown
-from daemon.status.view import agent_view, database_totals
+from daemon.logging import get_logger
+from daemon.status.escaping import visible
 from daemon.status.writer import StatusWriter
 from daemon.store import migrate
-from daemon.store.engine import Database
 from daemon.store.models import utcnow
 
 if TYPE_CHECKING:
@@ -50,22 +62,18 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=FlagsWithoutType,  # no "<bool>" after a flag in the help
 )
 
-RootOpt = Annotated[
-    Path | None, typer.Option("--root", help="The watched tree (default: INBOXD_ROOT or cwd).")
-]
-DbOpt = Annotated[
-    str | None, typer.Option("--database", help="SQLAlchemy URL (default: <root>/var/inboxd.db).")
-]
 
-
-def _settings(root: Path | None, database: str | None, **more: Any) -> Settings:
-    settings = load_settings(root=root, database_url=database, **more)
-    configure_logging(
-        settings.log_file, level=settings.log_level, journal_stream=os.environ.get("JOURNAL_STREAM")
-    )
-    return settings
+@app.callback()
+def _everywhere(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show an error's traceback (or INBOXD_DEBUG=1).")
+    ] = False,
+) -> None:
+    if debug:
+        exits.show_tracebacks()
 
 
 def _exit_code(outcomes: list[FileOutcome]) -> int:
@@ -83,7 +91,7 @@ def run(
     """Run the daemon: catch up on what arrived while stopped, then watch."""
     from daemon.live.service import Daemon  # watchdog: only the daemon needs it
 
-    settings = _settings(root, database, polling=polling)
+    settings = command_settings(root, database, polling=polling)
     daemon = Daemon(settings, notifier=Notifier.from_environment(os.environ))
     stop_requested = threading.Event()
     reload_requested = threading.Event()
@@ -93,6 +101,7 @@ def run(
             sys.stdout.flush()
             import os
 
+            daemon.stopped_cold()
             os._exit(EXIT_COLD_STOP)  # cold: the open transaction dies with the process
         stop_requested.set()
 
@@ -104,8 +113,10 @@ def run(
         if reload_requested.is_set():
             reload_requested.clear()
             try:
-                daemon.reload(_settings(root, database, polling=polling))
-            except Exception:  # a broken configuration keeps the old one running
+                daemon.reload(command_settings(root, database, polling=polling))
+            except InboxdError as exc:  # a broken configuration keeps the old one running
+                log.error("daemon.reload_failed", reason=str(exc))
+            except Exception:
                 log.exception("daemon.reload_failed")
     log.info("daemon.stopping", mode="warm", note="a second SIGTERM stops at once")
     daemon.stop()
@@ -115,8 +126,8 @@ def run(
 @app.command()
 def scan(root: RootOpt = None, database: DbOpt = None) -> None:
     """Process every file waiting in the tree, then exit (0 ok, 3 some file rejected)."""
-    settings = _settings(root, database)
-    db = Database.for_settings(settings)
+    settings = command_settings(root, database)
+    db = open_database(settings)
     outcomes = run_burst(settings, db)
     done = [o for o in outcomes if o.outcome not in ("ignored",)]
     typer.echo(
@@ -131,73 +142,64 @@ def scan(root: RootOpt = None, database: DbOpt = None) -> None:
 
 @app.command()
 def process(
-    files: Annotated[list[Path], typer.Argument(help="Files inside the tree.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Files in the tree (from outside it: with --agent).")
+    ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report, change nothing.")] = False,
+    agent: Annotated[
+        str | None,
+        typer.Option("--agent", help="Whose delivery a file from outside the tree is."),
+    ] = None,
     root: RootOpt = None,
     database: DbOpt = None,
 ) -> None:
-    """Process the given files now (same pipeline as the daemon)."""
+    """Process the given files now (same pipeline as the daemon); a file from outside the
+    tree with --agent AGENT is copied into outbox/AGENT/ first."""
     from daemon.cli.progress_bar import progress_reporter, render_comparison  # rich: slow import
 
-    settings = _settings(root, database)
-    db = Database.for_settings(settings)
+    settings = command_settings(root, database)
+    if agent is not None:
+        known_agent(settings, agent)
+    taken = [intake(settings, f, agent, dry_run=dry_run) for f in existing_files(files)]
+    db = open_database(settings)
     prepare(settings, db)
     pipeline, _ = assemble(settings, db, "no-writes" if dry_run else "write-now")
     outcomes = []
     with progress_reporter() as progress:
-        for path in files:
-            outcomes.append(pipeline.process(path.resolve(), dry_run=dry_run, progress=progress))
+        for item in taken:
+            outcomes.append(pipeline.process(take_in(item), dry_run=dry_run, progress=progress))
     for o in outcomes:
         r = o.result
-        line = f"{o.outcome:9} {o.path}  stored {r.stored}  duplicates {r.duplicate}"
+        line = f"{o.outcome:9} {visible(o.path)}  stored {r.stored}  duplicates {r.duplicate}"
         line += f"  skipped {r.skipped}  filtered {r.filtered}"
-        typer.echo(line + (f"\n          {o.reason}" if o.reason else ""))
+        typer.echo(line + (f"\n          {visible(o.reason)}" if o.reason else ""))
         if "comparison" in r.details:
             typer.echo(render_comparison(r.details["comparison"]))
     raise typer.Exit(_exit_code(outcomes))
 
 
-@app.command()
-def status(
-    agent: Annotated[str | None, typer.Option("--agent", help="One agent only.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
-    write: Annotated[bool, typer.Option("--write", help="Rewrite status files.")] = False,
+@app.command("backup")
+def backup_cmd(
+    list_: Annotated[
+        bool, typer.Option("--list", help="Show the backups kept: name, size, time.")
+    ] = False,
     root: RootOpt = None,
     database: DbOpt = None,
 ) -> None:
-    """Show what the database knows, per agent (and rewrite the status files with --write)."""
-    settings = _settings(root, database)
-    db = Database.for_settings(settings)
-    migrate.upgrade(db)
-    agents = [agent] if agent else settings.agents
-    if write:
-        StatusWriter(settings, db).write(agents)
-    with db.reader() as db_session:
-        views = {a: agent_view(db_session, settings, a) for a in agents}
-        by_outcome = database_totals(db_session)
-        summary = {
-            "pairs": by_outcome["pairs"],
-            "files": by_outcome["files"],
-            "database": by_outcome,
-            "agents": views,
-        }
-    if as_json:
-        sys.stdout.write(
-            orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
-            + "\n"
-        )
-    else:
-        for view in views.values():
-            typer.echo(render_markdown(view))
+    """Take an online backup of the (SQLite) database into var/backups/ (keeps backup_keep)."""
+    from daemon.store.backup import backup_and_prune, list_backups
 
-
-@app.command("backup")
-def backup_cmd(root: RootOpt = None, database: DbOpt = None) -> None:
-    """Take an online backup of the (SQLite) database into var/backups/."""
-    from daemon.store.backup import backup
-
-    settings = _settings(root, database)
-    typer.echo(str(backup(settings.url, settings.backup_dir, utcnow())))
+    settings = command_settings(root, database)
+    folder = settings.backup_dir
+    if list_:
+        kept = list_backups(folder)
+        count = len(kept) or "no"
+        typer.echo(f"{count} backups in {folder} (the newest {settings.backup_keep} are kept)")
+        for b in kept:
+            typer.echo(f"{b.path.name}  {b.size} bytes  {b.taken_at:%Y-%m-%d %H:%M:%S} UTC")
+        return
+    taken, _pruned = backup_and_prune(settings.url, folder, utcnow(), settings.backup_keep)
+    typer.echo(str(taken))
 
 
 @app.command("restore")
@@ -209,36 +211,21 @@ def restore_cmd(
     """Put a backup's content back into the database (stop the daemon first)."""
     from daemon.store.backup import backup, restore
 
-    settings = _settings(root, database)
+    settings = command_settings(root, database)
+    if not backup_file.is_file():
+        raise UsageError(
+            f"no backup file at {backup_file}; the backups are in {settings.backup_dir}"
+        )
     safety = backup(settings.url, settings.backup_dir, utcnow())
     restore(settings.url, backup_file)
     typer.echo(f"restored {backup_file} (the database as it was is in {safety})")
 
 
-@app.command("report")
-def report_cmd(
-    which: Annotated[str, typer.Argument(help="Only 'gap' for now.")] = "gap",
-    root: RootOpt = None,
-    database: DbOpt = None,
-) -> None:
-    """Print a report: ``gap`` (coverage, overlap, quality, topics, progress)."""
-    from daemon.status.gap_report import gap_report
-
-    if which != "gap":
-        typer.echo(f"unknown report {which!r}; known: gap", err=True)
-        raise typer.Exit(EXIT_FATAL)
-    settings = _settings(root, database)
-    db = Database.for_settings(settings)
-    migrate.upgrade(db)
-    with db.reader() as db_session:
-        typer.echo(gap_report(db_session, settings, utcnow()))
-
-
 @app.command()
 def init(root: RootOpt = None, database: DbOpt = None) -> None:
     """Create the tree and the database, or adopt an existing (legacy) database in place."""
-    settings = _settings(root, database)
-    db = Database.for_settings(settings)
+    settings = command_settings(root, database)
+    db = open_database(settings)
     before = migrate.current_revision(db)
     backfill = prepare(settings, db)
     typer.echo(f"database: {db.engine.url.render_as_string(hide_password=True)}")
@@ -275,6 +262,14 @@ def demo(root: RootOpt = None) -> None:
         typer.echo(note, err=True)
 
 
+def _backup_before_retry(settings: Settings, files: int) -> None:
+    """``retry --rejected`` may import many files at once: the database as it was is kept."""
+    from daemon.store.backup import automatic_backup
+
+    taken = automatic_backup(settings.url, settings.backup_dir, utcnow(), settings.backup_keep)
+    log.info("backup.before_retry", files=files, **taken.fields(settings.root_path))
+
+
 @app.command()
 def retry(
     path: Annotated[Path | None, typer.Argument(help="A rejected file to process again.")] = None,
@@ -284,115 +279,34 @@ def retry(
 ) -> None:
     """Process rejected files again (after a fix to inboxd or its configuration)."""
     if path is None and not rejected:
-        typer.echo("give a PATH or --rejected", err=True)
-        raise typer.Exit(EXIT_FATAL)
-    settings = _settings(root, database)
-    db = Database.for_settings(settings)
+        raise UsageError("give a PATH or --rejected (see 'inboxd retry --help')")
+    named = existing_files([path]) if path is not None else []
+    settings = command_settings(root, database)
+    db = open_database(settings)
     prepare(settings, db)
     pipeline, _ = assemble(settings, db, "write-now")
-    if path is not None:
-        targets = [path.resolve()]
+    if named:
+        targets = named
     else:
         with db.reader() as db_session:
             rels = ledger.retryable_paths(db_session)
         targets = sorted({settings.root_path / rel for rel in rels})
+        if targets:
+            _backup_before_retry(settings, len(targets))
     outcomes = [pipeline.process(target, force=True) for target in targets if target.exists()]
     for o in outcomes:
-        typer.echo(f"{o.outcome:9} {o.path}" + (f"  {o.reason}" if o.reason else ""))
+        reason = f"  {visible(o.reason)}" if o.reason else ""
+        typer.echo(f"{o.outcome:9} {visible(o.path)}{reason}")
     raise typer.Exit(_exit_code(outcomes))
 
 
-@app.command()
-def logs(
-    follow_: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new events.")
-    ] = False,
-    agent: Annotated[str | None, typer.Option("--agent", help="One agent's events.")] = None,
-    level: Annotated[
-        str | None,
-        typer.Option("--level", help="Minimum level: debug, info, warning, error, critical."),
-    ] = None,
-    event: Annotated[
-        str | None,
-        typer.Option("--event", help="An event name, a prefix (file) or a glob (file.rej*)."),
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option("--since", help="An ISO time (local unless it says) or a span: 10m, 2h, 1d."),
-    ] = None,
-    lines: Annotated[
-        int | None,
-        typer.Option(
-            "--lines", "-n", help="Only the last N past events (default: all; 10 with -f)."
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the JSON lines as stored.")
-    ] = False,
-    root: RootOpt = None,
-) -> None:
-    """Show (and with -f follow) the daemon's log file, filtered, coloured on a terminal."""
-    from daemon.cli import logview
-
-    try:
-        log_filter = logview.LogFilter(
-            agent=agent,
-            min_level=logview.normalise_level(level) if level else None,
-            event=event,
-            since=logview.parse_since(since) if since else None,
-        )
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(EXIT_FATAL) from None
-    log_file = load_settings(root=root).log_file  # no configure_logging: stdout is the view
-    show = logview.make_printer(sys.stdout, raw=as_json)
-    if not log_file.exists() and not follow_:
-        typer.echo(f"no log file at {log_file} (has the daemon run with this root?)", err=True)
-        raise typer.Exit(EXIT_FATAL)
-    last = lines if lines is not None else (10 if follow_ else None)
-    rotated = logview.log_files(log_file, log_filter.since)[:-1]
-    shown: deque[dict[str, Any]] = deque(logview.read_events(rotated, log_filter), maxlen=last)
-    current, offset = logview.read_history(log_file, log_filter)
-    shown.extend(current)
-    try:
-        for past in shown:
-            show(past)
-        if follow_:
-            for new in logview.follow(log_file, log_filter, threading.Event(), start=offset):
-                show(new)
-    except KeyboardInterrupt:  # Ctrl-C ends -f
-        raise typer.Exit(EXIT_OK) from None
-    except BrokenPipeError:  # `inboxd logs | head`: the reader has seen enough
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise typer.Exit(EXIT_OK) from None
-
-
-@app.command()
-def doctor(
-    root: RootOpt = None,
-    database: DbOpt = None,
-    min_free_gb: Annotated[
-        float, typer.Option("--min-free-gb", help="Warn when less disk than this is free.")
-    ] = 1.0,
-) -> None:
-    """Check the root, folders, database and migrations, inotify limit and disk; say what to fix."""
-    from daemon.cli import doctor as health  # imports alembic
-
-    settings = load_settings(root=root, database_url=database)  # no logging: it creates var/
-    findings = health.run_checks(settings, min_free_bytes=int(min_free_gb * 1024**3))
-    typer.echo(health.render(findings, colour=sys.stdout.isatty()))
-    raise typer.Exit(EXIT_FATAL if health.failed(findings) else EXIT_OK)
+for name, command in views.COMMANDS.items():
+    app.command(name)(command)
 
 
 def cli(*args: str) -> int:
-    """Run the CLI in-process and return its exit code."""
-    try:
-        code = app(list(args), standalone_mode=False)  # returns a typer.Exit's code
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    except typer.Exit as exc:
-        return int(exc.exit_code)
-    return int(code or EXIT_OK)
+    """Run the CLI in-process and return its exit code (an error: one line on stderr)."""
+    return exits.run(app, list(args))
 
 
 def main() -> None:
@@ -405,17 +319,10 @@ def main() -> None:
     stderr. While another non-daemon thread still runs, the exit is Python's normal one, which
     waits for it.
     """
-    try:
-        app()
-        code: str | int | None = EXIT_OK
-    except SystemExit as exc:
-        code = exc.code
+    code = exits.run(app)
     if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(code)
-    if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)  # what SystemExit("message") prints
-        code = EXIT_FATAL
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code or EXIT_OK)
+    os._exit(code)

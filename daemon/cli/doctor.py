@@ -1,9 +1,10 @@
 """``inboxd doctor``: check what the daemon needs before it runs, and say how to fix it.
 
 Each check looks at the thing itself (creates a file to learn whether the root is writable,
-connects to the database, reads the kernel's watch limit) rather than guessing from
-permission bits or settings. Nothing is created or changed, except a probe file that is
-removed at once.
+connects to the database and writes a row it rolls back, reads the kernel's watch limit)
+rather than guessing from permission bits or settings. Nothing is created or changed, except
+a probe file that is removed at once. ``deep`` adds the engine's own integrity checks, which
+read the whole database.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from daemon.config import Settings
 from daemon.ingest.paths import BOXES
-from daemon.store import migrate
+from daemon.store import health, migrate
 from daemon.store.engine import Database
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -48,10 +49,12 @@ class Finding:
 def run_checks(
     settings: Settings,
     *,
+    deep: bool = False,
     watches_path: Path | None = None,
     min_free_bytes: int = MIN_FREE_BYTES,
 ) -> list[Finding]:
-    """Every check, in the order a person would fix them.
+    """Every check, in the order a person would fix them; ``deep`` adds the integrity and
+    constraints checks.
 
     ``watches_path`` (default ``INOTIFY_MAX_USER_WATCHES``) lets a test set the kernel limit.
     """
@@ -59,11 +62,7 @@ def run_checks(
     findings = [check_root(settings)]
     root_ok = findings[0].status == "ok"
     findings.append(check_folders(settings) if root_ok else _skipped("folders"))
-    database = check_database(settings)
-    findings.append(database)
-    findings.append(
-        check_migrations(settings) if database.status == "ok" else _skipped("migrations")
-    )
+    findings += _database_checks(settings, deep=deep)
     findings.append(check_watches(settings, watches_path) if root_ok else _skipped("inotify"))
     findings.append(check_disk(settings, min_free_bytes))
     return findings
@@ -208,6 +207,20 @@ def check_database(settings: Settings) -> Finding:
     return Finding("database", "ok", f"{_safe_url(settings)} answers")
 
 
+def _database_checks(settings: Settings, *, deep: bool) -> list[Finding]:
+    """Answers, at head, writable; with ``deep``, intact and constrained. A check that needs
+    what an earlier one found missing is skipped."""
+    database = check_database(settings)
+    answers = database.status == "ok"
+    migrations = check_migrations(settings) if answers else _skipped("migrations")
+    at_head = migrations.status == "ok"
+    findings = [database, migrations, check_writable(settings) if at_head else _skipped("writable")]
+    if deep:
+        findings.append(check_integrity(settings) if answers else _skipped("integrity"))
+        findings.append(check_constraints(settings) if at_head else _skipped("constraints"))
+    return findings
+
+
 def check_migrations(settings: Settings) -> Finding:
     """The schema is at the head revision this inboxd ships."""
     head = migrate.head_revision()
@@ -242,6 +255,78 @@ def check_migrations(settings: Settings) -> Finding:
         f"schema at {current}, head is {head}",
         f"`{_init_hint(settings)}` runs the missing migrations (the system unit's "
         "ExecStartPre= does it at each start)",
+    )
+
+
+def check_writable(settings: Settings) -> Finding:
+    """The database accepts a write (rolled back): one that answers reads may refuse writes
+    (SQLite opens a file it cannot write read-only; a PostgreSQL role may lack the rights)."""
+    with _open(settings) as db:
+        refusal = health.write_refusal(db)
+    if refusal is None:
+        return Finding("writable", "ok", "accepts writes (a probe row, rolled back)")
+    path = _sqlite_file(settings)
+    if path is not None:
+        advice = (
+            f"give the user inboxd runs as write access to {path} and to its -wal and -shm "
+            f"files (chown, chmod u+w); `lsattr {path}` shows an immutable flag (chattr -i), "
+            "`findmnt -T` a read-only mount; under systemd the folder must be in "
+            "ReadWritePaths=. A running daemon takes the file again at its next retry"
+        )
+    else:
+        advice = (
+            "grant the role INSERT, UPDATE and DELETE on inboxd's tables; a standby server or "
+            "default_transaction_read_only refuses every write"
+        )
+    return Finding("writable", "fail", f"{_safe_url(settings)} refuses writes: {refusal}", advice)
+
+
+def check_integrity(settings: Settings) -> Finding:
+    """SQLite's ``integrity_check`` (damage) and ``foreign_key_check`` (rows pointing at rows
+    that do not exist). PostgreSQL checks its pages itself: nothing to run there."""
+    if _sqlite_file(settings) is None:
+        return Finding(
+            "integrity", "skip", "PostgreSQL: the constraints check below is the deep check"
+        )
+    with _open(settings) as db:
+        damage, dangling = health.sqlite_integrity(db)
+    if damage:
+        more = f" (and {len(damage) - health.SHOWN} more)" if len(damage) > health.SHOWN else ""
+        return Finding(
+            "integrity",
+            "fail",
+            "integrity_check: " + "; ".join(damage[: health.SHOWN]) + more,
+            "stop the daemon and restore the latest backup (`inboxd restore "
+            f"{settings.backup_dir}/<file>`); then `inboxd retry` imports what came after it",
+        )
+    if dangling:
+        rows = sum(dangling.values())
+        where = ", ".join(sorted(dangling))
+        return Finding(
+            "integrity",
+            "warn",
+            f"integrity_check ok; {rows} row{'s' * (rows != 1)} referring to a missing row: "
+            f"{where}",
+            "rows adopted from a legacy database may point at rows it never had; the daemon "
+            "works regardless. `sqlite3 <file> 'PRAGMA foreign_key_check'` lists them",
+        )
+    return Finding("integrity", "ok", "integrity_check and foreign_key_check found nothing")
+
+
+def check_constraints(settings: Settings) -> Finding:
+    """The unique indexes and constraints inboxd relies on not to store anything twice."""
+    with _open(settings) as db:
+        problems = health.missing_constraints(db)
+    if not problems:
+        return Finding("constraints", "ok", "every unique index and constraint in place")
+    more = f" (and {len(problems) - health.SHOWN} more)" if len(problems) > health.SHOWN else ""
+    return Finding(
+        "constraints",
+        "fail",
+        "; ".join(problems[: health.SHOWN]) + more,
+        "stop the daemons: without it a question or a file can be stored twice. Recreate it "
+        "as daemon/store/models.py declares it (a PostgreSQL index left invalid: DROP INDEX, "
+        "then CREATE it again), after removing any duplicate stored meanwhile",
     )
 
 

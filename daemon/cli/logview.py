@@ -22,6 +22,8 @@ import orjson
 from rich.console import Console
 from rich.text import Text
 
+from daemon.status.escaping import visible
+
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 LEVEL_ALIASES = {
     "warn": "warning",
@@ -224,11 +226,10 @@ def _replaced(path: Path, identity: tuple[int, int] | None, position: int) -> bo
 
 # -- rendering ----------------------------------------------------------------------------
 def _value(value: Any) -> str:
-    if isinstance(value, str):
-        return (
-            value if value and not any(c.isspace() for c in value) else orjson.dumps(value).decode()
-        )
-    return orjson.dumps(value, default=str).decode()
+    """A field's value on one line: quoted when it holds spaces, control characters visible."""
+    if isinstance(value, str) and value and value.isprintable() and " " not in value:
+        return value
+    return visible(orjson.dumps(value, default=str).decode())
 
 
 def _short_ts(event: dict[str, Any]) -> str:

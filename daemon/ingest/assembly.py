@@ -11,6 +11,7 @@ from typing import Literal, NamedTuple
 
 from daemon.config import Settings
 from daemon.ingest.pipeline import Pipeline, StatusHook
+from daemon.ingest.waiting import WaitingFiles
 from daemon.status.writer import StatusWriter
 from daemon.store.engine import Database
 
@@ -28,10 +29,11 @@ class Ingest(NamedTuple):
 
 def assemble(settings: Settings, db: Database, policy: StatusPolicy = "write-now") -> Ingest:
     """The pipeline and its status writer, the status written as ``policy`` says."""
-    status = StatusWriter(settings, db)
+    waiting = WaitingFiles()  # what the pipeline may not read, shown by the status
+    status = StatusWriter(settings, db, waiting)
     on_status: StatusHook | None
     if not isinstance(policy, str):
         on_status = policy
     else:
         on_status = status.write if policy == "write-now" else None
-    return Ingest(Pipeline(settings, db, on_status=on_status), status)
+    return Ingest(Pipeline(settings, db, on_status=on_status, waiting=waiting), status)

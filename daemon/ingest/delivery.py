@@ -9,7 +9,7 @@ attempt of the import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -65,13 +65,19 @@ class ReadFile:
         return self.content if isinstance(self.content, bytes) else None
 
 
-@dataclass(frozen=True)
+@dataclass
 class StreamedFile:
-    """A large file its handler reads as it goes: the stream owns (and closes) the file."""
+    """A large file its handler reads as it goes: the stream owns (and closes) the file.
+
+    Opening a stream checks the whole file once (``handlers.streaming.read_layout``); the
+    stream opened to ask ``streamable`` is kept for the first import attempt, so a file is
+    checked twice only when its import is tried again.
+    """
 
     streamer: StreamParser
     path: Path  # the archived copy (the delivery itself on a dry run)
     ctx: FileContext
+    _checked: QAStream | None = field(default=None, repr=False, compare=False)
 
     def open_stream(self) -> QAStream | None:
         """The file opened for its streaming reader, or None when it cannot be streamed."""
@@ -86,16 +92,16 @@ class StreamedFile:
         return stream
 
     def streamable(self) -> bool:
-        """Whether the streaming reader takes it (a document or UTF-16 is read whole)."""
-        probe = self.open_stream()
-        if probe is None:
-            return False
-        probe.source.close()
-        return True
+        """Whether the streaming reader takes it (a faulty or odd file is read whole)."""
+        if self._checked is None:
+            self._checked = self.open_stream()
+        return self._checked is not None
 
     def open(self) -> QAStream:
         """The stream for one import attempt (a retry reads the file again)."""
-        stream = self.open_stream()
+        stream, self._checked = self._checked, None
+        if stream is None:
+            stream = self.open_stream()
         if stream is None:
             raise RuntimeError(f"{self.path} could be streamed, now cannot")
         return stream

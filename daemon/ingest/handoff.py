@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TypedDict
 
 import orjson
 from sqlalchemy import select, update
@@ -18,7 +19,14 @@ from daemon.fsutil import write_atomic
 from daemon.store.models import QAPairRow
 
 
-def hand_off(db_session: Session, settings: Settings, now: datetime) -> list[dict[str, object]]:
+class HandedBatch(TypedDict):
+    """One batch file written for the refiner, as the signal's findings record it."""
+
+    file: str  # relative to the root
+    pairs: int
+
+
+def hand_off(db_session: Session, settings: Settings, now: datetime) -> list[HandedBatch]:
     """Write the batch files and mark their pairs handed; returns [{file, pairs}]."""
     rows = db_session.execute(
         select(
@@ -33,7 +41,7 @@ def hand_off(db_session: Session, settings: Settings, now: datetime) -> list[dic
     ).all()
     folder = settings.root_path / "inbox" / settings.refiner
     size = max(1, settings.refinement_batch_size)
-    written = []
+    written: list[HandedBatch] = []
     for n, start in enumerate(range(0, len(rows), size), start=1):
         chunk = rows[start : start + size]
         path = folder / f"refinement-batch-{now:%Y%m%d-%H%M%S}-{n}.jsonl"

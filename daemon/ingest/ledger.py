@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import Table, bindparam, case, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from daemon.store.models import FileRecord, utcnow
@@ -117,12 +117,22 @@ def latest_id(db_session: Session) -> int | None:
     return db_session.execute(_LATEST).scalar()
 
 
-def seen_again(db_session: Session, record_id: int, now: datetime) -> None:
-    """Count a sighting of content already handled (a repeated event, a copy back, a rescan)."""
+def seen_again(db_session: Session, record_id: int, delivery: Delivery, now: datetime) -> None:
+    """Count a sighting of content already handled (a repeated event, a copy back, a rescan).
+
+    The row learns the file's size and mtime as seen now: a file rewritten (or touched) with
+    the same bytes is then skipped by the next rescan unread (``handled_versions``), not
+    hashed again at every one.
+    """
     db_session.execute(
         update(FileRecord)
         .where(FileRecord.id == record_id)
-        .values(seen_count=FileRecord.seen_count + 1, last_seen_at=now)
+        .values(
+            seen_count=FileRecord.seen_count + 1,
+            last_seen_at=now,
+            size=delivery.size,
+            mtime_ns=delivery.mtime_ns,
+        )
     )
 
 
@@ -158,27 +168,34 @@ HandledKey = tuple[str, int, int | None]  # (rel_path, size, mtime_ns)
 _EPOCH = datetime(1970, 1, 1)  # naive UTC, as processed_at is stored
 
 
+# when a row's version was last read: handled, or seen again unchanged (``seen_again``)
+_LAST_READ = case(
+    (FileRecord.last_seen_at > FileRecord.processed_at, FileRecord.last_seen_at),
+    else_=FileRecord.processed_at,
+)
+
+
 def handled_versions(db_session: Session) -> dict[HandledKey, float]:
-    """(rel_path, size, mtime_ns) -> when that version was last handled (epoch seconds).
+    """(rel_path, size, mtime_ns) -> when that version was last read (epoch seconds).
 
     A rescan skips a file without reading it only when its size and mtime match a handled
-    version AND its ctime is not later than that handling: tools that keep mtime (cp -p,
+    version AND its ctime is not later than that reading: tools that keep mtime (cp -p,
     rsync -t, tar) cannot keep ctime, so a new version is always read.
 
     This reads the whole ledger at each start, so it is kept lean: four columns as Core rows
-    (not ORM objects), the latest handling winning by the order of the rows, and the epoch
+    (not ORM objects), the latest reading winning by the order of the rows, and the epoch
     taken by subtraction (the same float as ``replace(tzinfo=UTC).timestamp()``, cheaper).
     """
     rows = (
         db_session.connection()
         .execute(
-            select(
-                FileRecord.rel_path, FileRecord.size, FileRecord.mtime_ns, FileRecord.processed_at
-            ).order_by(FileRecord.processed_at)
+            select(FileRecord.rel_path, FileRecord.size, FileRecord.mtime_ns, _LAST_READ).order_by(
+                _LAST_READ
+            )
         )
         .all()
     )
     return {
-        (rel_path, size, mtime_ns): (processed_at - _EPOCH).total_seconds()
-        for rel_path, size, mtime_ns, processed_at in rows
+        (rel_path, size, mtime_ns): (read_at - _EPOCH).total_seconds()
+        for rel_path, size, mtime_ns, read_at in rows
     }

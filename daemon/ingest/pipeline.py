@@ -36,7 +36,9 @@ from daemon.ingest.delivery import Delivery, Parsed, ReadFile, Refused, Streamed
 from daemon.ingest.importers import IMPORTERS, ImportContext, ImportResult
 from daemon.ingest.paths import Ignored, Location, escapes_root, locate
 from daemon.ingest.retrying import read_whole, with_db_retry
+from daemon.ingest.waiting import WaitingFiles, signature, unreadable_reason
 from daemon.logging import get_logger
+from daemon.store.backup import automatic_backup
 from daemon.store.engine import Database
 from daemon.store.locks import KeyConflict, is_question_key_conflict
 from daemon.store.models import utcnow
@@ -60,16 +62,31 @@ class FileOutcome:
     reason: str | None = None
     result: ImportResult = field(default_factory=ImportResult)
     ms: float = 0.0
+    repeat: bool = False  # said already (a file still waiting): not logged or shown again
 
 
-OUTCOMES = ("imported", "rejected", "failed", "unchanged", "ignored", "vanished", "dry-run")
+OUTCOMES = (
+    "imported",
+    "rejected",
+    "failed",
+    "unchanged",
+    "ignored",
+    "vanished",
+    "dry-run",
+    "waiting",  # the daemon may not read it: shown in the agent's status, not in the ledger
+)
+SHOWN = ("imported", "rejected", "failed", "waiting")  # outcomes an agent's status shows
 
 
 class Pipeline:
     """Turns one path into at most one ledger row and its imported data."""
 
     def __init__(
-        self, settings: Settings, db: Database, on_status: StatusHook | None = None
+        self,
+        settings: Settings,
+        db: Database,
+        on_status: StatusHook | None = None,
+        waiting: WaitingFiles | None = None,
     ) -> None:
         handlers.check_registry()
         missing = {h.importer for h in handlers.HANDLERS} - set(IMPORTERS)
@@ -78,7 +95,10 @@ class Pipeline:
         self.settings = settings
         self.db = db
         self.on_status = on_status
+        # files it may not read, until they change
+        self.waiting = waiting if waiting is not None else WaitingFiles()
         self._progress: Progress | None = None  # the current ``process`` call's
+        self._backed_up: set[tuple[str, str]] = set()  # (path, SHA-256) backed up before
 
     def process(
         self,
@@ -99,8 +119,12 @@ class Pipeline:
         except OperationalError as exc:  # the database went away outside a retried unit
             raise TransientError(f"database unavailable: {exc.orig}") from exc
         outcome.ms = round((time.perf_counter() - started) * 1000, 2)
-        self._log(outcome)
-        if outcome.outcome in ("imported", "rejected", "failed") and self.on_status:
+        # read, or gone: no longer waiting (its agent's status changes)
+        cleared = outcome.outcome != "waiting" and self.waiting.clear(where.path)
+        if not outcome.repeat:
+            self._log(outcome)
+        shown = outcome.outcome in SHOWN and not outcome.repeat
+        if (shown or cleared) and self.on_status:
             # the orchestrator's status carries the whole-database totals: always current
             self.on_status(outcome.result.concerns | {where.agent, self.settings.orchestrator})
         return outcome
@@ -125,18 +149,36 @@ class Pipeline:
     # -- read --------------------------------------------------------------------------------
     def _read(self, where: Location, *, dry_run: bool) -> ReadFile | Refused | FileOutcome:
         """The file's content, read once (a large one: hashed and archived in one pass)."""
-        refusal = escapes_root(self.settings, where.path)
-        if refusal is not None:
-            return _refused_link(where, refusal)
+        stat: os.stat_result | None = None
         try:
+            refusal = escapes_root(self.settings, where.path)
+            if refusal is not None:
+                return _refused_link(where, refusal)
             stat = where.path.stat()
             if not where.path.is_file():
                 return _ended(where, "ignored", "not a regular file")
             if stat.st_size > self.settings.max_file_bytes:
                 return _oversize(where, stat, self.settings.max_file_bytes)
+            still = self.waiting.unchanged(where.path, signature(stat))
+            if still is not None:  # nothing that could let us read it changed: not tried
+                return _ended(where, "waiting", still, repeat=True)
             return self._read_content(where, stat, dry_run=dry_run)
         except FileNotFoundError:
             return _ended(where, "vanished", "gone before it could be read")
+        except PermissionError as exc:
+            if exc.filename is None or os.fspath(exc.filename) != os.fspath(where.path):
+                raise  # not the delivery (the archive folder, say): inboxd's own fault
+            return self._unreadable(where, stat)
+
+    def _unreadable(self, where: Location, stat: os.stat_result | None) -> FileOutcome:
+        """A delivery the daemon may not read waits, with its reason, until it changes.
+
+        Not the file's fault: nothing goes into the ledger (a rescan tries it again), it is
+        logged and shown once, and tried again only once its mode, owner or content change.
+        """
+        reason = unreadable_reason(where)
+        news = self.waiting.note(where, reason, signature(stat) if stat is not None else None)
+        return _ended(where, "waiting", reason, repeat=not news)
 
     def _read_content(self, where: Location, stat: os.stat_result, *, dry_run: bool) -> ReadFile:
         ctx = FileContext(
@@ -184,7 +226,7 @@ class Pipeline:
             if known is None or (force and known.outcome in ledger.RETRYABLE):
                 return None
             if not dry_run:
-                ledger.seen_again(db_session, known.id, utcnow())
+                ledger.seen_again(db_session, known.id, delivery, utcnow())
         reason = f"same content already handled ({known.outcome})"
         return _ended(delivery.where, "unchanged", reason, kind=known.kind)
 
@@ -223,6 +265,8 @@ class Pipeline:
     # -- import ------------------------------------------------------------------------------
     def _import(self, parsed: Parsed, *, dry_run: bool, force: bool) -> FileOutcome:
         """Import in one transaction, again while the database is busy; else record why not."""
+        if parsed.handler.backup_first and not dry_run:
+            self._backup_first(parsed)
         attempt = functools.partial(self._import_once, parsed, dry_run=dry_run, force=force)
         try:
             return with_db_retry(attempt, self.settings.db_retry_seconds)
@@ -232,6 +276,25 @@ class Pipeline:
             return self._reject(parsed.delivery, parsed.handler, exc.rejection, dry_run=dry_run)
         except Exception as exc:
             return self._fail(parsed.delivery, parsed.handler, exc, dry_run=dry_run)
+
+    def _backup_first(self, parsed: Parsed) -> None:
+        """A backup before a file of a kind that asks for one (``Handler.backup_first``).
+
+        Once per delivery: a file that waited (a busy database) and comes back keeps the
+        backup its first attempt took, rather than a new one every retry pruning the older.
+        """
+        delivery, settings = parsed.delivery, self.settings
+        if (delivery.rel_root, delivery.digest) in self._backed_up:
+            return
+        taken = automatic_backup(settings.url, settings.backup_dir, utcnow(), settings.backup_keep)
+        self._backed_up.add((delivery.rel_root, delivery.digest))
+        log.info(
+            "backup.before_import",
+            agent=delivery.agent,
+            path=delivery.rel_root,
+            kind=parsed.handler.name,
+            **taken.fields(settings.root_path),
+        )
 
     def _import_once(self, parsed: Parsed, *, dry_run: bool, force: bool) -> FileOutcome:
         """One attempt: claim the ledger row, run the importer, settle the row, commit."""
@@ -371,17 +434,27 @@ class Pipeline:
         }
         if outcome.reason:
             fields["reason"] = outcome.reason
-        if outcome.outcome in ("rejected", "failed"):
+        if outcome.outcome in ("rejected", "failed", "waiting"):
             log.error(f"file.{outcome.outcome}", **fields)
         else:
             log.info(f"file.{outcome.outcome.replace('-', '_')}", **fields)
 
 
 def _ended(
-    where: Location, outcome: str, reason: str | None, kind: str | None = None
+    where: Location,
+    outcome: str,
+    reason: str | None,
+    kind: str | None = None,
+    *,
+    repeat: bool = False,
 ) -> FileOutcome:
     return FileOutcome(
-        path=where.rel_root, outcome=outcome, agent=where.agent, kind=kind, reason=reason
+        path=where.rel_root,
+        outcome=outcome,
+        agent=where.agent,
+        kind=kind,
+        reason=reason,
+        repeat=repeat,
     )
 
 

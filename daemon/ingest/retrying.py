@@ -28,7 +28,8 @@ T = TypeVar("T")
 KEY_CONFLICT_ATTEMPTS = 5
 
 _READ_RETRYING = Retrying(
-    retry=retry_if_exception_type((PermissionError, BlockingIOError)),
+    # a permission error is not retried: the file waits for its mode to change (ingest/waiting)
+    retry=retry_if_exception_type(BlockingIOError),
     stop=stop_after_delay(5),
     wait=wait_exponential(multiplier=0.05, max=1),
     reraise=True,

@@ -20,7 +20,7 @@ from daemon.errors import TransientError
 from daemon.ingest import ledger
 from daemon.ingest.assembly import assemble
 from daemon.ingest.oneshot import prepare
-from daemon.ingest.paths import Candidate, Location, locate, scan_tree
+from daemon.ingest.paths import SIGNAL_PREFIX, Candidate, Location, locate, scan_tree
 from daemon.live.notify import Notifier
 from daemon.live.watcher import (
     DeliveryEventHandler,
@@ -49,14 +49,18 @@ class Daemon:
         self.db = db or Database.for_settings(settings)
         self.pipeline, self.status = assemble(settings, self.db, self._status_due)
         self.open_files = OpenFiles()
-        self.queue = WorkQueue(settings.settle_seconds, held_open=self.open_files.is_open)
+        self.queue = WorkQueue(
+            settings.settle_seconds,
+            held_open=self.open_files.is_open,
+            waits_for=self._batch_folder,
+        )
         self.counts: Counter[str] = Counter()
         self.ready = threading.Event()
         self.last_file: str | None = None
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
         self._handler = DeliveryEventHandler(
-            settings, self.queue, self.open_files, self._event_error
+            settings, self.queue, self.open_files, self._event_error, self.pipeline.waiting.holds
         )
         self._observer = make_observer(settings, self._handler)
         self._overflow = OverflowDetector(self._overflowed)
@@ -104,8 +108,13 @@ class Daemon:
         if self._worker is not None:
             self._worker.join(timeout)
         self._flush_status(force=True)
-        log.info("daemon.stopped", **dict(self.counts), queued=self.queue.depth())
+        log.info("daemon.stopped", cold=False, **dict(self.counts), queued=self.queue.depth())
         self.db.dispose()
+
+    def stopped_cold(self) -> None:
+        """Log a cold stop (a second SIGTERM) before the process ends at once: the file in
+        hand is rolled back with the process, and the log says so."""
+        log.info("daemon.stopped", cold=True, **dict(self.counts), queued=self.queue.depth())
 
     def join(self, timeout: float = 30.0) -> bool:
         """Wait until every queued file is handled and its status written; False on timeout."""
@@ -149,6 +158,9 @@ class Daemon:
             path = Path(found.path)
             at_rest = time.time() - stat.st_mtime > self.settings.settle_seconds
             self.queue.put(path, ready=at_rest and not self.open_files.is_open(path))
+        # a waiting file is tried again (only read if it changed); one deleted unseen leaves
+        for path in self.pipeline.waiting.paths():
+            self.queue.put(path, ready=True)
         queued = len(due)
         log.info("daemon.rescan", reason=reason, files=files, queued=queued)
         self._last_rescan = time.monotonic()
@@ -216,6 +228,19 @@ class Daemon:
         if isinstance(where, Location):
             agents.add(where.agent)
         return agents
+
+    def _batch_folder(self, path: Path) -> Path | None:
+        """For a completion signal, its agent's folder: the signal is taken only once no data
+        file of that folder is queued, settling or being written (a batch is closed whole)."""
+        if not path.name.upper().startswith(SIGNAL_PREFIX):
+            return None
+        where = locate(self.settings, path)
+        if not isinstance(where, Location):
+            return None
+        folder = where.path
+        for _part in where.rel_path.parts:  # up to <root>/<box>/<agent>, as found on disk
+            folder = folder.parent
+        return folder
 
     def _status_due(self, agents: set[str]) -> None:
         self._dirty_status |= agents

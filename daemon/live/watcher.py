@@ -2,10 +2,12 @@
 
 Events are hints, not facts. Close-after-write and moved-in are arrivals. Created and
 modified only ask the queue to wait until the file settles (what a move from outside the
-tree, or polling, gives). Open/close events tell which files a writer still holds open, so
-a slow writer pausing longer than the settle time is not taken half-written. A new folder
-is walked at once (files written before its watch existed send no event), and a kernel
-queue overflow (which watchdog only logs) triggers a rescan.
+tree, or polling, gives). A file the pipeline may not read waits for a change: its attribute
+event (chmod, chown) brings it back at once, and its deletion takes it off the waiting list.
+Open/close events tell which files a writer still holds open, so a slow writer pausing longer
+than the settle time is not taken half-written. A new folder is walked at once (files written
+before its watch existed send no event), and a kernel queue overflow (which watchdog only
+logs) triggers a rescan.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from watchdog.events import (
     DirCreatedEvent,
     DirMovedEvent,
+    FileAttribEvent,
     FileClosedEvent,
     FileClosedNoWriteEvent,
     FileCreatedEvent,
@@ -135,11 +138,13 @@ class DeliveryEventHandler(FileSystemEventHandler):
         queue: WorkQueue,
         open_files: OpenFiles,
         on_error: Callable[[BaseException], None],
+        waiting: Callable[[Path], bool] = lambda _path: False,
     ) -> None:
         self.settings = settings
         self.queue = queue
         self.open_files = open_files
         self.on_error = on_error
+        self.waiting = waiting  # whether the pipeline waits for this file to become readable
 
     def _candidate(self, raw: str | bytes) -> Path | None:
         path = Path(os.fsdecode(raw))
@@ -175,6 +180,7 @@ class DeliveryEventHandler(FileSystemEventHandler):
             moved_in = self._candidate(event.dest_path)
             if moved_in is not None:
                 self.queue.put(moved_in, ready=True)
+            self._gone(Path(os.fsdecode(event.src_path)))
             return
         path = self._candidate(event.src_path)
         if path is not None:
@@ -203,8 +209,17 @@ class DeliveryEventHandler(FileSystemEventHandler):
             self.open_files.closed(path)
         elif isinstance(event, FileCreatedEvent | FileModifiedEvent):
             self.queue.put(path, ready=False)
+        elif isinstance(event, FileAttribEvent):
+            if self.waiting(path):  # chmod, chown: it may be readable now
+                self.queue.put(path, ready=False)
         elif isinstance(event, FileDeletedEvent):
             self.open_files.forget(path)
+            self._gone(path)
+
+    def _gone(self, path: Path) -> None:
+        """A waiting file deleted or moved away: the pipeline finds it gone, and says so."""
+        if self.waiting(path):
+            self.queue.put(path, ready=True)
 
 
 class OverflowDetector(logging.Handler):
@@ -238,16 +253,26 @@ INOTIFY_EVENTS: list[type[FileSystemEvent]] = [
     FileClosedEvent,
     FileClosedNoWriteEvent,
     FileDeletedEvent,
+    FileAttribEvent,  # rare (chmod, chown, touch); acted on only for a waiting file
 ]
 # Polling sees no open or close: a file changing is reported as modified
 POLLING_EVENTS: list[type[FileSystemEvent]] = [*INOTIFY_EVENTS, FileModifiedEvent]
+
+
+def _native_observer() -> BaseObserver:
+    """inotify asking for attribute changes too (Linux); elsewhere the platform's observer."""
+    try:
+        from daemon.live.inotify_attrib import AttribInotifyObserver
+    except ImportError:  # not Linux: no attribute events, a waiting file waits for a rescan
+        return Observer()
+    return AttribInotifyObserver()
 
 
 def make_observer(settings: Settings, handler: DeliveryEventHandler) -> BaseObserver:
     observer: BaseObserver = (
         PollingObserver(timeout=max(0.1, settings.settle_seconds / 2))
         if settings.polling
-        else Observer()
+        else _native_observer()
     )
     wanted = POLLING_EVENTS if settings.polling else INOTIFY_EVENTS
     for box in BOXES:

@@ -5,6 +5,11 @@ not by a close or a move) must also show the same size and mtime across the sett
 and not be held open by a writer, before they are handed out: a file still being written is
 waited for. Due times live in a heap (stale heap entries are skipped), so a burst of tens of
 thousands of files costs O(log n) per file.
+
+An entry that ``waits_for`` a folder (a completion signal: its agent's folder) is always
+settled first, however it arrived, and is then held back while any other entry under that
+folder is queued or settling: a signal copied with its delivery (``cp -r``, the signal first)
+is taken after the files copied with it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+MIN_HOLD_SECONDS = 0.05  # a held-back entry looks again this often at least (settle 0)
 
 
 @dataclass
@@ -37,10 +44,14 @@ def _signature(path: Path) -> tuple[int, int] | None:
 
 class WorkQueue:
     def __init__(
-        self, settle_seconds: float, held_open: Callable[[Path], bool] | None = None
+        self,
+        settle_seconds: float,
+        held_open: Callable[[Path], bool] | None = None,
+        waits_for: Callable[[Path], Path | None] | None = None,
     ) -> None:
         self.settle = settle_seconds
         self.held_open = held_open or (lambda _path: False)
+        self.waits_for = waits_for or (lambda _path: None)
         self._items: dict[Path, Pending] = {}
         self._heap: list[tuple[float, int, Path]] = []
         self._seq = itertools.count()
@@ -53,13 +64,14 @@ class WorkQueue:
         heapq.heappush(self._heap, (due, item.seq, item.path))
 
     def put(self, path: Path, *, ready: bool) -> None:
-        """``ready``: the file was closed after writing or moved in; else wait until settled."""
+        """``ready``: the file was closed after writing or moved in; else wait until settled
+        (an entry that waits for a folder always settles: its companions may still come)."""
         now = time.monotonic()
         with self._cond:
             current = self._items.get(path)
-            if ready:
+            if ready and self.waits_for(path) is None:
                 self._schedule(Pending(path, now, needs_stability=False), now)
-            elif current is None or current.needs_stability:
+            elif ready or current is None or current.needs_stability:
                 self._schedule(Pending(path, now, True, _signature(path)), now + self.settle)
             self._cond.notify_all()
 
@@ -91,6 +103,9 @@ class WorkQueue:
                             item.seen = signature
                             self._schedule(item, now + self.settle)
                             continue
+                    if self._companions_pending(path):
+                        self._schedule(item, now + max(self.settle, MIN_HOLD_SECONDS))
+                        continue
                     del self._items[path]
                     self._busy += 1
                     return path
@@ -98,6 +113,18 @@ class WorkQueue:
                     return None
                 upcoming = self._heap[0][0] if self._heap else deadline
                 self._cond.wait(max(0.001, min(deadline, upcoming) - now))
+
+    def _companions_pending(self, path: Path) -> bool:
+        """Whether an entry waiting for a folder must still wait: another entry under that
+        folder (not one that waits itself) is queued or settling. Only such entries (rare)
+        pay for this look at the whole queue."""
+        folder = self.waits_for(path)
+        if folder is None:
+            return False
+        return any(
+            other != path and folder in other.parents and self.waits_for(other) is None
+            for other in self._items
+        )
 
     def done(self) -> None:
         with self._cond:

@@ -1,6 +1,7 @@
 """The gap report: coverage, overlap, answer quality, topics and progress, for a person.
 
 Written to ``var/reports/gap-<stamp>.md`` when a batch closes; ``inboxd report gap`` prints it.
+Names (agents, indicators, categories) are agents' data: escaped (``escaping.markdown``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ from sqlalchemy.orm import Session
 from daemon.config import Settings
 from daemon.fsutil import write_atomic
 from daemon.status.coverage import gaps, session_coverage
+from daemon.status.escaping import markdown
 from daemon.store.models import FileRecord, Indicator, QAPairRow
 
 
 def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(markdown(name) for name in names) or "-"
 
 
 def gap_report(db_session: Session, settings: Settings, now: datetime) -> str:
@@ -34,16 +40,15 @@ def gap_report(db_session: Session, settings: Settings, now: datetime) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for c in coverage:
-        delivered = ", ".join(f"{k} ({v})" for k, v in c.delivered.items()) or "-"
+        delivered = ", ".join(f"{markdown(k)} ({v})" for k, v in c.delivered.items()) or "-"
         lines.append(
-            f"| {c.number:02d} | {c.agent} | {c.origin} | {len(c.expected)} | "
-            f"{delivered} | {', '.join(c.missing) or '-'} | "
-            f"{', '.join(c.planned) or '-'} |"
+            f"| {c.number:02d} | {markdown(c.agent)} | {markdown(c.origin)} | "
+            f"{len(c.expected)} | {delivered} | {_names(c.missing)} | {_names(c.planned)} |"
         )
     missing = ", ".join(f"{n:02d}" for n in found.missing_sessions) or "none"
     lines += ["", f"Missing sessions: {missing}"]
     for number, names in found.missing_indicators.items():
-        lines.append(f"Session {number:02d} missing indicators: {', '.join(names)}")
+        lines.append(f"Session {number:02d} missing indicators: {_names(names)}")
 
     dup_skipped = db_session.scalar(select(func.sum(FileRecord.pairs_duplicate))) or 0
     conflicts = db_session.scalar(select(func.count()).where(QAPairRow.key_conflict == true())) or 0
@@ -85,7 +90,7 @@ def gap_report(db_session: Session, settings: Settings, now: datetime) -> str:
         f"{_pct(flags[2] or 0, total)}; with sources: {_pct(flags[3] or 0, total)}; "
         f"crypto-specific: {_pct(flags[4] or 0, total)}",
         f"- mean quality score (refined pairs): {'-' if flags[5] is None else round(flags[5], 3)}",
-        f"- tiers: {', '.join(f'{t} {n}' for t, n in tiers) or 'none yet'}",
+        f"- tiers: {', '.join(f'{markdown(t)} {n}' for t, n in tiers) or 'none yet'}",
     ]
 
     by_category = db_session.execute(
@@ -101,7 +106,9 @@ def gap_report(db_session: Session, settings: Settings, now: datetime) -> str:
         "| category | pairs | share |",
         "|---|---|---|",
     ]
-    lines += [f"| {cat or 'uncategorised'} | {n} | {_pct(n, total)} |" for cat, n in by_category]
+    lines += [
+        f"| {markdown(cat or 'uncategorised')} | {n} | {_pct(n, total)} |" for cat, n in by_category
+    ]
 
     lines += [
         "",

@@ -1,7 +1,8 @@
 """``STATUS.md``: an agent's status view rendered for a person (or an agent reading Markdown).
 
 Rendered from the view's dict, never from the database, so ``STATUS.md`` and ``status.json``
-cannot say different things.
+cannot say different things. Every string an agent can choose (a file name, a reason, an
+indicator, a claim) goes through ``escaping.markdown``: one name is one line and one cell.
 """
 
 from __future__ import annotations
@@ -9,17 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from daemon.status.escaping import markdown
+
 
 def render_markdown(view: dict[str, Any]) -> str:
     """The same view for a person (or an agent reading Markdown)."""
     s, p = view["sessions"], view["pairs"]
     lines = [
-        f"# inboxd status: {view['agent']}",
+        f"# inboxd status: {markdown(view['agent'])}",
         "",
         f"Updated {view['updated_at']}",
         "",
         "## Next",
-        *[f"- {step}" for step in view["next"]],
+        *[f"- {markdown(step)}" for step in view["next"]],
         "",
         "## Sessions",
         f"- assigned: {_nums(s['assigned'])}",
@@ -28,9 +31,9 @@ def render_markdown(view: dict[str, Any]) -> str:
         f"- missing: {_nums(s['missing'])}",
     ]
     for number, names in s["missing_indicators"].items():
-        lines.append(f"- session {int(number):02d} missing indicators: {', '.join(names)}")
+        lines.append(f"- session {int(number):02d} missing indicators: {_names(names)}")
     for number, names in s["planned_not_delivered"].items():
-        lines.append(f"- session {int(number):02d} planned, not delivered: {', '.join(names)}")
+        lines.append(f"- session {int(number):02d} planned, not delivered: {_names(names)}")
     lines += [
         "",
         "## Pairs",
@@ -46,7 +49,8 @@ def render_markdown(view: dict[str, Any]) -> str:
         c = prog["claim"]
         lines.append(
             f"- claimed: {c['sessions_complete']}/{c['sessions_total']} sessions "
-            f"(current {c['current_session']}, updated {c['last_updated']})"
+            f"(current {markdown(c['current_session'])}, "
+            f"updated {markdown(c['last_updated'])})"
         )
     else:
         lines.append("- no status.txt received")
@@ -62,7 +66,10 @@ def render_markdown(view: dict[str, Any]) -> str:
     ]
     if view["rejected"]:
         lines += ["", "## Rejected files"]
-        lines += [f"- {r['reason']}" for r in view["rejected"]]
+        lines += [f"- {markdown(r['reason'])}" for r in view["rejected"]]
+    if view.get("waiting_files"):  # the daemon's own list: none in a view of the database
+        lines += ["", "## Waiting files (inboxd may not read them)"]
+        lines += [f"- {markdown(w['reason'])} (since {w['since']})" for w in view["waiting_files"]]
     lines += [
         "",
         "## Recent files",
@@ -71,7 +78,8 @@ def render_markdown(view: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['path']} | {r['kind'] or '-'} | {r['outcome']} | {r['pairs_stored']} | "
+        f"| {markdown(r['path'])} | {markdown(r['kind'] or '-')} | {r['outcome']} | "
+        f"{r['pairs_stored']} | "
         f"{r['duplicates']} | {r['at']} |"
         for r in view["recent_files"]
     ]
@@ -88,7 +96,8 @@ def render_markdown(view: dict[str, Any]) -> str:
             f"toward target: {g['pairs_toward_target']}/{g['target_pairs']} pairs",
             f"- missing sessions: {_nums(g['missing_sessions'])}",
         ]
-        tiers = ", ".join(f"{k} {v}" for k, v in sorted(d["tiers"].items())) or "none yet"
+        tiers = ", ".join(f"{markdown(k)} {v}" for k, v in sorted(d["tiers"].items()))
+        tiers = tiers or "none yet"
         lines.append(f"- quality tiers: {tiers}")
     if "refinement" in view:
         q = view["refinement"]
@@ -99,6 +108,10 @@ def render_markdown(view: dict[str, Any]) -> str:
             f"- records waiting for their pair: {q['unmatched_records_waiting']}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _names(names: Iterable[str]) -> str:
+    return ", ".join(markdown(name) for name in names)
 
 
 def _nums(numbers: Iterable[int]) -> str:

@@ -7,7 +7,7 @@ come from a ``StoredTally``; everything else is read through indexes (migration 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Integer, Row, bindparam, func, select, true
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from daemon.config import Settings
 from daemon.ingest import ledger
+from daemon.ingest.waiting import WaitingFile
 from daemon.status.coverage import gaps, session_coverage
 from daemon.status.tally import StoredTally, fresh_tally
 from daemon.store.engine import Reader
@@ -145,9 +146,14 @@ def refinement_queue(reader: Reader) -> dict[str, int]:
 
 
 def agent_view(
-    reader: Reader, settings: Settings, agent: str, tally: StoredTally | None = None
+    reader: Reader,
+    settings: Settings,
+    agent: str,
+    tally: StoredTally | None = None,
+    waiting: Sequence[WaitingFile] = (),
 ) -> dict[str, Any]:
-    """Everything an agent should know about its deliveries, from the database alone.
+    """Everything an agent should know about its deliveries, from the database, and the
+    files the running daemon may not read (``waiting``: they are in no table).
 
     ``tally`` is the writer's running counts, refreshed by the caller; without it the
     counts are read now.
@@ -188,6 +194,9 @@ def agent_view(
         },
         "recent_files": [_file_entry(r) for r in recent],
         "rejected": [_file_entry(r) for r in rejected],
+        "waiting_files": [
+            {"path": w.rel_root, "reason": w.reason, "since": stamp(w.since)} for w in waiting
+        ],
         "progress": _progress(claim, found.sessions_with_pairs, len(own_sessions)),
         "signal": _signal(signal),
     }
@@ -235,6 +244,7 @@ def _signal(signal: AnyRow | None) -> dict[str, Any]:
 
 def _next_steps(view: dict[str, Any], coverage: Iterable[Any]) -> list[str]:
     steps = [f"fix and deliver again: {r['reason']}" for r in view["rejected"]]
+    steps += [f"let inboxd read it: {w['reason']}" for w in view["waiting_files"]]
     queue = view.get("refinement")
     if queue and queue["pending"]:
         steps.append(

@@ -17,6 +17,7 @@ import orjson
 from daemon.config import Settings
 from daemon.fsutil import write_atomic
 from daemon.ingest import ledger
+from daemon.ingest.waiting import WaitingFiles
 from daemon.status.render import render_markdown
 from daemon.status.tally import StoredTally
 from daemon.status.view import agent_view, stamp
@@ -35,9 +36,13 @@ def _write_status_file(path: Path, data: bytes) -> None:
 class StatusWriter:
     """Writes the status of the agents a file concerns (configured agents only)."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, waiting: WaitingFiles | None = None
+    ) -> None:
         self.settings = settings
         self.db = db
+        # the pipeline's, shown in each status
+        self.waiting = waiting if waiting is not None else WaitingFiles()
         self.tally = StoredTally()  # whole-table counts, kept across writes
         self._lock = threading.Lock()  # one write at a time: the tally is shared
 
@@ -58,7 +63,9 @@ class StatusWriter:
             connection = db_session.connection()
             self.tally.refresh(connection)
             for agent in wanted:
-                view = agent_view(connection, self.settings, agent, self.tally)
+                view = agent_view(
+                    connection, self.settings, agent, self.tally, self.waiting.of(agent)
+                )
                 self._write_files(agent, view)
 
     def behind(self) -> bool:

@@ -14,13 +14,14 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Boolean, Table, create_engine, event
-from sqlalchemy.engine import Connection, Dialect, Engine, make_url
+from sqlalchemy.engine import Connection, Dialect, Engine, ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from daemon.config import Settings
 
 PG_CONNECT_TIMEOUT = 10  # seconds: a host that does not answer is "away", not a hang
+SQLITE_READONLY = 8  # the primary result code of every "attempt to write a readonly database"
 
 Reader = Session | Connection  # what a read takes; a Connection skips the ORM's per-statement work
 
@@ -48,7 +49,17 @@ def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_timeout))
+        event.listen(engine, "handle_error", _drop_read_only_connections)
     return engine
+
+
+def _drop_read_only_connections(context: ExceptionContext) -> None:
+    """A connection SQLite opened read-only stays read-only, even once the file is writable
+    again: such an error discards the pool, so the next attempt opens the file anew (and
+    writes, if it can now)."""
+    code = getattr(context.original_exception, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == SQLITE_READONLY:
+        context.is_disconnect = True  # the connection is invalidated, with the whole pool
 
 
 def _is_sqlite_locked(exc: BaseException) -> bool:

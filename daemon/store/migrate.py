@@ -3,6 +3,9 @@
 Adoption never drops or rewrites a row: migrations only add, and the question keys of rows
 that lack one (adopted rows, or rows the users' own scripts still insert) are filled in here.
 Rows whose question was already stored are marked ``key_conflict`` and reported, not removed.
+
+A schema created or migrated is one event (``database.schema``); alembic's own lines are
+quiet unless the log level is debug (``daemon.logging``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Connection, false, inspect, select, text, true, update
 
+from daemon.logging import get_logger
 from daemon.store.engine import Database, while_sqlite_locked
 from daemon.store.locks import lock_key
 from daemon.store.models import Base, QAPairRow
@@ -23,6 +27,8 @@ if TYPE_CHECKING:
     import sqlite3
 
     from alembic.config import Config
+
+log = get_logger("inboxd.store")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SCHEMA_LOCK = lock_key("schema", "migrate")
@@ -112,8 +118,12 @@ def upgrade(db: Database) -> None:
         return
     with db.engine.begin() as connection:
         _one_at_a_time(connection)
-        if not _create_if_empty(connection):
+        created = _create_if_empty(connection)
+        if not created:
             run_migrations(connection)
+    database = db.engine.url.render_as_string(hide_password=True)
+    action = "created" if created else "brought to head"
+    log.info("database.schema", action=action, revision=script_head(), database=database)
 
 
 def run_migrations(connection: Connection) -> None:

@@ -39,9 +39,9 @@ def _gemini(settings: Settings) -> dict[str, Any]:
 def test_backup_holds_the_pre_signal_database(settings: Settings, db: Database) -> None:
     pipeline = _deliver_all_but_signal(settings, db)
     pipeline.process(deliver(settings.root_path, SIGNAL))
-    backups = list(settings.backup_dir.glob("inboxd-*.db"))
-    assert len(backups) == 1
-    with sqlite3.connect(backups[0]) as copy:
+    backups = sorted(settings.backup_dir.glob("inboxd-*.db"))
+    assert len(backups) == 2  # one before the sample export was imported, one at the signal
+    with sqlite3.connect(backups[-1]) as copy:
         assert copy.execute("SELECT count(*) FROM qa_pairs").fetchone() == (20,)
         assert copy.execute("SELECT count(*) FROM signals").fetchone() == (0,)
         assert copy.execute(
@@ -110,7 +110,7 @@ def test_a_second_signal_for_a_closed_batch_changes_nothing(
     outcome = pipeline.process(again)
     assert outcome.result.details["signal"] == "already-closed"
     assert len(_batches(settings)) == 1
-    assert len(list(settings.backup_dir.glob("*.db"))) == 1
+    assert len(list(settings.backup_dir.glob("*.db"))) == 2  # the export's and the first signal's
     with db.reader() as db_session:
         assert db_session.scalar(select(func.count()).where(SignalRow.outcome == "closed")) == 1
 

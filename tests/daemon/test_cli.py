@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from daemon.cli.app import EXIT_FATAL, EXIT_OK, EXIT_REJECTED
+from daemon.cli.app import EXIT_OK, EXIT_REJECTED
 from daemon.config import Settings
+from daemon.errors import EXIT_USAGE
 from daemon.live.service import Daemon
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, Indicator, QAPairRow
@@ -309,7 +310,7 @@ def test_retry_of_an_imported_file_does_not_blame_another_daemon(run: Run, root:
 def test_retry_without_a_path_or_rejected_flag_is_a_usage_error(run: Run, root: Path) -> None:
     deliver(root, SESSION_02[0])
     code, out = run("retry")
-    assert code == EXIT_FATAL
+    assert code == EXIT_USAGE
     assert "imported" not in out
 
 

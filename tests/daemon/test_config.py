@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
 from daemon.config import DEFAULT_IGNORE, Settings, load_settings
+from daemon.errors import ConfigError
 
 DEFAULT_AGENTS = ["droid", "claude", "gemini"]
 
@@ -158,7 +158,7 @@ def test_invalid_env_value_is_an_error_naming_the_setting(
     monkeypatch: pytest.MonkeyPatch, root: Path
 ) -> None:
     monkeypatch.setenv("INBOXD_RAG_DISTANCE_THRESHOLD", "close")
-    with pytest.raises(ValidationError, match="rag_distance_threshold"):
+    with pytest.raises(ConfigError, match=r"^INBOXD_RAG_DISTANCE_THRESHOLD='close': input should"):
         load_settings(root=root)
 
 

@@ -17,6 +17,8 @@ from daemon.config import Settings
 from daemon.store import migrate
 from daemon.store.engine import Database
 from daemon.store.migrate import MIGRATIONS_DIR
+from daemon.store.models import QUESTION_KEY_INDEX
+from tests.support import read_only_file
 
 
 @pytest.fixture
@@ -32,8 +34,10 @@ def _by_check(findings: list[Finding]) -> dict[str, Finding]:
     return {f.check: f for f in findings}
 
 
-def _checks(settings: Settings, watches: Path, **kw: int) -> dict[str, Finding]:
-    return _by_check(run_checks(settings, watches_path=watches, min_free_bytes=kw.get("free", 0)))
+def _checks(
+    settings: Settings, watches: Path, *, free: int = 0, deep: bool = False
+) -> dict[str, Finding]:
+    return _by_check(run_checks(settings, watches_path=watches, min_free_bytes=free, deep=deep))
 
 
 def _doctor(capsys: pytest.CaptureFixture[str], root: Path, *args: str) -> tuple[int, str]:
@@ -58,13 +62,14 @@ def test_a_prepared_root_passes_every_check(
         "folders": "ok",
         "database": "ok",
         "migrations": "ok",
+        "writable": "ok",
         "inotify": "ok",
         "disk": "ok",
     }
     code, out = _doctor(capsys, settings.root, "--min-free-gb", "0")
     assert code == EXIT_OK
     assert "FAIL" not in out and "fix:" not in out
-    assert out.count("OK ") == 6
+    assert out.count("OK ") == 7
 
 
 def test_a_root_that_is_a_file_fails_with_advice(
@@ -220,3 +225,114 @@ def test_missing_and_unknown_agent_folders_warn(
     assert finding.detail == (
         "missing inbox/gemini; folders for agents not configured: outbox/copilot"
     )
+
+
+# -- issue 14, point 3: a database that answers but cannot be written ----------------------
+
+
+def test_a_read_only_database_fails_the_writable_check(
+    settings: Settings, db: Database, watches: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db.dispose()
+    with read_only_file(settings.var_dir / "inboxd.db"):
+        findings = _checks(settings, watches)
+        code, out = _doctor(capsys, settings.root)
+    assert findings["database"].status == "ok"  # it answers a read
+    writable = findings["writable"]
+    assert writable.status == "fail"
+    assert "attempt to write a readonly database" in writable.detail
+    assert "lsattr" in (writable.advice or "")
+    assert code == EXIT_FATAL
+    assert "FAIL  writable" in out
+    assert _checks(settings, watches)["writable"].status == "ok"  # and writable again
+    assert not list(settings.var_dir.glob("*probe*"))
+
+
+def test_the_write_probe_leaves_nothing_behind(
+    settings: Settings, db: Database, watches: Path
+) -> None:
+    assert _checks(settings, watches)["writable"].status == "ok"
+    assert migrate.current_revision(db) == migrate.head_revision()
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
+
+
+def test_deep_checks_pass_on_a_sound_database(
+    settings: Settings, db: Database, watches: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    findings = _checks(settings, watches, deep=True)
+    assert findings["integrity"].status == "ok", findings["integrity"]
+    assert findings["constraints"].status == "ok", findings["constraints"]
+    assert "integrity" not in _checks(settings, watches)  # only with --deep
+    code, out = _doctor(capsys, settings.root, "--deep", "--min-free-gb", "0")
+    assert code == EXIT_OK
+    assert "OK    integrity" in out and "OK    constraints" in out
+
+
+def test_deep_finds_an_index_that_does_not_match_its_table(
+    settings: Settings, db: Database, watches: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An index whose entries disagree with its table: what a torn page looks like to SQLite."""
+    db.dispose()
+    _sqlite(
+        settings,
+        "INSERT INTO crypto_indicators (indicator_name) VALUES ('SMA'), ('EMA'), ('RSI')",
+        "CREATE INDEX ix_probe ON crypto_indicators (indicator_name)",
+        "PRAGMA writable_schema = ON",
+        "UPDATE sqlite_schema SET sql = 'CREATE INDEX ix_probe ON crypto_indicators "
+        "(indicator_category)' WHERE name = 'ix_probe'",
+    )
+    finding = _checks(settings, watches, deep=True)["integrity"]
+    assert finding.status == "fail"
+    assert "ix_probe" in finding.detail
+    assert "inboxd restore" in (finding.advice or "")
+    code, out = _doctor(capsys, settings.root, "--deep")
+    assert code == EXIT_FATAL and "FAIL  integrity" in out
+
+
+def test_deep_warns_of_rows_pointing_at_rows_that_do_not_exist(
+    settings: Settings, db: Database, watches: Path
+) -> None:
+    db.dispose()
+    _sqlite(
+        settings,
+        "PRAGMA foreign_keys = OFF",
+        "INSERT INTO qa_pairs (indicator_id, question, answer, key_conflict) "
+        "VALUES (999, 'q?', 'a.', 0)",
+    )
+    finding = _checks(settings, watches, deep=True)["integrity"]
+    assert finding.status == "warn"
+    assert finding.detail == (
+        "integrity_check ok; 1 row referring to a missing row: qa_pairs -> crypto_indicators"
+    )
+
+
+def test_deep_fails_without_the_question_key_index(
+    settings: Settings, db: Database, watches: Path
+) -> None:
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP INDEX {QUESTION_KEY_INDEX}")
+    finding = _checks(settings, watches, deep=True)["constraints"]
+    assert finding.status == "fail"
+    assert f"qa_pairs: unique index {QUESTION_KEY_INDEX} missing" in finding.detail
+    assert "stored twice" in (finding.advice or "")
+
+
+def test_deep_on_postgresql_checks_the_constraints_inboxd_relies_on(
+    postgres_url: str, root: Path, watches: Path
+) -> None:
+    settings = Settings(root=root, database_url=postgres_url)
+    database = Database(settings.url)
+    try:
+        migrate.upgrade(database)
+        findings = _checks(settings, watches, deep=True)
+        assert findings["writable"].status == "ok"
+        assert findings["integrity"].status == "skip"  # no engine-level check to run there
+        assert findings["constraints"].status == "ok", findings["constraints"]
+        with database.engine.begin() as connection:
+            connection.exec_driver_sql("ALTER TABLE files DROP CONSTRAINT uq_files_path_content")
+        finding = _checks(settings, watches, deep=True)["constraints"]
+    finally:
+        database.dispose()
+    assert finding.status == "fail"
+    assert "files: unique constraint uq_files_path_content missing" in finding.detail

@@ -211,7 +211,9 @@ def test_the_cli_prefixes_stdout_only_when_it_is_the_journal(tmp_path: Path, roo
     journal.touch()
     lines = _init_with_journal(root, journal, journal)
     assert lines and all(line.startswith("<6>{") for line in lines)
-    lines = _init_with_journal(root, tmp_path / "redirected.txt", journal)
+    fresh = tmp_path / "another-root"  # a fresh database: init logs its schema's creation
+    fresh.mkdir()
+    lines = _init_with_journal(fresh, tmp_path / "redirected.txt", journal)
     assert lines and all(line.startswith("{") for line in lines)
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from daemon.cli import logview
 from daemon.cli.app import EXIT_FATAL, EXIT_OK, cli
 from daemon.cli.logview import LogFilter, parse_since
+from daemon.errors import EXIT_USAGE
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord
 from tests.support import SAMPLES, sample_files
@@ -201,9 +202,9 @@ def test_iso_since_with_and_without_a_zone() -> None:
 def test_bad_arguments_are_refused_with_a_reason(
     processed: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli("logs", "--root", str(processed), "--since", "yesterday") == EXIT_FATAL
+    assert cli("logs", "--root", str(processed), "--since", "yesterday") == EXIT_USAGE
     assert "give a time like" in capsys.readouterr().err
-    assert cli("logs", "--root", str(processed), "--level", "loud") == EXIT_FATAL
+    assert cli("logs", "--root", str(processed), "--level", "loud") == EXIT_USAGE
     assert "unknown level 'loud'" in capsys.readouterr().err
 
 

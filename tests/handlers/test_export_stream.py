@@ -104,11 +104,8 @@ def test_a_fault_late_in_the_file_rejects_it_before_any_pair_with_parses_reason(
     whole = export.parse(data, ctx())
     assert isinstance(whole, Rejected)
     assert whole.reason.startswith("invalid JSON:") and whole.line and whole.column
-    stream = export.stream(io.BytesIO(data), ctx())
-    assert stream is not None
-    with pytest.raises(StreamRejected) as caught:
-        next(stream.chunks(10))  # not one pair is handed out from a faulty file
-    assert caught.value.rejection == whole
+    # the check before streaming finds it: left to the whole read, not one pair handed out
+    assert export.stream(io.BytesIO(data), ctx()) is None
 
 
 @pytest.mark.parametrize(
@@ -171,7 +168,7 @@ def test_a_fault_late_in_the_file_rejects_it_before_any_pair_with_parses_reason(
     ],
 )
 def test_files_yajl_and_orjson_read_apart_give_what_parse_gives(case: str, data: bytes) -> None:
-    assert streamed(data) == export.parse(data, ctx()), case
+    same_as_parsed(data)  # streamed alike, or (yajl and orjson apart) left to the whole read
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,8 @@ def test_two_daemons_on_one_shared_folder_store_each_question_once(
         "INBOXD_POLLING": "true",
         "INBOXD_SETTLE_SECONDS": "2",
     }
-    daemons = [DaemonProcess(root, **env), DaemonProcess(root, **env)]  # they start together
+    # they start together
+    daemons = [DaemonProcess(root, (), **env), DaemonProcess(root, (), **env)]
     db = Database(postgres_url)
     try:
         for daemon in daemons:

@@ -18,14 +18,15 @@ INBOXD = Path(sys.executable).parent / "inboxd"
 class DaemonProcess:
     """A running ``inboxd run --root ROOT``; its JSON log lines are read from a file."""
 
-    def __init__(self, root: Path, **env: str) -> None:
+    def __init__(self, root: Path, wrapper: tuple[str, ...] = (), **env: str) -> None:
+        """``wrapper``: a command the daemon runs under (e.g. setpriv dropping capabilities)."""
         self.root = root
         self.output = root / f"daemon-{len(list(root.glob('daemon-*.out')))}.out"
         environ = {k: v for k, v in os.environ.items() if not k.startswith("INBOXD_")}
         environ.update({"INBOXD_SETTLE_SECONDS": "0.2", **env})
         with open(self.output, "wb") as out:
             self.proc = subprocess.Popen(
-                [str(INBOXD), "run", "--root", str(root)],
+                [*wrapper, str(INBOXD), "run", "--root", str(root)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -28,7 +28,9 @@ class ImportContext:
 
 @dataclass
 class ImportResult:
-    """Counts and findings of one file; ``concerns`` names agents whose status must change."""
+    """Counts and findings of one file; ``concerns`` names every agent whose status shows a
+    number the file changed (a Q&A file that applies waiting refinement records changes the
+    refiner's), so each of those statuses is rewritten."""
 
     delivered: int = 0
     stored: int = 0

@@ -141,7 +141,9 @@ class _FileImport:
             )
             if ictx.progress and total and self.done % INSERT_CHUNK == 0:
                 ictx.progress(self.done, total)
-        _insert(ictx, rows)
+        if _insert(ictx, rows):
+            # the refiner's status counts the records still waiting for their pair
+            self.result.concerns.add(ictx.settings.refiner)
         self.result.stored += len(rows)
         self.indicators.update(row["indicator_name"] for row in rows)
 
@@ -190,16 +192,17 @@ def apply(ictx: ImportContext, batch: QABatch | QAStream) -> ImportResult:
     return result
 
 
-def _insert(ictx: ImportContext, rows: list[dict[str, Any]]) -> None:
-    """Bulk insert; pending refinement records for these questions are applied at once."""
+def _insert(ictx: ImportContext, rows: list[dict[str, Any]]) -> int:
+    """Bulk insert; pending refinement records for these questions are applied at once
+    (their count is returned)."""
     if not rows:
-        return
+        return 0
     connection = ictx.db_session.connection()
     for start in range(0, len(rows), INSERT_CHUNK):
         # not the ORM's bulk path: no per-row bookkeeping for rows never loaded again
         insert_many(connection, QA_PAIRS, rows[start : start + INSERT_CHUNK])
     if not refinement.any_pending(ictx.db_session):
-        return
+        return 0
     keys = [row["question_key"] for row in rows]
     stored: list[tuple[int, str]] = []
     for start in range(0, len(keys), KEY_LOOKUP_CHUNK):
@@ -210,7 +213,7 @@ def _insert(ictx: ImportContext, rows: list[dict[str, Any]]) -> None:
             )
         )
         stored += [(qa_id, key) for qa_id, key in rows_stored if key]
-    refinement.apply_pending(ictx.db_session, stored, ictx.now)
+    return refinement.apply_pending(ictx.db_session, stored, ictx.now)
 
 
 def _replace_answer(

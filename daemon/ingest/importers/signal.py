@@ -2,7 +2,9 @@
 
 In order: a backup of the database as it was; the agent's claims checked against the
 database; missing sessions and indicators listed; the gap report written; the pairs not yet
-refined handed to the refiner as JSON Lines batches.
+refined handed to the refiner as JSON Lines batches. The backup, the gap report and the
+hand-off are each an event in the log (``batch.backup``, ``batch.gap_report``,
+``batch.handoff``): the files they wrote and their counts.
 
 A batch is what an agent delivered since its previous signal. A signal that arrives when no
 new data file was imported since the last close changes nothing and says so. Data files are
@@ -16,28 +18,48 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from daemon.errors import ConfigError
 from daemon.ingest.handoff import hand_off
 from daemon.ingest.importers.base import ImportContext, ImportResult
+from daemon.logging import get_logger
 from daemon.status.coverage import gaps, session_coverage
 from daemon.status.gap_report import write_gap_report
-from daemon.store.backup import backup
+from daemon.store.backup import automatic_backup
 from daemon.store.models import FileRecord, QAPairRow, SignalRow
 from handlers import pair_kinds
 from handlers.models import CompletionSignal
+
+log = get_logger("inboxd.batch")
 
 
 def _relative(path: Path, ictx: ImportContext) -> str:
     return path.relative_to(ictx.settings.root_path).as_posix()
 
 
-def _backup(ictx: ImportContext) -> str | None:
+def _backup(ictx: ImportContext, batch_no: int) -> str | None:
     """A copy of the database before the batch closes (SQLite; other engines: their tools)."""
-    try:
-        path = backup(ictx.settings.url, ictx.settings.backup_dir, ictx.now)
-    except ConfigError:
-        return None
-    return _relative(path, ictx)
+    settings = ictx.settings
+    taken = automatic_backup(settings.url, settings.backup_dir, ictx.now, settings.backup_keep)
+    fields = taken.fields(settings.root_path)
+    log.info("batch.backup", agent=ictx.file.agent, batch=batch_no, **fields)
+    return None if taken.path is None else _relative(taken.path, ictx)
+
+
+def _report_and_hand_off(ictx: ImportContext, batch_no: int) -> dict[str, Any]:
+    """The gap report and the refiner's batches, each logged with what it wrote."""
+    settings, agent = ictx.settings, ictx.file.agent
+    report = _relative(write_gap_report(ictx.db_session, settings, ictx.now), ictx)
+    log.info("batch.gap_report", agent=agent, batch=batch_no, path=report)
+    handed = hand_off(ictx.db_session, settings, ictx.now)
+    log.info(
+        "batch.handoff",
+        agent=agent,
+        batch=batch_no,
+        refiner=settings.refiner,
+        files=len(handed),
+        pairs=sum(batch["pairs"] for batch in handed),
+        paths=[batch["file"] for batch in handed],
+    )
+    return {"gap_report": report, "handed_to_refiner": handed}
 
 
 def _last_data_file_id(ictx: ImportContext) -> int | None:
@@ -118,7 +140,7 @@ def apply(ictx: ImportContext, signal: CompletionSignal) -> ImportResult:
         )
     batch_no = (last.batch_no + 1) if last else 1
     # The backup comes first and sees the database as it was before this signal.
-    backup_path = None if ictx.dry_run else _backup(ictx)
+    backup_path = None if ictx.dry_run else _backup(ictx, batch_no)
     actual = database_side(ictx)
     found = gaps(session_coverage(ictx.db_session))
     findings: dict[str, Any] = {
@@ -133,9 +155,7 @@ def apply(ictx: ImportContext, signal: CompletionSignal) -> ImportResult:
     if ictx.dry_run:
         findings["note"] = "dry run: no backup, gap report or hand-off written"
     else:
-        report = write_gap_report(ictx.db_session, ictx.settings, ictx.now)
-        findings["gap_report"] = _relative(report, ictx)
-        findings["handed_to_refiner"] = hand_off(ictx.db_session, ictx.settings, ictx.now)
+        findings.update(_report_and_hand_off(ictx, batch_no))
     ictx.db_session.add(
         SignalRow(
             agent=agent,
