@@ -246,7 +246,8 @@ class Pipeline:
             streamed = StreamedFile(content, delivery.archived or delivery.where.path, read.ctx)
             if streamed.streamable():
                 return Parsed(delivery, read.ctx, handler, streamed)
-            content = read_whole(streamed.path)  # a document, UTF-16: read it whole after all
+            # faulty or odd (invalid, UTF-16, duplicate keys): the whole read gives the reason
+            content = read_whole(streamed.path)
         return self._parse_whole(delivery, read.ctx, handler, content, dry_run=dry_run)
 
     def _parse_whole(

@@ -10,7 +10,9 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 import handlers
-from handlers.base import FileContext, Handler, Parser
+from handlers.base import FileContext, Handler, Parser, Rejected
+from handlers.models import QABatch, QAPair
+from handlers.streaming import QAStream, StreamRejected
 
 JSON_SUFFIXES = (".json", ".jsonl")
 
@@ -60,3 +62,27 @@ def table_cases(table: tuple[Handler, ...] | None = None) -> list[Case]:
 
 CASES = table_cases()
 JSON_CASES = [case for case in CASES if case.ctx.name.endswith(JSON_SUFFIXES)]
+
+
+def drain(stream: QAStream | None, size: int) -> QABatch | Rejected | None:
+    """A stream drained as the Q&A importer drains it, ``size`` pairs a chunk, into the batch
+    ``parse`` would give for the same file (None: the handler left the file to the whole read)."""
+    if stream is None:
+        return None
+    pairs: list[QAPair] = []
+    try:
+        for chunk in stream.chunks(size):
+            assert 0 < len(chunk) <= size
+            pairs += chunk
+    except StreamRejected as exc:
+        return exc.rejection
+    return QABatch(
+        pairs=pairs,
+        skipped=stream.skipped,
+        indicator=stream.indicator,
+        session=stream.session,
+        category=stream.category,
+        source_database=stream.source_database,
+        filtered=stream.filtered,
+        filtered_reason=stream.filtered_reason if stream.filtered else None,
+    )

@@ -16,7 +16,7 @@ from daemon.cli.demo import DEMO_FILES
 from handlers import export
 from handlers.base import FileContext, Rejected
 from handlers.models import QABatch
-from handlers.streaming import QAStream, StreamRejected
+from tests.handlers.cases import drain
 from tests.handlers.test_fuzz_json_parsers import JSONISH, PAIRISH, serialize
 
 NAME = "database_qa_export_20251030_012343.json"
@@ -30,18 +30,7 @@ def ctx() -> FileContext:
 
 def streamed(data: bytes, size: int = 1_000) -> QABatch | Rejected | None:
     """The export read by ``export.stream`` and drained as the Q&A importer drains it."""
-    stream = export.stream(io.BytesIO(data), ctx())
-    if stream is None:
-        return None
-    assert isinstance(stream, QAStream)
-    pairs = []
-    try:
-        for chunk in stream.chunks(size):
-            assert 0 < len(chunk) <= size
-            pairs += chunk
-    except StreamRejected as exc:
-        return exc.rejection
-    return QABatch(pairs=pairs, skipped=stream.skipped, source_database=stream.source_database)
+    return drain(export.stream(io.BytesIO(data), ctx()), size)
 
 
 def same_as_parsed(data: bytes) -> QABatch | Rejected:

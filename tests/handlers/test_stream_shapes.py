@@ -22,7 +22,7 @@ from handlers import export, qa_json, rag_export
 from handlers.base import FileContext, Rejected
 from handlers.jsonio import LIST_KEYS
 from handlers.models import QABatch
-from handlers.streaming import QAStream, StreamRejected
+from tests.handlers.cases import drain
 from tests.handlers.test_fuzz_json_parsers import JSONISH, PAIRISH, serialize
 
 QA_NAME = "session_02/sma_qa_pairs.json"
@@ -36,27 +36,7 @@ def ctx(rel: str) -> FileContext:
 def streamed(module: ModuleType, data: bytes, rel: str, size: int = 7) -> QABatch | Rejected | None:
     """The file read by the handler's ``stream`` and drained as the Q&A importer drains it."""
     assert module.HANDLER.stream is not None
-    stream = module.HANDLER.stream(io.BytesIO(data), ctx(rel))
-    if stream is None:
-        return None
-    assert isinstance(stream, QAStream)
-    pairs = []
-    try:
-        for chunk in stream.chunks(size):
-            assert 0 < len(chunk) <= size
-            pairs += chunk
-    except StreamRejected as exc:
-        return exc.rejection
-    return QABatch(
-        pairs=pairs,
-        skipped=stream.skipped,
-        indicator=stream.indicator,
-        session=stream.session,
-        category=stream.category,
-        source_database=stream.source_database,
-        filtered=stream.filtered,
-        filtered_reason=stream.filtered_reason if stream.filtered else None,
-    )
+    return drain(module.HANDLER.stream(io.BytesIO(data), ctx(rel)), size)
 
 
 def same_as_parsed(
