@@ -247,12 +247,13 @@ def demo(root: RootOpt = None) -> None:
     try:
         done = example.write_demo(settings.root_path)
     except OSError as exc:
-        typer.echo(f"demo: nothing more written: {exc}", err=True)
-        raise typer.Exit(EXIT_FATAL) from None
+        raise InboxdError(f"demo: nothing more written: {exc}") from exc
     if isinstance(done, example.Refused):
         names = ", ".join(str(rel) for rel in done.conflicts)
-        typer.echo(f"demo: refusing to overwrite files with other content: {names}", err=True)
-        raise typer.Exit(EXIT_FATAL)
+        raise InboxdError(
+            f"demo: refusing to overwrite files with other content: {names}; "
+            "move them away, or give an empty --root"
+        )
     typer.echo(
         f"demo: {len(done.written)} files written into {settings.root_path}"
         f" ({len(done.unchanged)} already there); next: inboxd scan, or a running daemon"

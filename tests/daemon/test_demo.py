@@ -200,7 +200,8 @@ def test_demo_writes_the_same_bytes_again_and_refuses_other_content(
         reset_logging()
     err = capsys.readouterr().err
     assert err == (
-        "demo: refusing to overwrite files with other content: outbox/droid/status.txt\n"
+        "error: demo: refusing to overwrite files with other content: outbox/droid/status.txt;"
+        " move them away, or give an empty --root\n"
     )
     assert claim.read_text() == "Sessions Complete: 40/43\n"
     assert not (tmp_path / "outbox/droid/wrong_shape.json").exists(), "nothing written"
