@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,11 @@ from pydantic import ValidationError
 from daemon.config import Settings
 from daemon.ingest.pipeline import Pipeline
 from daemon.store.engine import Database
-from tests.support import SAMPLES, Run, cli_runner, deliver
+from tests.support import SAMPLES, Run, deliver
 
 EXPORT = "outbox/claude/database_qa_export_20251030_012343.json"
 SMA = "outbox/droid/session_02/sma_qa_pairs.json"
 BAD = "bad/no_answers_qa_pairs.json"
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], root: Path) -> Iterator[Run]:
-    with cli_runner(capsys, "--root", str(root)) as invoke:
-        yield invoke
 
 
 def _backups(settings: Settings) -> list[Path]:

@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from daemon.errors import EXIT_USAGE
 from daemon.live.service import Daemon
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, Indicator, QAPairRow
-from tests.support import Run, cli_runner, deliver
+from tests.support import Run, deliver
 
 SESSION_02 = (
     "outbox/droid/session_02/sma_qa_pairs.json",
@@ -31,14 +31,6 @@ BAD = ("truncated_qa_pairs.json", "no_answers_qa_pairs.json", "wrong_shape.json"
 EXPORT = "outbox/claude/database_qa_export_20251030_012343.json"
 SIGNAL = "outbox/droid/ALL_SESSIONS_COMPLETE.txt"
 TORN = '{"agent": "droid", "pairs": {"imp'
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], root: Path) -> Iterator[Run]:
-    """``inboxd ARGS --root <root>`` in-process: (exit code, output without JSON log lines)."""
-
-    with cli_runner(capsys, "--root", str(root)) as invoke:
-        yield invoke
 
 
 def _database(root: Path) -> Database:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,11 @@ from daemon.config import Settings
 from daemon.ingest.pipeline import Pipeline
 from daemon.status.writer import StatusWriter
 from daemon.store.engine import Database
-from tests.support import Run, cli_runner, deliver, sample_files
+from tests.support import Run, deliver, sample_files
 
 INBOXD = Path(sys.executable).parent / "inboxd"
 HOSTILE = "bad\n|`name`|\x1b[31m.json"  # a newline, pipes, backticks and an escape code
 SIGNAL = "outbox/droid/ALL_SESSIONS_COMPLETE.txt"
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], root: Path) -> Iterator[Run]:
-    with cli_runner(capsys, "--root", str(root)) as invoke:
-        yield invoke
 
 
 def _hostile_delivery(root: Path) -> Path:
