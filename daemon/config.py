@@ -66,6 +66,9 @@ FALLBACK_CATEGORY = "Advanced Indicators"
 
 DATABASE_BACKENDS = ("sqlite", "postgresql")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# what a dataset snapshot can write (docs/formats.md, "Dataset snapshots"); all by default
+DatasetFormat = Literal["parquet", "jsonl", "csv", "duckdb", "rag"]
+DATASET_FORMATS: tuple[DatasetFormat, ...] = ("parquet", "jsonl", "csv", "duckdb", "rag")
 MAX_TARGET_PER_INDICATOR = 1_000_000  # pairs per indicator: beyond it a target is a typo
 # the flags that set a setting, to name them in an error
 _FLAGS = {"root": "--root", "database_url": "--database", "polling": "--polling"}
@@ -264,8 +267,16 @@ class Settings(BaseSettings):
     fallback_category: str = FALLBACK_CATEGORY
     file_mappings: dict[str, FileMapping] = Field(default_factory=dict)  # by file name
     log_level: str = "info"
+    # dataset snapshots (`inboxd dataset`, docs/formats.md "Dataset snapshots")
+    datasets_dir: Path = Path("var/datasets")  # inside the root
+    dataset_formats: Annotated[list[DatasetFormat], NoDecode] = Field(
+        default_factory=lambda: list(DATASET_FORMATS), min_length=1
+    )
+    review_min_score: float = Field(default=0.5, ge=0, le=1)  # below: in review.jsonl
+    review_tier_below: Literal["premium", "standard", "low"] = "standard"
+    snapshot_on_close: bool = False  # a snapshot at every batch close, named after the batch
 
-    @field_validator("agents", "ignore_patterns", mode="before")
+    @field_validator("agents", "ignore_patterns", "dataset_formats", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         """``droid,claude`` or a JSON list, from the environment."""
@@ -315,6 +326,17 @@ class Settings(BaseSettings):
                 "(postgresql+psycopg://user@host/dbname)"
             )
         return url
+
+    @field_validator("datasets_dir")
+    @classmethod
+    def _inside_root(cls, path: Path) -> Path:
+        """Relative to the root, and inside it: inboxd writes nothing outside the root."""
+        if path.is_absolute() or ".." in path.parts or not path.parts:
+            raise ValueError(
+                "give a folder inside the root, relative to it (e.g. var/datasets); a folder "
+                "on another disk can be mounted there"
+            )
+        return path
 
     @field_validator("log_level")
     @classmethod
@@ -370,6 +392,10 @@ class Settings(BaseSettings):
     @property
     def log_file(self) -> Path:
         return self.var_dir / "log" / "inboxd.jsonl"
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.root_path / self.datasets_dir
 
     @property
     def url(self) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +191,43 @@ def read_only_file(path: Path) -> Iterator[Callable[[], None]]:
         yield writable
     finally:
         chattr("-i")
+
+
+# -- the installed console script, in a process of its own ------------------------------------
+INBOXD = Path(sys.executable).with_name("inboxd")
+
+
+@dataclass(frozen=True)
+class Done:
+    code: int
+    out: str
+    err: str
+
+
+def console(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Done:
+    """The console script in a process of its own; output read by communicate()."""
+    if not INBOXD.exists():
+        pytest.skip("the inboxd console script is not installed beside this interpreter")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INBOXD_")}
+    done = subprocess.run(
+        [str(INBOXD), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**base, **(env or {})},
+        check=False,
+    )
+    return Done(done.returncode, done.stdout, done.stderr)
+
+
+def assert_one_error_line(done: Done, code: int, message: str) -> None:
+    """Exit code, exactly one line on stderr, that line holding ``message``, no traceback."""
+    shown = f"exit {done.code}\nstdout: {done.out[-2000:]}\nstderr: {done.err[-3000:]}"
+    assert "Traceback" not in done.err + done.out, shown
+    assert "process.crashed" not in done.out, shown
+    lines = done.err.splitlines()
+    assert len(lines) == 1, f"expected ONE line on stderr\n{shown}"
+    assert lines[0].startswith("error: "), shown
+    assert message in lines[0], f"expected {message!r}\n{shown}"
+    assert done.code == code, shown

@@ -33,6 +33,7 @@ from daemon.cli.common import (
     open_database,
     take_in,
 )
+from daemon.cli.dataset import dataset_app
 from daemon.cli.help_format import FlagsWithoutType
 from daemon.config import Settings, load_settings
 from daemon.errors import InboxdError, UsageError
@@ -303,6 +304,7 @@ def retry(
 
 for name, command in views.COMMANDS.items():
     app.command(name)(command)
+app.add_typer(dataset_app)
 
 
 def cli(*args: str) -> int:

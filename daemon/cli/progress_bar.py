@@ -16,13 +16,13 @@ ProgressHook = Callable[[int, int], None]
 
 
 @contextmanager
-def progress_reporter() -> Iterator[ProgressHook | None]:
+def progress_reporter(label: str = "importing pairs") -> Iterator[ProgressHook | None]:
     """A (done, total) callback drawing a bar when stdout is a terminal, else None."""
     if not sys.stdout.isatty():
         yield None
         return
     with Progress(
-        TextColumn("importing pairs"),
+        TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

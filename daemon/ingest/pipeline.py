@@ -318,6 +318,7 @@ class Pipeline:
                 db_session.rollback()
         if not dry_run:
             self._crash_point("after_commit")
+            _after_commit(result, delivery)
         outcome = _ended(delivery.where, "dry-run" if dry_run else "imported", None, kind=kind)
         outcome.result = result
         return outcome
@@ -457,6 +458,21 @@ def _ended(
         reason=reason,
         repeat=repeat,
     )
+
+
+def _after_commit(result: ImportResult, delivery: Delivery) -> None:
+    """The importer's work for after its commit: a failure there is logged, and the file
+    stays imported (its rows are committed)."""
+    for action in result.after_commit:
+        try:
+            action()
+        except Exception as exc:
+            log.error(
+                "file.after_commit_failed",
+                agent=delivery.agent,
+                path=delivery.rel_root,
+                reason=str(exc) or type(exc).__name__,
+            )
 
 
 def _sha256(data: bytes) -> str:

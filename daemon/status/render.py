@@ -99,6 +99,8 @@ def render_markdown(view: dict[str, Any]) -> str:
         tiers = ", ".join(f"{markdown(k)} {v}" for k, v in sorted(d["tiers"].items()))
         tiers = tiers or "none yet"
         lines.append(f"- quality tiers: {tiers}")
+        snap = view.get("datasets")
+        lines.append(_snapshot_line(snap))
     if "refinement" in view:
         q = view["refinement"]
         lines += [
@@ -108,6 +110,16 @@ def render_markdown(view: dict[str, Any]) -> str:
             f"- records waiting for their pair: {q['unmatched_records_waiting']}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _snapshot_line(snap: dict[str, Any] | None) -> str:
+    if not snap:
+        return "- no dataset snapshot yet (inboxd dataset snapshot NAME)"
+    since = f", added or changed since {markdown(snap['parent'])}" if snap["parent"] else ""
+    return (
+        f"- last dataset snapshot: {markdown(snap['name'])} ({snap['pairs']} pairs{since}; "
+        f"{snap['at']}) in {markdown(snap['path'])}/"
+    )
 
 
 def _names(names: Iterable[str]) -> str:

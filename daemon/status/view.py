@@ -14,6 +14,7 @@ from sqlalchemy import Integer, Row, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
+from daemon.dataset.manifest import latest_snapshot
 from daemon.ingest import ledger
 from daemon.ingest.waiting import WaitingFile
 from daemon.status.coverage import gaps, session_coverage
@@ -204,10 +205,26 @@ def agent_view(
         view["database"] = database_totals(reader, tally)
         view["database"]["tiers"] = dict(reader.execute(TIERS).all())
         view["gaps"] = gaps(session_coverage(reader, stored=stored)).as_dict()
+        view["datasets"] = _last_snapshot(settings)
     if agent == settings.refiner:
         view["refinement"] = refinement_queue(reader)
     view["next"] = _next_steps(view, coverage)
     return view
+
+
+def _last_snapshot(settings: Settings) -> dict[str, Any] | None:
+    """The dataset snapshot written last (``inboxd dataset``; at batch close with
+    ``snapshot_on_close``), for the orchestrator's status."""
+    manifest = latest_snapshot(settings.dataset_dir)
+    if manifest is None:
+        return None
+    return {
+        "name": manifest.name,
+        "pairs": manifest.pairs,
+        "parent": manifest.parent,
+        "at": stamp(manifest.created_at),
+        "path": (settings.datasets_dir / manifest.name).as_posix(),
+    }
 
 
 def _progress(claim: AnyRow | None, sessions_with_pairs: int, own_sessions: int) -> dict[str, Any]:

@@ -9,9 +9,6 @@ leave no root and no database behind.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,49 +19,13 @@ from daemon.config import Settings
 from daemon.ingest.oneshot import prepare
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord
-from tests.support import SAMPLES
+from tests.support import SAMPLES, assert_one_error_line
+from tests.support import console as inboxd
 
-INBOXD = Path(sys.executable).with_name("inboxd")
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 PG_UNKNOWN_ROLE = "postgresql+psycopg://nobody_role@127.0.0.1:5432/test"
 SMA = "outbox/droid/session_02/sma_qa_pairs.json"
-
-
-@dataclass(frozen=True)
-class Done:
-    code: int
-    out: str
-    err: str
-
-
-def inboxd(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Done:
-    """The console script in a process of its own; output read by communicate()."""
-    if not INBOXD.exists():
-        pytest.skip("the inboxd console script is not installed beside this interpreter")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("INBOXD_")}
-    done = subprocess.run(
-        [str(INBOXD), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env={**base, **(env or {})},
-        check=False,
-    )
-    return Done(done.returncode, done.stdout, done.stderr)
-
-
-def assert_one_error_line(done: Done, code: int, message: str) -> None:
-    """Exit code, exactly one line on stderr, that line holding ``message``, no traceback."""
-    shown = f"exit {done.code}\nstdout: {done.out[-2000:]}\nstderr: {done.err[-3000:]}"
-    assert "Traceback" not in done.err + done.out, shown
-    assert "process.crashed" not in done.out, shown
-    lines = done.err.splitlines()
-    assert len(lines) == 1, f"expected ONE line on stderr\n{shown}"
-    assert lines[0].startswith("error: "), shown
-    assert message in lines[0], f"expected {message!r}\n{shown}"
-    assert done.code == code, shown
 
 
 @pytest.fixture

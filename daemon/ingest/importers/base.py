@@ -39,3 +39,6 @@ class ImportResult:
     filtered: int = 0
     details: dict[str, Any] = field(default_factory=dict)
     concerns: set[str] = field(default_factory=set)
+    # work that must see the file's rows committed and must not hold the transaction open
+    # (a dataset snapshot at batch close); run once, after the commit, never in a dry run
+    after_commit: list[Callable[[], None]] = field(default_factory=list)

@@ -2,7 +2,8 @@
 
 In order: a backup of the database as it was; the agent's claims checked against the
 database; missing sessions and indicators listed; the gap report written; the pairs not yet
-refined handed to the refiner as JSON Lines batches. The backup, the gap report and the
+refined handed to the refiner as JSON Lines batches; with ``snapshot_on_close``, once the
+close committed, a dataset snapshot named ``<agent>-batch-<n>``. The backup, the gap report and the
 hand-off are each an event in the log (``batch.backup``, ``batch.gap_report``,
 ``batch.handoff``): the files they wrote and their counts.
 
@@ -13,10 +14,11 @@ those of the kinds whose handler carries pairs (``handlers.pair_kinds``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from daemon.ingest.handoff import hand_off
 from daemon.ingest.importers.base import ImportContext, ImportResult
@@ -60,6 +62,34 @@ def _report_and_hand_off(ictx: ImportContext, batch_no: int) -> dict[str, Any]:
         paths=[batch["file"] for batch in handed],
     )
     return {"gap_report": report, "handed_to_refiner": handed}
+
+
+def _snapshot_after_close(ictx: ImportContext, batch_no: int) -> Callable[[], None]:
+    """``snapshot_on_close``: a dataset snapshot named after the batch, once it committed."""
+    settings, agent = ictx.settings, ictx.file.agent
+    engine = ictx.db_session.get_bind()
+    name = f"{agent}-batch-{batch_no}"
+
+    def take() -> None:
+        from daemon.dataset.filters import Filters  # pyarrow and DuckDB: only when asked
+        from daemon.dataset.snapshot import Request, take_snapshot
+
+        if (settings.dataset_dir / name).exists():  # a restored database closes it again
+            log.warning(
+                "batch.snapshot_skipped",
+                agent=agent,
+                batch=batch_no,
+                name=name,
+                reason="a snapshot of that name exists already",
+            )
+            return
+        request = Request(
+            name=name, formats=tuple(settings.dataset_formats), filters=Filters(), allow_empty=True
+        )
+        manifest = take_snapshot(settings, cast(Engine, engine), request)
+        log.info("batch.snapshot", agent=agent, batch=batch_no, name=name, pairs=manifest.pairs)
+
+    return take
 
 
 def _last_data_file_id(ictx: ImportContext) -> int | None:
@@ -167,6 +197,9 @@ def apply(ictx: ImportContext, signal: CompletionSignal) -> ImportResult:
             findings=findings,
         )
     )
-    return ImportResult(
+    result = ImportResult(
         details={"signal": "closed", "batch": batch_no, **findings}, concerns=concerns
     )
+    if ictx.settings.snapshot_on_close and not ictx.dry_run:
+        result.after_commit.append(_snapshot_after_close(ictx, batch_no))
+    return result
