@@ -10,6 +10,7 @@ scenario could not run). Progress goes to stderr, the table to stdout, everythin
     python -m bench --quick         # smaller data, fewer repeats
     python -m bench --only export   # one scenario (repeatable)
     python -m bench --only hosts    # the several-daemon rows of docs/performance.md
+    python -m bench --only datasets # issue 15's snapshots: Parquet and DuckDB vs a baseline
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import orjson
 for _name in [n for n in os.environ if n.startswith("INBOXD_")]:
     del os.environ[_name]
 
-from bench import burst, export, hosts, latency, memory, restart  # noqa: E402
+from bench import burst, datasets, export, hosts, latency, memory, restart  # noqa: E402
 from bench.common import REPO, Config, Row, log  # noqa: E402
 from bench.inproc import quiet_logging  # noqa: E402
 from bench.table import render  # noqa: E402
@@ -48,6 +49,7 @@ SCENARIOS: dict[str, Scenario] = {
     "memory": memory.run,
     "restart": restart.run,
     "hosts": hosts.run,
+    "datasets": datasets.run,
 }
 
 
@@ -72,6 +74,8 @@ def make_config(quick: bool, work: Path) -> Config:
             hosts_files=400,
             hosts_pairs=5,
             hosts_indicators=20,
+            datasets_pairs=20_000,
+            datasets_large_pairs=0,
         )
     return Config(
         quick=False,
@@ -92,6 +96,8 @@ def make_config(quick: bool, work: Path) -> Config:
         hosts_files=2_000,
         hosts_pairs=5,
         hosts_indicators=20,
+        datasets_pairs=200_000,
+        datasets_large_pairs=1_000_000,
     )
 
 

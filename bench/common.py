@@ -76,6 +76,8 @@ class Config:
     hosts_files: int  # the several-hosts backlog: files, pairs a file, indicators
     hosts_pairs: int
     hosts_indicators: int
+    datasets_pairs: int  # the snapshot compared with the baseline (Parquet and DuckDB)
+    datasets_large_pairs: int  # the large Parquet snapshot's memory; 0: not run
     users_noindex: bool = True
 
 

@@ -293,3 +293,100 @@ def write_rag_jsonl(
                 chunk.clear()
         out.write(b"".join(chunk))
     return {"records": records, "kept": kept, "bytes": written}
+
+
+_TIERS = ("premium", "standard", "low")
+_REFINED_AT = "2025-11-02 09:30:00.000000"
+
+
+def fill_stored_pairs(
+    db_path: Path, pairs: int, *, answer_length: int = 1_000, seed: int = 11
+) -> dict[str, int]:
+    """``pairs`` stored pairs in an inboxd database already at the schema's head, written
+    directly (sqlite3, one transaction): a large database in seconds rather than an import.
+
+    215 indicators over 43 sessions, 100 pairs per file; a quarter of the pairs refined
+    (a random score and tier, premium, standard or low, and a refinement time), one in fifty
+    marked a duplicate. Answers (~``answer_length`` characters) come from a pool of 64.
+    """
+    import hashlib
+    import sqlite3
+
+    rng = random.Random(seed)
+    pool = answer_pool(64, answer_length, seed)
+    indicators = [
+        (i + 1, f"Indicator {i + 1:03d}", f"category {i % 7}", i // 5 + 1) for i in range(215)
+    ]
+    connection = sqlite3.connect(db_path)
+    connection.execute("PRAGMA synchronous = OFF")  # a benchmark's scratch database
+    connection.execute("PRAGMA cache_size = -262144")
+    # the pairs' indexes are built after the rows (a sort, not a random insert a row):
+    # the same SQL, so the schema ends as it began
+    indexes = connection.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'qa_pairs'"
+        " AND sql IS NOT NULL"
+    ).fetchall()
+    with connection:
+        for name, _ in indexes:
+            connection.execute(f'DROP INDEX "{name}"')
+        connection.executemany(
+            "INSERT INTO crypto_indicators (id, indicator_name, indicator_category, session_number)"
+            " VALUES (?, ?, ?, ?)",
+            indicators,
+        )
+        files = (pairs + 99) // 100
+        connection.executemany(
+            "INSERT INTO files (id, agent, box, rel_path, sha256, size, kind, outcome,"
+            " pairs_delivered, pairs_stored, pairs_duplicate, pairs_skipped, pairs_filtered,"
+            " processed_at, seen_count) VALUES (?, 'droid', 'outbox', ?, ?, 1, 'qa-json',"
+            " 'imported', 100, 100, 0, 0, 0, '2025-11-01 12:00:00.000000', 1)",
+            [
+                (
+                    f + 1,
+                    f"outbox/droid/file_{f:06d}.json",
+                    hashlib.sha256(str(f).encode()).hexdigest(),
+                )
+                for f in range(files)
+            ],
+        )
+
+        def rows() -> Any:
+            for n in range(pairs):
+                ind_id, name, _, session = indicators[n % 215]
+                question = f"Question {n} about {name}: how does it read the {rng.choice(_WORDS)}?"
+                answer = pool[n % len(pool)]
+                refined = n % 4 == 0
+                tier = rng.choice(_TIERS) if refined else None
+                yield (
+                    ind_id,
+                    name,
+                    n // 215 + 1,
+                    question,
+                    answer,
+                    len(answer),
+                    n % 3 == 0,
+                    n % 5 == 0,
+                    False,
+                    True,
+                    hashlib.sha256(question.lower().encode()).hexdigest(),
+                    session,
+                    "droid",
+                    n // 100 + 1,
+                    round(rng.random(), 3) if refined else None,
+                    tier,
+                    _REFINED_AT if refined else None,
+                    (n - 1) if n % 50 == 49 else None,
+                )
+
+        connection.executemany(
+            "INSERT INTO qa_pairs (indicator_id, indicator_name, pair_number, question, answer,"
+            " answer_length, has_formula, has_examples, has_sources, crypto_specific,"
+            " question_key, key_conflict, session_number, agent, source_file_id, quality_score,"
+            " tier, refined_at, duplicate_of)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+            rows(),
+        )
+        for _, sql in indexes:
+            connection.execute(sql)
+    connection.close()
+    return {"pairs": pairs, "indicators": len(indicators), "files": files}
