@@ -111,7 +111,13 @@ def _files(manifest: Manifest) -> list[str]:
 
 def _counts(manifest: Manifest) -> list[str]:
     lines = ["", "## Counts"]
-    titles = {"tier": "Tier", "category": "Category", "agent": "Agent (source)", "split": "Split"}
+    titles = {
+        "tier": "Tier",
+        "category": "Category",
+        "agent": "Agent",
+        "source": "Source",
+        "split": "Split",
+    }
     for name, title in titles.items():
         if name in manifest.totals:
             lines += ["", *_table((title, "pairs"), manifest.totals[name])]
@@ -119,7 +125,8 @@ def _counts(manifest: Manifest) -> list[str]:
     if sessions:
         shown = ", ".join(f"{markdown(s)}: {n:,}" for s, n in sessions.items())
         known = len([s for s in sessions if s != NONE])
-        lines += ["", f"Pairs by session ({known} sessions; {NONE}: no session): {shown}."]
+        note = f"; {NONE}: no session" if NONE in sessions else ""
+        lines += ["", f"Pairs by session ({known} sessions{note}): {shown}."]
     quality = _table(("quality score", "pairs"), manifest.quality, escape=False)  # our own
     lines += ["", "## Quality", "", *quality]
     return lines

@@ -59,14 +59,16 @@ class RagRecords(LinesFile):
         self._touched = False
 
     def write(self, chunk: Chunk) -> None:
-        for record, fingerprint in zip(chunk.records, chunk.fingerprints, strict=True):
-            name = record["indicator"]
+        indicator, category = INDEX["indicator"], INDEX["category"]
+        fields = [(field, INDEX[field]) for field in _RAG_PAIR_FIELDS]
+        for row, fingerprint in zip(chunk.rows, chunk.fingerprints, strict=True):
+            name = row[indicator]
             group = NONE if name is None else name.casefold()
             if group != self._group:
                 self._flush()
                 self._group = group
-                self._head = {"indicator": name, "category": record["category"]}
-            self._pairs.append({field: record[field] for field in _RAG_PAIR_FIELDS})
+                self._head = {"indicator": name, "category": row[category]}
+            self._pairs.append({field: row[i] for field, i in fields})
             self._touched = self._touched or self._is_new is None or self._is_new(fingerprint)
 
     def _flush(self) -> None:
@@ -227,12 +229,21 @@ def _quality_buckets(scores: pa.Array | pa.ChunkedArray) -> Counter[str]:
     return counted
 
 
+def source_of(source_file: str | None, source_database: str | None) -> str:
+    """Where a pair came from, as the card's sources table names it."""
+    if source_database:
+        return f"export {source_database}"
+    return "delivered files" if source_file else "adopted (no file)"
+
+
 class Totals:
-    """Counts of the rows written, by tier, category, agent, session, split and score."""
+    """Counts of the rows written, by tier, category, agent, session, source, split, score."""
 
     def __init__(self) -> None:
         self.pairs = 0
-        self.by: dict[str, Counter[str]] = {name: Counter() for name in (*TOTALS_BY, SPLIT_COLUMN)}
+        self.by: dict[str, Counter[str]] = {
+            name: Counter() for name in (*TOTALS_BY, "source", SPLIT_COLUMN)
+        }
         self.quality: Counter[str] = Counter()
 
     def write(self, chunk: Chunk) -> None:
@@ -244,6 +255,8 @@ class Totals:
             self.by[name].update(_counts(batch.column(name)))
         if chunk.splits is not None:
             self.by[SPLIT_COLUMN].update(_counts(batch.column(SPLIT_COLUMN)))
+        file, database = INDEX["source_file"], INDEX["source_database"]
+        self.by["source"].update(source_of(r[file], r[database]) for r in chunk.rows)
         self.quality.update(_quality_buckets(batch.column("quality_score")))
 
     def as_dict(self) -> dict[str, dict[str, int]]:

@@ -29,7 +29,7 @@ DUCKDB_TABLE = "pairs"
 # nothing is fetched at run time (the machines are offline): no extension installed or loaded
 DUCKDB_OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 # DuckDB's own cap: its buffers would otherwise grow toward 80% of the machine's memory
-DUCKDB_MEMORY_LIMIT = "64MB"
+DUCKDB_MEMORY_LIMIT = "32MB"
 _HAND_OVER_WAIT = 0.1  # seconds between looks at whether the DuckDB filler failed
 
 

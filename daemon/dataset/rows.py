@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -56,6 +57,10 @@ COLUMNS: tuple[tuple[str, pa.DataType, ColumnElement[Any] | InstrumentedAttribut
 NAMES: tuple[str, ...] = tuple(name for name, _, _ in COLUMNS)
 INDEX = {name: i for i, name in enumerate(NAMES)}
 SPLIT_COLUMN = "split"
+# columns whose values differ by driver (SQLite: 0/1 and text); Arrow casts them to their type
+_FLAGS = tuple(name for name, kind, _ in COLUMNS if kind == pa.bool_())
+_TIMES = tuple(name for name, kind, _ in COLUMNS if kind == pa.timestamp("us"))
+_DRIVER_TYPED = frozenset((*_FLAGS, *_TIMES))
 BATCH_ROWS = 5000  # rows per chunk: a few MB of text; also the Parquet row group
 
 
@@ -138,11 +143,12 @@ class Chunk:
 
     @cached_property
     def batch(self) -> pa.RecordBatch:
-        """The rows as Arrow columns, in the data files' schema."""
+        """The rows as Arrow columns, in the data files' schema (Arrow types the driver's
+        values: SQLite's 0/1 and text times, PostgreSQL's booleans and datetimes alike)."""
         columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(NAMES)
         arrays = [
-            pa.array(values, type=kind)
-            for values, (_, kind, _) in zip(columns, COLUMNS, strict=True)
+            pa.array(values).cast(kind) if name in _DRIVER_TYPED else pa.array(values, type=kind)
+            for values, (name, kind, _) in zip(columns, COLUMNS, strict=True)
         ]
         if self.splits is not None:
             arrays.append(pa.array(self.splits, type=pa.string()))
@@ -150,8 +156,8 @@ class Chunk:
 
     @cached_property
     def records(self) -> list[dict[str, Any]]:
-        """The rows as dicts (JSON Lines, RAG records, the review list)."""
-        records = [dict(zip(NAMES, row, strict=True)) for row in self.rows]
+        """The rows as dicts with Python's types (JSON Lines)."""
+        records = [_typed(dict(zip(NAMES, row, strict=True))) for row in self.rows]
         if self.splits is not None:
             for record, part in zip(records, self.splits, strict=True):
                 record[SPLIT_COLUMN] = part
@@ -168,14 +174,45 @@ class Chunk:
         )
 
 
+def _typed(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's flags as booleans and times as datetimes, whichever driver read them."""
+    for name in _FLAGS:
+        if record[name] is not None:
+            record[name] = bool(record[name])
+    for name in _TIMES:
+        if isinstance(record[name], str):
+            record[name] = datetime.fromisoformat(record[name])
+    return record
+
+
+def _driver_cursor(connection: Connection, query: Select[Any]) -> Any:
+    """The driver's own cursor on ``query``, in the connection's transaction: its rows are
+    plain tuples, not turned into SQLAlchemy rows one by one (a third of the time, measured).
+
+    Server-side on PostgreSQL, so rows come as they are read. A driver cursor takes no
+    SQLAlchemy parameters: the filters' values are rendered into the SQL by the dialect, quoted
+    as it quotes every literal (they are the operator's own command line, already checked).
+    """
+    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    driver = connection.connection.dbapi_connection
+    assert driver is not None  # an open Connection always has one
+    named = connection.dialect.name == "postgresql"
+    cursor = driver.cursor(name="inboxd_snapshot") if named else driver.cursor()
+    cursor.execute(sql)
+    return cursor
+
+
 def chunks(connection: Connection, filters: Filters, split: Split | None) -> Iterator[Chunk]:
-    """The pairs ``filters`` take, ``BATCH_ROWS`` at a time, never all of them at once."""
+    """The pairs ``filters`` take, ``BATCH_ROWS`` at a time, never all of them at once.
+
+    The values are the driver's own (SQLite: 0/1 and text times), typed by Arrow per chunk.
+    """
     schema = data_schema(split)
-    result = connection.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(
-        statement(filters)
-    )
+    cursor = _driver_cursor(connection, statement(filters))
     key, qa_id = INDEX["question_key"], INDEX["qa_id"]
-    for partition in result.partitions(BATCH_ROWS):
-        rows = [tuple(row) for row in partition]
-        splits = None if split is None else [split.of(r[key], f"qa:{r[qa_id]}") for r in rows]
-        yield Chunk.of(rows, splits, schema)
+    try:
+        while rows := cursor.fetchmany(BATCH_ROWS):
+            splits = None if split is None else [split.of(r[key], f"qa:{r[qa_id]}") for r in rows]
+            yield Chunk.of(rows, splits, schema)
+    finally:
+        cursor.close()
