@@ -3,10 +3,13 @@
 ``cli(*args)`` runs it in-process (tests); ``main()`` is the console script; both go through
 ``exits.run``, the one error path (an error is one line on stderr). The commands that change
 something are here; the read-only ones (status, report, logs, doctor) are in ``views``; what
-every command does first (options, settings, database, arguments) is in ``common``. Modules
-only some commands need (doctor, logs, backup, report, progress bars, alembic; the watcher and
-watchdog, for ``run``) are imported inside those commands: every other command would
-otherwise pay for them.
+every command does first (options, settings, database, arguments) is in ``common``.
+
+What a command needs beyond its options (the settings, SQLAlchemy, the pipeline, the status
+writer, alembic, rich for a progress bar; the watcher and watchdog, for ``run``) is imported
+inside it: typer needs only the signatures to parse a command line or show the help, and every
+other command, ``inboxd --help`` first, would otherwise pay for it (docs/performance.md,
+"Command-line start"). ``tests/daemon/test_cli_imports.py`` holds that line.
 """
 
 from __future__ import annotations
@@ -35,22 +38,14 @@ from daemon.cli.common import (
 )
 from daemon.cli.dataset import dataset_app
 from daemon.cli.help_format import FlagsWithoutType
-from daemon.config import Settings, load_settings
 from daemon.errors import InboxdError, UsageError
-from daemon.ingest import ledger
-from daemon.ingest.assembly import assemble
-from daemon.ingest.oneshot import prepare, run_burst
-from daemon.live.notify import Notifier
-from daemon.logging import get_logger
 from daemon.status.escaping import visible
-from daemon.status.writer import StatusWriter
-from daemon.store import migrate
-from daemon.store.models import utcnow
 
 if TYPE_CHECKING:
+    from daemon.config import Settings
     from daemon.ingest.pipeline import FileOutcome
 
-log = get_logger("inboxd.cli")
+LOGGER_NAME = "inboxd.cli"
 
 EXIT_OK = 0
 EXIT_FATAL = 1
@@ -90,8 +85,12 @@ def run(
     ] = None,
 ) -> None:
     """Run the daemon: catch up on what arrived while stopped, then watch."""
+    from daemon.console import started
+    from daemon.live.notify import Notifier
     from daemon.live.service import Daemon  # watchdog: only the daemon needs it
+    from daemon.logging import get_logger
 
+    log = get_logger(LOGGER_NAME)
     settings = command_settings(root, database, polling=polling)
     daemon = Daemon(settings, notifier=Notifier.from_environment(os.environ))
     stop_requested = threading.Event()
@@ -110,6 +109,7 @@ def run(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reload_requested.set())
     daemon.start()
+    started()  # what the start imported and made: frozen, out of the collector's way for days
     while not stop_requested.wait(0.2):
         if reload_requested.is_set():
             reload_requested.clear()
@@ -127,6 +127,8 @@ def run(
 @app.command()
 def scan(root: RootOpt = None, database: DbOpt = None) -> None:
     """Process every file waiting in the tree, then exit (0 ok, 3 some file rejected)."""
+    from daemon.ingest.oneshot import run_burst
+
     settings = command_settings(root, database)
     db = open_database(settings)
     outcomes = run_burst(settings, db)
@@ -157,6 +159,8 @@ def process(
     """Process the given files now (same pipeline as the daemon); a file from outside the
     tree with --agent AGENT is copied into outbox/AGENT/ first."""
     from daemon.cli.progress_bar import progress_reporter, render_comparison  # rich: slow import
+    from daemon.ingest.assembly import assemble
+    from daemon.ingest.oneshot import prepare
 
     settings = command_settings(root, database)
     if agent is not None:
@@ -189,6 +193,7 @@ def backup_cmd(
 ) -> None:
     """Take an online backup of the (SQLite) database into var/backups/ (keeps backup_keep)."""
     from daemon.store.backup import backup_and_prune, list_backups
+    from daemon.store.models import utcnow
 
     settings = command_settings(root, database)
     folder = settings.backup_dir
@@ -211,6 +216,7 @@ def restore_cmd(
 ) -> None:
     """Put a backup's content back into the database (stop the daemon first)."""
     from daemon.store.backup import backup, restore
+    from daemon.store.models import utcnow
 
     settings = command_settings(root, database)
     if not backup_file.is_file():
@@ -225,6 +231,10 @@ def restore_cmd(
 @app.command()
 def init(root: RootOpt = None, database: DbOpt = None) -> None:
     """Create the tree and the database, or adopt an existing (legacy) database in place."""
+    from daemon.ingest.oneshot import prepare
+    from daemon.status.writer import StatusWriter
+    from daemon.store import migrate
+
     settings = command_settings(root, database)
     db = open_database(settings)
     before = migrate.current_revision(db)
@@ -243,6 +253,7 @@ def init(root: RootOpt = None, database: DbOpt = None) -> None:
 def demo(root: RootOpt = None) -> None:
     """Write an example delivery set into the tree (then `inboxd scan`, or a running daemon)."""
     from daemon.cli import demo as example
+    from daemon.config import load_settings
 
     settings = load_settings(root=root)  # no logging: nothing is imported yet
     try:
@@ -266,10 +277,14 @@ def demo(root: RootOpt = None) -> None:
 
 def _backup_before_retry(settings: Settings, files: int) -> None:
     """``retry --rejected`` may import many files at once: the database as it was is kept."""
+    from daemon.logging import get_logger
     from daemon.store.backup import automatic_backup
+    from daemon.store.models import utcnow
 
     taken = automatic_backup(settings.url, settings.backup_dir, utcnow(), settings.backup_keep)
-    log.info("backup.before_retry", files=files, **taken.fields(settings.root_path))
+    get_logger(LOGGER_NAME).info(
+        "backup.before_retry", files=files, **taken.fields(settings.root_path)
+    )
 
 
 @app.command()
@@ -280,6 +295,10 @@ def retry(
     database: DbOpt = None,
 ) -> None:
     """Process rejected files again (after a fix to inboxd or its configuration)."""
+    from daemon.ingest import ledger
+    from daemon.ingest.assembly import assemble
+    from daemon.ingest.oneshot import prepare
+
     if path is None and not rejected:
         raise UsageError("give a PATH or --rejected (see 'inboxd retry --help')")
     named = existing_files([path]) if path is not None else []

@@ -12,20 +12,20 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import inspect
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from daemon.cli.exits import debugging, one_line
-from daemon.config import Settings, load_settings
 from daemon.errors import InboxdError, UsageError
 from daemon.fsutil import fsync_dir
-from daemon.ingest.paths import BOXES
-from daemon.logging import configure_logging
-from daemon.store.engine import Database
+
+if TYPE_CHECKING:
+    from daemon.config import Settings
+    from daemon.store.engine import Database
+
+# SQLAlchemy, pydantic, structlog and the package's own modules are imported by the functions
+# that use them: a module of the command line is imported by every command, `--help` included.
 
 RootOpt = Annotated[
     Path | None, typer.Option("--root", help="The watched tree (default: INBOXD_ROOT or cwd).")
@@ -41,12 +41,16 @@ NO_DATABASE_HINT = (
 
 def command_settings(root: Path | None, database: str | None, **more: Any) -> Settings:
     """The settings, with logging to the root's log file (which creates ``var/log/``)."""
+    from daemon.config import load_settings
+
     settings = load_settings(root=root, database_url=database, **more)
     log_to(settings)
     return settings
 
 
 def log_to(settings: Settings) -> None:
+    from daemon.logging import configure_logging
+
     configure_logging(
         settings.log_file,
         level=settings.log_level,
@@ -57,6 +61,8 @@ def log_to(settings: Settings) -> None:
 
 def existing_root(root: Path | None, database: str | None) -> Settings:
     """The settings of a root that exists (no folder made, logging not set up yet)."""
+    from daemon.config import load_settings
+
     settings = load_settings(root=root, database_url=database)
     if not settings.root_path.is_dir():
         raise UsageError(
@@ -69,6 +75,11 @@ def existing_root(root: Path | None, database: str | None) -> Settings:
 def open_database(settings: Settings) -> Database:
     """The settings' database. A driver that is not installed, or a server that refuses
     the connection, is said here, with the URL (without its password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    from daemon.store.engine import Database
+
     shown = make_url(settings.url).render_as_string(hide_password=True)
     try:
         db = Database.for_settings(settings)
@@ -95,6 +106,9 @@ def existing_database(settings: Settings) -> Database:
     """The database of a read-only command: it must exist and hold inboxd's schema. Then
     logging is set up (``var/log/``), and an older schema is brought to head, as every
     command does."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
     from daemon.store import migrate
 
     url = make_url(settings.url)
@@ -189,6 +203,8 @@ def take_in(item: Intake) -> Path:
 
 def _agent_of(settings: Settings, path: Path) -> str | None:
     """The agent whose folder holds ``path`` (``<root>/<box>/<agent>/...``), or None."""
+    from daemon.ingest.paths import BOXES
+
     try:
         parts = path.relative_to(settings.root_path).parts
     except ValueError:

@@ -14,7 +14,6 @@ import typer
 
 from daemon.cli.common import DbOpt, RootOpt, existing_database, existing_root
 from daemon.cli.help_format import FlagsWithoutType
-from daemon.config import DATASET_FORMATS
 from daemon.errors import InboxdError, UsageError
 from daemon.status.escaping import visible
 
@@ -32,6 +31,8 @@ dataset_app = typer.Typer(
 
 
 def _formats(given: list[str], default: list[str]) -> tuple[str, ...]:
+    from daemon.config import DATASET_FORMATS  # pydantic: not for `inboxd --help`
+
     named = [f.strip() for value in given for f in value.split(",") if f.strip()] or default
     unknown = [f for f in named if f not in DATASET_FORMATS]
     if unknown:

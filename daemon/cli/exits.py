@@ -12,13 +12,15 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeGuard
 
 import typer
-from sqlalchemy.exc import DBAPIError
 
-from daemon.config import debug_requested
 from daemon.errors import EXIT_FAILED, EXIT_USAGE, InboxdError
 from daemon.status.escaping import visible
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
 
 EXIT_OK = 0
 
@@ -38,6 +40,8 @@ def show_tracebacks() -> None:
 
 def debugging() -> bool:
     """``--debug`` or ``INBOXD_DEBUG=1``."""
+    from daemon.config import debug_requested  # pydantic: not for `inboxd --help`
+
     return _debug_flag or debug_requested()
 
 
@@ -75,12 +79,19 @@ def _said(exc: Exception) -> tuple[str, int] | None:
         return _usage(exc), int(getattr(exc, "exit_code", EXIT_USAGE))
     if isinstance(exc, typer.Abort):
         return "aborted", EXIT_FAILED
-    if isinstance(exc, DBAPIError):
+    if _is_database_error(exc):
         return f"the database failed: {one_line(str(exc.orig))}", EXIT_FAILED
     if isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror}", EXIT_FAILED
     return None
+
+
+def _is_database_error(exc: Exception) -> TypeGuard[DBAPIError]:
+    """A driver's error, as SQLAlchemy raises it. Asked of the module only when it is loaded:
+    when it is not, nothing could have raised one, and a usage error need not import it."""
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    return sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.DBAPIError)
 
 
 def _usage(exc: Exception) -> str:

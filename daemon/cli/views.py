@@ -20,12 +20,10 @@ import typer
 
 from daemon.cli.common import DbOpt, RootOpt, existing_database, existing_root, known_agent
 from daemon.cli.exits import EXIT_OK
-from daemon.config import load_settings
 from daemon.errors import EXIT_FAILED, InboxdError, UsageError
-from daemon.status.render import render_markdown
-from daemon.status.view import agent_view, database_totals
-from daemon.status.writer import StatusWriter
-from daemon.store.models import utcnow
+
+# What a command needs beyond its options (the status view, the database, the settings) is
+# imported inside it: registering these commands must not import it for every other command.
 
 
 def status(
@@ -36,10 +34,15 @@ def status(
     database: DbOpt = None,
 ) -> None:
     """Show what the database knows, per agent (and rewrite the status files with --write)."""
+    from daemon.status.render import render_markdown
+    from daemon.status.view import agent_view, database_totals
+
     settings = existing_root(root, database)
     agents = [known_agent(settings, agent)] if agent else settings.agents
     db = existing_database(settings)
     if write:
+        from daemon.status.writer import StatusWriter
+
         StatusWriter(settings, db).write(agents)
     with db.reader() as db_session:
         views = {a: agent_view(db_session, settings, a) for a in agents}
@@ -67,6 +70,7 @@ def report(
 ) -> None:
     """Print a report: ``gap`` (coverage, overlap, quality, topics, progress)."""
     from daemon.status.gap_report import gap_report
+    from daemon.store.models import utcnow
 
     if which != "gap":
         raise UsageError(f"unknown report {which!r}; the reports are: gap")
@@ -106,6 +110,7 @@ def logs(
 ) -> None:
     """Show (and with -f follow) the daemon's log file, filtered, coloured on a terminal."""
     from daemon.cli import logview
+    from daemon.config import load_settings
 
     if lines is not None and lines < 0:
         raise UsageError(f"--lines must be 0 or more (got {lines})")
@@ -156,6 +161,7 @@ def doctor(
     """Check the root, folders, database (answers, at head, writable), inotify limit and disk;
     with --deep the database's integrity and constraints too; say what to fix."""
     from daemon.cli import doctor as health  # imports alembic
+    from daemon.config import load_settings
 
     settings = load_settings(root=root, database_url=database)  # no logging: it creates var/
     findings = health.run_checks(settings, deep=deep, min_free_bytes=int(min_free_gb * 1024**3))

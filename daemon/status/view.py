@@ -8,7 +8,7 @@ come from a ``StoredTally``; everything else is read through indexes (migration 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Integer, Row, bindparam, func, select, true
 from sqlalchemy.orm import Session
@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from daemon.config import Settings
 from daemon.dataset.manifest import latest_snapshot
 from daemon.ingest import ledger
-from daemon.ingest.waiting import WaitingFile
 from daemon.status.coverage import gaps, session_coverage
 from daemon.status.tally import StoredTally, fresh_tally
 from daemon.store.engine import Reader
@@ -29,6 +28,9 @@ from daemon.store.models import (
     SignalRow,
     utcnow,
 )
+
+if TYPE_CHECKING:  # the waiting files come from the writer: `inboxd status` needs no watcher
+    from daemon.ingest.waiting import WaitingFile
 
 AnyRow = Row[*tuple[Any, ...]]  # a result row, whatever its columns
 
