@@ -1,12 +1,15 @@
 """Events in, paths onto the queue: the watchdog callback does nothing else.
 
-Events are hints, not facts. Close-after-write and moved-in are arrivals. Created and
-modified only ask the queue to wait until the file settles (what a move from outside the
-tree, or polling, gives). A file the pipeline may not read waits for a change: its attribute
-event (chmod, chown) brings it back at once, and its deletion takes it off the waiting list.
-Open/close events tell which files a writer still holds open, so a slow writer pausing longer
-than the settle time is not taken half-written. A new folder is walked at once (files written
-before its watch existed send no event), and a kernel queue overflow (which watchdog only
+Events are hints, not facts. Close-after-write and moved-in are arrivals, a move from outside
+the tree included (inotify: ``AttribInotifyEmitter`` reports it as a move with no source): a
+rename is atomic, the file arrives whole. Created and modified only ask the queue to wait
+until the file settles (what polling gives). A file the pipeline may not read waits for a
+change: its attribute event (chmod, chown) brings it back at once, and its deletion takes it
+off the waiting list. Open/close events tell which files a writer still holds open, so a
+slow writer pausing longer than the settle time is not taken half-written. A new folder is
+walked at once (files written before its watch existed send no event): with inotify, a file
+found there that no process holds open for writing arrived closed and is taken at once; one
+still being written is held until its close. A kernel queue overflow (which watchdog only
 logs) triggers a rescan.
 """
 
@@ -43,6 +46,7 @@ from daemon.live.workqueue import WorkQueue
 # watchdog reports IN_Q_OVERFLOW only as this log record (watchdog >= 6).
 WATCHDOG_INOTIFY_LOGGER = "watchdog.observers.inotify_c"
 OVERFLOW_MESSAGE = "Inotify queue overflowed"
+PROC_FDS = "/proc/self/fd"  # present where files_open_for_writing can see the writers
 
 
 def walk_files(folder: Path) -> Iterator[Path]:
@@ -54,43 +58,54 @@ def walk_files(folder: Path) -> Iterator[Path]:
 
 
 class OpenFiles:
-    """Files held open by someone, counted from inotify open and close events."""
+    """Files held open by someone, counted from inotify open and close events, plus files a
+    writer found in /proc holds (``held_by_writer``)."""
 
     def __init__(self) -> None:
         self._counts: dict[Path, int] = {}
+        # held by a writer found in /proc, until a close-after-write: its open may have come
+        # before the watch (no open event will come) or be on its way (counted as well)
+        self._writers: set[Path] = set()
         self._lock = threading.Lock()
 
     def opened(self, path: Path) -> None:
         with self._lock:
             self._counts[path] = self._counts.get(path, 0) + 1
 
-    def closed(self, path: Path) -> None:
+    def closed(self, path: Path, *, wrote: bool = False) -> None:
+        """``wrote``: a close-after-write, which also ends a hold found in /proc."""
         with self._lock:
             left = self._counts.get(path, 0) - 1
             if left > 0:
                 self._counts[path] = left
             else:
                 self._counts.pop(path, None)
+            if wrote:
+                self._writers.discard(path)
 
     def forget(self, path: Path) -> None:
         """The file was deleted: whoever held it, it will not be closed under this name."""
         with self._lock:
             self._counts.pop(path, None)
+            self._writers.discard(path)
 
     def replace_with(self, held: set[Path]) -> None:
         """After an overflow: exactly the files a writer holds now (from /proc), swapped in
         under the lock, so no moment exists at which a writer's file looks closed."""
         with self._lock:
             self._counts = {path: max(1, self._counts.get(path, 0)) for path in held}
+            self._writers &= held
 
     def held_by_writer(self, path: Path) -> None:
-        """A writer found in /proc: held (counted once) until its close event."""
+        """A writer found in /proc: held until a close-after-write. Kept apart from the
+        counts: its open event, if one comes after this call, must not count it twice (the
+        file would look open for ever after its close)."""
         with self._lock:
-            self._counts[path] = max(1, self._counts.get(path, 0))
+            self._writers.add(path)
 
     def is_open(self, path: Path) -> bool:
         with self._lock:
-            return path in self._counts
+            return path in self._counts or path in self._writers
 
 
 def files_open_for_writing(root: Path) -> set[Path]:
@@ -174,13 +189,17 @@ class DeliveryEventHandler(FileSystemEventHandler):
 
     def _dispatch(self, event: FileSystemEvent) -> None:
         if isinstance(event, DirCreatedEvent | DirMovedEvent):
-            self._folder_arrived(event)
+            # watchdog's synthetic events stand for the sub-folders of a folder moved in:
+            # the walk of that folder, dispatched before them, found their files already
+            if not event.is_synthetic:
+                self._folder_arrived(event)
             return
         if isinstance(event, FileMovedEvent):
             moved_in = self._candidate(event.dest_path)
             if moved_in is not None:
                 self.queue.put(moved_in, ready=True)
-            self._gone(Path(os.fsdecode(event.src_path)))
+            if event.src_path:  # empty: moved in from outside the watched folder
+                self._gone(Path(os.fsdecode(event.src_path)))
             return
         path = self._candidate(event.src_path)
         if path is not None:
@@ -194,16 +213,38 @@ class DeliveryEventHandler(FileSystemEventHandler):
             if link is not None:
                 self.queue.put(link, ready=True)
             return
-        for path in walk_files(Path(os.fsdecode(folder))):
-            if self._candidate(str(path)):
+        root = Path(os.fsdecode(folder))
+        found = [path for path in walk_files(root) if self._candidate(str(path)) is not None]
+        writing = self._being_written(root) if found else None
+        for path in found:
+            if writing is None:
                 self.queue.put(path, ready=False)
+            elif path in writing:
+                self.open_files.held_by_writer(path)  # no open event may come: held till closed
+                self.queue.put(path, ready=False)
+            else:
+                self.queue.put(path, ready=True)  # arrived closed: taken without a settle delay
+
+    def _being_written(self, folder: Path) -> set[Path] | None:
+        """The files under a new folder some process holds open for writing, or None when
+        that cannot be known, and every file found there must settle.
+
+        With inotify the folder's watch exists before this runs: a writer that opened a file
+        later sends an open event, and one that opened it earlier is in /proc now. /proc is
+        read after the walk, so every file the walk found is either still held (and seen
+        here) or closed. Polling watches network file systems, whose writers /proc does not
+        show; without /proc (not Linux) nothing is known.
+        """
+        if self.settings.polling or not os.path.isdir(PROC_FDS):
+            return None
+        return files_open_for_writing(folder)
 
     def _file_event(self, event: FileSystemEvent, path: Path) -> None:
         """Open and close tell who still writes; close-after-write is the arrival."""
         if isinstance(event, FileOpenedEvent):
             self.open_files.opened(path)
         elif isinstance(event, FileClosedEvent):
-            self.open_files.closed(path)
+            self.open_files.closed(path, wrote=True)
             self.queue.put(path, ready=True)
         elif isinstance(event, FileClosedNoWriteEvent):
             self.open_files.closed(path)
