@@ -27,6 +27,7 @@ class Delivery:
     digest: str  # SHA-256 of the content (of a stand-in text when the file is not read)
     size: int
     mtime_ns: int
+    ctime_ns: int | None = None  # as stat-ed before the read (None: unknown)
     archived: Path | None = None  # the content-addressed copy, once it is made
 
     @property

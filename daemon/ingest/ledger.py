@@ -7,6 +7,7 @@ several daemons on one database therefore never import twice.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -67,6 +68,7 @@ def pending_row(delivery: Delivery, kind: str | None, root: Path) -> dict[str, A
         sha256=delivery.digest,
         size=delivery.size,
         mtime_ns=delivery.mtime_ns,
+        ctime_ns=delivery.ctime_ns,
         kind=kind,
         outcome="pending",
         pairs_delivered=0,
@@ -89,8 +91,14 @@ def record_unimported(
     outcome: str,
     reason: str | None,
 ) -> None:
-    """Record a rejected or failed file, once: a rescan then skips it like any handled file."""
-    if find(db_session, delivery.rel_root, delivery.digest) is not None:
+    """Record a rejected or failed file, once: a rescan then skips it like any handled file.
+
+    Found recorded already (a file refused unread, known by a stand-in digest, whose ctime
+    alone changed; or another daemon first), it is a sighting: the row learns the stat.
+    """
+    known = find(db_session, delivery.rel_root, delivery.digest)
+    if known is not None:
+        seen_again(db_session, known.id, delivery, utcnow())
         return
     claim(db_session, pending_row(delivery, kind, root) | {"outcome": outcome, "reason": reason})
 
@@ -120,8 +128,8 @@ def latest_id(db_session: Session) -> int | None:
 def seen_again(db_session: Session, record_id: int, delivery: Delivery, now: datetime) -> None:
     """Count a sighting of content already handled (a repeated event, a copy back, a rescan).
 
-    The row learns the file's size and mtime as seen now: a file rewritten (or touched) with
-    the same bytes is then skipped by the next rescan unread (``handled_versions``), not
+    The row learns the file's size, mtime and ctime as seen now: a file rewritten (or touched)
+    with the same bytes is then skipped by the next rescan unread (``read_already``), not
     hashed again at every one.
     """
     db_session.execute(
@@ -132,6 +140,7 @@ def seen_again(db_session: Session, record_id: int, delivery: Delivery, now: dat
             last_seen_at=now,
             size=delivery.size,
             mtime_ns=delivery.mtime_ns,
+            ctime_ns=delivery.ctime_ns,
         )
     )
 
@@ -165,6 +174,9 @@ STILL_REJECTED = (
 
 
 HandledKey = tuple[str, int, int | None]  # (rel_path, size, mtime_ns)
+# (ctime_ns as last read, None on a row from before 0006; for such a row only: when it was
+# last read, epoch seconds)
+Reading = tuple[int | None, float | None]
 _EPOCH = datetime(1970, 1, 1)  # naive UTC, as processed_at is stored
 
 
@@ -173,29 +185,48 @@ _LAST_READ = case(
     (FileRecord.last_seen_at > FileRecord.processed_at, FileRecord.last_seen_at),
     else_=FileRecord.processed_at,
 )
+# the time of reading only where there is no ctime: a date costs more to read than the row
+_VERSIONS = select(
+    FileRecord.rel_path,
+    FileRecord.size,
+    FileRecord.mtime_ns,
+    FileRecord.ctime_ns,
+    case((FileRecord.ctime_ns.is_(None), _LAST_READ)),
+).order_by(_LAST_READ)
 
 
-def handled_versions(db_session: Session) -> dict[HandledKey, float]:
-    """(rel_path, size, mtime_ns) -> when that version was last read (epoch seconds).
+def handled_versions(db_session: Session) -> dict[HandledKey, Reading]:
+    """(rel_path, size, mtime_ns) -> the file's last reading at that size and mtime.
 
-    A rescan skips a file without reading it only when its size and mtime match a handled
-    version AND its ctime is not later than that reading: tools that keep mtime (cp -p,
-    rsync -t, tar) cannot keep ctime, so a new version is always read.
+    Only the latest reading describes the file as it is (the rows are taken in that order, the
+    latest winning). ``read_already`` judges a file by it.
 
-    This reads the whole ledger at each start, so it is kept lean: four columns as Core rows
-    (not ORM objects), the latest reading winning by the order of the rows, and the epoch
-    taken by subtraction (the same float as ``replace(tzinfo=UTC).timestamp()``, cheaper).
+    This reads the whole ledger at each start, so it is kept lean: Core rows (not ORM
+    objects), a time of reading only for rows without a ctime, its epoch taken by subtraction
+    (the same float as ``replace(tzinfo=UTC).timestamp()``, cheaper).
     """
-    rows = (
-        db_session.connection()
-        .execute(
-            select(FileRecord.rel_path, FileRecord.size, FileRecord.mtime_ns, _LAST_READ).order_by(
-                _LAST_READ
-            )
-        )
-        .all()
-    )
+    rows = db_session.connection().execute(_VERSIONS).all()
     return {
-        (rel_path, size, mtime_ns): (read_at - _EPOCH).total_seconds()
-        for rel_path, size, mtime_ns, read_at in rows
+        (rel_path, size, mtime_ns): (
+            ctime_ns,
+            None if read_at is None else (read_at - _EPOCH).total_seconds(),
+        )
+        for rel_path, size, mtime_ns, ctime_ns, read_at in rows
     }
+
+
+def read_already(handled: dict[HandledKey, Reading], rel_path: str, stat: os.stat_result) -> bool:
+    """Whether a rescan may skip this file unread: the version it last read, unwritten since.
+
+    Size, mtime and ctime must be the ones recorded. Tools that keep or set back mtime
+    (``cp -p``, ``rsync -t``, ``touch -d``) cannot keep ctime, and ctime is compared as recorded,
+    not against a clock (a file server's or another host's may differ from ours). A row from
+    before ctime was recorded (0006) is judged as then: its ctime no later than its reading.
+    """
+    reading = handled.get((rel_path, stat.st_size, stat.st_mtime_ns))
+    if reading is None:
+        return False
+    ctime_ns, read_at = reading
+    if ctime_ns is not None:
+        return stat.st_ctime_ns == ctime_ns
+    return read_at is not None and stat.st_ctime <= read_at

@@ -192,17 +192,21 @@ class Pipeline:
         streamer = self._streamer(where, handler, stat.st_size)
         if streamer is None:
             data = read_whole(where.path)
-            delivery = Delivery(where, _sha256(data), len(data), stat.st_mtime_ns)
+            delivery = Delivery(where, _sha256(data), len(data), stat.st_mtime_ns, stat.st_ctime_ns)
             return ReadFile(delivery, ctx, handler, data)
         # large: hashed (and archived) in chunks, never whole
         if dry_run:
-            delivery = Delivery(where, hash_file(where.path), stat.st_size, stat.st_mtime_ns)
+            delivery = Delivery(
+                where, hash_file(where.path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+            )
         else:
             with _disk_full_waits():
                 digest, archived = archive_stream(
                     self.settings.archive_dir, where.path, where.path.suffix
                 )
-            delivery = Delivery(where, digest, stat.st_size, stat.st_mtime_ns, archived)
+            delivery = Delivery(
+                where, digest, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, archived=archived
+            )
         return ReadFile(delivery, ctx, handler, streamer)
 
     def _streamer(
@@ -483,7 +487,9 @@ def _refused_link(where: Location, refusal: str) -> Refused:
     """A link out of the tree: never followed, recorded by the link's own size and time."""
     link = where.path.lstat()  # recorded so a rescan skips it like any handled file
     digest = _sha256(f"refused:{where.rel_root}:{refusal}".encode())
-    return Refused(Delivery(where, digest, link.st_size, link.st_mtime_ns), Rejected(refusal))
+    return Refused(
+        Delivery(where, digest, link.st_size, link.st_mtime_ns, link.st_ctime_ns), Rejected(refusal)
+    )
 
 
 def _oversize(where: Location, stat: os.stat_result, cap: int) -> Refused:
@@ -492,7 +498,9 @@ def _oversize(where: Location, stat: os.stat_result, cap: int) -> Refused:
     rejection = Rejected(
         f"{stat.st_size} bytes is over the size cap of {cap} bytes (max_file_bytes); not read"
     )
-    return Refused(Delivery(where, digest, stat.st_size, stat.st_mtime_ns), rejection)
+    return Refused(
+        Delivery(where, digest, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns), rejection
+    )
 
 
 @contextlib.contextmanager

@@ -128,7 +128,7 @@ class Daemon:
         return True
 
     def rescan(self, reason: str) -> int:
-        """Queue every file not yet handled; unchanged (size, mtime) files are not even read.
+        """Queue every file not yet handled; unchanged (size, mtime, ctime) files are not read.
 
         Runs over the whole tree at each start: a handled file costs one lstat and a
         dictionary lookup on strings; paths, ordering and the open-file check are only for
@@ -149,8 +149,7 @@ class Daemon:
                 stat = found.entry.stat(follow_symlinks=False)  # lstat: links are not followed
             except OSError:
                 continue
-            handled_at = handled.get((found.rel_root, stat.st_size, stat.st_mtime_ns))
-            if handled_at is not None and stat.st_ctime <= handled_at:
+            if ledger.read_already(handled, found.rel_root, stat):
                 continue
             due.append((found, stat))
         due.sort(key=lambda item: item[0].order)

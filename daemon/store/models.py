@@ -138,6 +138,8 @@ class FileRecord(Base):
     # 64-bit: nanosecond times and sizes over 2 GiB overflow PostgreSQL's INTEGER (0003)
     size: Mapped[int] = mapped_column(INT64, nullable=False)
     mtime_ns: Mapped[int | None] = mapped_column(INT64)
+    # ctime when last read: it cannot be set back, so an equal one means unwritten since (0006)
+    ctime_ns: Mapped[int | None] = mapped_column(INT64)
     kind: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str] = mapped_column(String(16), nullable=False)
     reason: Mapped[str | None] = mapped_column(Text)
