@@ -70,12 +70,12 @@ def _filters(
 
 def _inherit(
     parent: Manifest, filters: Filters, split: Split | None, formats: tuple[str, ...] | None
-) -> tuple[Filters, Split, tuple[str, ...]] | tuple[Filters, None, tuple[str, ...]]:
+) -> tuple[Filters, Split | None, tuple[str, ...]]:
     """An incremental snapshot is cut as its parent was, unless told otherwise; its split
     must be its parent's (a pair's split is part of what the parent recorded)."""
     from daemon.dataset.filters import Filters, Split
 
-    theirs = Split(parts=tuple(parent.split.items())) if parent.split else None
+    theirs = Split.of_described(parent.split)
     if split is not None and split != theirs:
         shown = ",".join(f"{k}={v:g}" for k, v in (parent.split or {}).items()) or "none"
         raise UsageError(
@@ -84,7 +84,7 @@ def _inherit(
         )
     if filters == Filters():
         filters = Filters.model_validate(parent.filters)
-    return filters, theirs, formats or tuple(parent.formats)  # type: ignore[return-value]
+    return filters, theirs, formats or tuple(parent.formats)
 
 
 @dataset_app.command("snapshot")

@@ -159,7 +159,7 @@ def _columns(manifest: Manifest) -> list[str]:
 
 
 def _loading(manifest: Manifest, folder: str) -> list[str]:
-    split = Split(parts=tuple(manifest.split.items())) if manifest.split else None
+    split = Split.of_described(manifest.split)
     stems = split.names() if split else [DATA_STEM]
     files = ", ".join(f'"{s}": "{folder}/{s}.parquet"' for s in stems)
     lines = ["", "## Loading it", ""]

@@ -49,6 +49,11 @@ class Split(BaseModel):
     def described(self) -> dict[str, float]:
         return dict(self.parts)
 
+    @classmethod
+    def of_described(cls, described: dict[str, float] | None) -> Split | None:
+        """The split a manifest recorded (``described``), or None when it had none."""
+        return cls(parts=tuple(described.items())) if described else None
+
     def names(self) -> list[str]:
         return [name for name, _ in self.parts]
 

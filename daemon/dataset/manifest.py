@@ -54,10 +54,6 @@ class Manifest(BaseModel):
     totals: dict[str, dict[str, int]]
     quality: dict[str, int]
 
-    @property
-    def incremental(self) -> bool:
-        return self.parent is not None
-
     @field_validator("created_at")
     @classmethod
     def _naive_utc(cls, value: datetime) -> datetime:

@@ -38,12 +38,11 @@ from daemon.dataset.manifest import (
     read_manifest,
     write_manifest,
 )
-from daemon.dataset.rows import chunks, conditions, data_schema
+from daemon.dataset.rows import chunks, data_schema, statement
 from daemon.errors import InboxdError, UsageError
 from daemon.fsutil import fsync_dir
 from daemon.logging import get_logger
 from daemon.status.coverage import Gaps, gaps, session_coverage
-from daemon.store.models import FileRecord, Indicator, QAPairRow
 
 log = get_logger("inboxd.dataset")
 
@@ -153,15 +152,9 @@ class _Writers:
 
 
 def _pair_count(connection: Connection, filters: Filters) -> int:
-    query = (
-        select(func.count())
-        .select_from(QAPairRow)
-        .outerjoin(Indicator, Indicator.id == QAPairRow.indicator_id)
-        .outerjoin(FileRecord, FileRecord.id == QAPairRow.source_file_id)
-    )
-    for condition in conditions(filters):
-        query = query.where(condition)
-    return connection.execute(query).scalar_one()
+    """How many pairs the snapshot's own query takes (for the progress bar)."""
+    taken = statement(filters).order_by(None).subquery()
+    return connection.execute(select(func.count()).select_from(taken)).scalar_one()
 
 
 def _stream(
