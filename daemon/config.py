@@ -246,6 +246,11 @@ class Settings(BaseSettings):
     # JSON Lines files this large are read a line at a time (memory stays flat); smaller
     # ones are read whole, which is faster
     stream_min_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+    # group commit: under a burst the worker imports the files already due together, each
+    # with its own savepoint, in one transaction of at most this many files (1: one by one)
+    group_max_files: int = Field(default=256, ge=1, le=100_000)
+    # ... and stops adding files to a group once they reach this many bytes on disk
+    group_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     # seconds one statement waits for a lock held by another writer
     db_busy_timeout: float = Field(default=5.0, ge=0)
     # then the file waits in the queue ("waiting" in the status)

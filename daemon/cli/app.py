@@ -43,7 +43,7 @@ from daemon.status.escaping import visible
 
 if TYPE_CHECKING:
     from daemon.config import Settings
-    from daemon.ingest.pipeline import FileOutcome
+    from daemon.ingest.outcome import FileOutcome
 
 LOGGER_NAME = "inboxd.cli"
 

@@ -48,6 +48,27 @@ def find(db_session: Session, rel_path: str, sha256: str) -> Known | None:
     return Known(*row) if row is not None else None
 
 
+_FIND_AT_PATHS = select(
+    FileRecord.rel_path, FileRecord.sha256, FileRecord.id, FileRecord.outcome, FileRecord.kind
+).where(FileRecord.rel_path.in_(bindparam("paths", expanding=True)))
+FIND_CHUNK = 500  # paths per query: far below any database's limit on parameters
+
+
+def find_many(db_session: Session, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Known]:
+    """``find`` for several (path, SHA-256) at once: the rows of these paths, one query per
+    500 paths (by the unique index's first column), those of the wanted content kept."""
+    wanted = set(keys)
+    paths = sorted({path for path, _digest in wanted})
+    connection = db_session.connection()
+    found: dict[tuple[str, str], Known] = {}
+    for start in range(0, len(paths), FIND_CHUNK):
+        chunk = {"paths": paths[start : start + FIND_CHUNK]}
+        for path, digest, record_id, outcome, kind in connection.execute(_FIND_AT_PATHS, chunk):
+            if (path, digest) in wanted:
+                found[(path, digest)] = Known(record_id, outcome, kind)
+    return found
+
+
 def claim(db_session: Session, fields: dict[str, Any]) -> int:
     """Insert a ledger row (Core: no ORM bookkeeping per file); its id.
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from daemon.config import Settings
 from daemon.ingest.assembly import assemble
+from daemon.ingest.outcome import FileOutcome
 from daemon.ingest.paths import BOXES, scan_tree
-from daemon.ingest.pipeline import FileOutcome
 from daemon.store import migrate
 from daemon.store.engine import Database
 

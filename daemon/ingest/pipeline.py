@@ -1,8 +1,10 @@
 """The one path every file takes: locate -> read -> dedupe -> parse -> import -> record.
 
 The live watcher, ``scan``, ``process`` and ``retry`` all call ``Pipeline.process``; there
-is no second import path. One file is one database transaction: the ledger row and every
-row the importer writes commit together or not at all.
+is no second import path; under a burst the daemon calls ``Pipeline.process_group`` with the
+files already due, which takes each through the same stages. One file is one unit of work:
+the ledger row and every row the importer writes commit together or not at all (in its own
+transaction, or in a group's, inside its own savepoint).
 
 Each stage below is one method, in the order a file meets them. A stage hands the next one
 its value (a ``Delivery`` inside a ``ReadFile``, then a ``Parsed``) or ends the file with
@@ -20,9 +22,9 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -34,12 +36,20 @@ from daemon.ingest import ledger
 from daemon.ingest.archive import archive_copy, archive_stream, hash_file
 from daemon.ingest.delivery import Delivery, Parsed, ReadFile, Refused, StreamedFile
 from daemon.ingest.importers import IMPORTERS, ImportContext, ImportResult
+from daemon.ingest.outcome import (
+    SHOWN,
+    FileOutcome,
+    ended,
+    log_group,
+    log_outcome,
+    run_after_commit,
+)
 from daemon.ingest.paths import Ignored, Location, escapes_root, locate
 from daemon.ingest.retrying import read_whole, with_db_retry
 from daemon.ingest.waiting import WaitingFiles, signature, unreadable_reason
 from daemon.logging import get_logger
 from daemon.store.backup import automatic_backup
-from daemon.store.engine import Database
+from daemon.store.engine import Database, FileSavepoint, begin_group
 from daemon.store.locks import KeyConflict, is_question_key_conflict
 from daemon.store.models import utcnow
 from handlers.base import FileContext, Handler, Rejected, StreamParser
@@ -49,33 +59,6 @@ log = get_logger("inboxd.pipeline")
 
 StatusHook = Callable[[set[str]], None]
 Progress = Callable[[int, int], None]  # (done, total) for a person's terminal
-
-
-@dataclass
-class FileOutcome:
-    """What became of one file; ``outcome`` is one of OUTCOMES."""
-
-    path: str
-    outcome: str
-    agent: str | None = None
-    kind: str | None = None
-    reason: str | None = None
-    result: ImportResult = field(default_factory=ImportResult)
-    ms: float = 0.0
-    repeat: bool = False  # said already (a file still waiting): not logged or shown again
-
-
-OUTCOMES = (
-    "imported",
-    "rejected",
-    "failed",
-    "unchanged",
-    "ignored",
-    "vanished",
-    "dry-run",
-    "waiting",  # the daemon may not read it: shown in the agent's status, not in the ledger
-)
-SHOWN = ("imported", "rejected", "failed", "waiting")  # outcomes an agent's status shows
 
 
 class Pipeline:
@@ -118,33 +101,105 @@ class Pipeline:
             outcome = self._stages(where, dry_run=dry_run, force=force)
         except OperationalError as exc:  # the database went away outside a retried unit
             raise TransientError(f"database unavailable: {exc.orig}") from exc
+        concerns = self._finish(where, outcome, started)
+        if concerns and self.on_status:
+            self.on_status(concerns)
+        return outcome
+
+    def process_group(self, paths: Sequence[Path]) -> list[FileOutcome | TransientError]:
+        """Several files taken together under a burst (group commit), one outcome each.
+
+        Each file is read, deduplicated and parsed alone, as by ``process``; the small ones
+        parsed into a model are then imported in ONE transaction, each inside its own
+        savepoint: a file that fails is rolled back alone and recorded as failed, the others
+        commit together (one commit instead of one per file, the most a burst's file cost).
+        Large (streamed) files and kinds that take a backup first are imported alone. A file
+        the database could not take now ends as the ``TransientError`` to wait on.
+        """
+        started = time.perf_counter()
+        self._progress = None
+        ended: dict[int, FileOutcome | TransientError] = {}
+        wheres: dict[int, Location] = {}
+        for index, path in enumerate(paths):
+            where = locate(self.settings, path)
+            if isinstance(where, Ignored):
+                ended[index] = FileOutcome(path=str(path), outcome="ignored", reason=where.reason)
+            else:
+                wheres[index] = where
+        together: list[tuple[int, Parsed]] = []
+        fronts: list[Parsed | FileOutcome | TransientError]
+        try:
+            fronts = list(self._fronts(list(wheres.values()), dry_run=False, force=False))
+        except (TransientError, OperationalError) as exc:  # the ledger could not be asked
+            fronts = [_transient(exc)] * len(wheres)
+        for index, front in zip(wheres, fronts, strict=True):
+            if not isinstance(front, Parsed):
+                ended[index] = front
+            elif _groupable(front):
+                together.append((index, front))
+            else:
+                try:
+                    ended[index] = self._import(front, dry_run=False, force=False)
+                except TransientError as exc:
+                    ended[index] = exc
+        if together:
+            ended.update(self._import_group(together))
+            log_group([ended[index] for index, _ in together], started)
+        concerns: set[str] = set()
+        for index, where in wheres.items():
+            outcome = ended[index]
+            if isinstance(outcome, FileOutcome):
+                concerns |= self._finish(where, outcome, started)
+        if concerns and self.on_status:
+            self.on_status(concerns)
+        return [ended[index] for index in range(len(paths))]
+
+    def _finish(self, where: Location, outcome: FileOutcome, started: float) -> set[str]:
+        """Time, log and un-wait a file's outcome; the agents whose status it changes."""
         outcome.ms = round((time.perf_counter() - started) * 1000, 2)
         # read, or gone: no longer waiting (its agent's status changes)
         cleared = outcome.outcome != "waiting" and self.waiting.clear(where.path)
         if not outcome.repeat:
-            self._log(outcome)
+            log_outcome(outcome)
         shown = outcome.outcome in SHOWN and not outcome.repeat
-        if (shown or cleared) and self.on_status:
-            # the orchestrator's status carries the whole-database totals: always current
-            self.on_status(outcome.result.concerns | {where.agent, self.settings.orchestrator})
-        return outcome
+        if not (shown or cleared):
+            return set()
+        # the orchestrator's status carries the whole-database totals: always current
+        return outcome.result.concerns | {where.agent, self.settings.orchestrator}
 
     def _stages(self, where: Location, *, dry_run: bool, force: bool) -> FileOutcome:
         """A located file through read -> dedupe -> parse -> import (each records its end)."""
-        read = self._read(where, dry_run=dry_run)
-        if isinstance(read, FileOutcome):
-            return read
-        if isinstance(read, Refused):
-            return self._reject(read.delivery, None, read.rejection, dry_run=dry_run)
-        self._crash_point("after_read")
-        seen = self._dedupe(read.delivery, dry_run=dry_run, force=force)
-        if seen is not None:
-            return seen
-        parsed = self._parse(read, dry_run=dry_run)
-        del read  # the parsed model is all the import needs: let the bytes go
-        if isinstance(parsed, FileOutcome):
-            return parsed
-        return self._import(parsed, dry_run=dry_run, force=force)
+        front = self._front(where, dry_run=dry_run, force=force)
+        if isinstance(front, FileOutcome):
+            return front
+        return self._import(front, dry_run=dry_run, force=force)
+
+    def _front(self, where: Location, *, dry_run: bool, force: bool) -> Parsed | FileOutcome:
+        """Read -> dedupe -> parse: the file's model, ready to import, or its end."""
+        return self._fronts([where], dry_run=dry_run, force=force)[0]
+
+    def _fronts(
+        self, wheres: Sequence[Location], *, dry_run: bool, force: bool
+    ) -> list[Parsed | FileOutcome]:
+        """``_front`` for several files at once: the ledger is asked about all of them in one
+        transaction (a group's files would otherwise pay one each)."""
+        ends: list[Parsed | FileOutcome | None] = []
+        reads: list[tuple[int, ReadFile]] = []  # (place in ends, the file read)
+        for where in wheres:
+            read = self._read(where, dry_run=dry_run)
+            if isinstance(read, Refused):
+                ends.append(self._reject(read.delivery, None, read.rejection, dry_run=dry_run))
+            elif isinstance(read, FileOutcome):
+                ends.append(read)
+            else:
+                self._crash_point("after_read")
+                reads.append((len(ends), read))
+                ends.append(None)
+        seen = self._dedupe([read.delivery for _, read in reads], dry_run=dry_run, force=force)
+        for (index, read), known in zip(reads, seen, strict=True):
+            ends[index] = known or self._parse(read, dry_run=dry_run)
+        del reads  # the parsed models are all the import needs: let the bytes go
+        return cast(list[Parsed | FileOutcome], ends)  # every None was replaced just above
 
     # -- read --------------------------------------------------------------------------------
     def _read(self, where: Location, *, dry_run: bool) -> ReadFile | Refused | FileOutcome:
@@ -156,15 +211,15 @@ class Pipeline:
                 return _refused_link(where, refusal)
             stat = where.path.stat()
             if not where.path.is_file():
-                return _ended(where, "ignored", "not a regular file")
+                return ended(where, "ignored", "not a regular file")
             if stat.st_size > self.settings.max_file_bytes:
                 return _oversize(where, stat, self.settings.max_file_bytes)
             still = self.waiting.unchanged(where.path, signature(stat))
             if still is not None:  # nothing that could let us read it changed: not tried
-                return _ended(where, "waiting", still, repeat=True)
+                return ended(where, "waiting", still, repeat=True)
             return self._read_content(where, stat, dry_run=dry_run)
         except FileNotFoundError:
-            return _ended(where, "vanished", "gone before it could be read")
+            return ended(where, "vanished", "gone before it could be read")
         except PermissionError as exc:
             if exc.filename is None or os.fspath(exc.filename) != os.fspath(where.path):
                 raise  # not the delivery (the archive folder, say): inboxd's own fault
@@ -178,7 +233,7 @@ class Pipeline:
         """
         reason = unreadable_reason(where)
         news = self.waiting.note(where, reason, signature(stat) if stat is not None else None)
-        return _ended(where, "waiting", reason, repeat=not news)
+        return ended(where, "waiting", reason, repeat=not news)
 
     def _read_content(self, where: Location, stat: os.stat_result, *, dry_run: bool) -> ReadFile:
         ctx = FileContext(
@@ -220,19 +275,28 @@ class Pipeline:
         return handler.stream
 
     # -- dedupe against the ledger -----------------------------------------------------------
-    def _dedupe(self, delivery: Delivery, *, dry_run: bool, force: bool) -> FileOutcome | None:
-        """The end of a file whose content was handled already; None when it is new.
+    def _dedupe(
+        self, deliveries: Sequence[Delivery], *, dry_run: bool, force: bool
+    ) -> list[FileOutcome | None]:
+        """For each delivery, its end when this content was handled already; None when new.
 
         ``force`` (retry) lets a rejected or failed file through again, nothing else.
         """
+        if not deliveries:
+            return []
+        ends: list[FileOutcome | None] = []
         with self.db.transaction() as db_session:
-            known = ledger.find(db_session, delivery.rel_root, delivery.digest)
-            if known is None or (force and known.outcome in ledger.RETRYABLE):
-                return None
-            if not dry_run:
-                ledger.seen_again(db_session, known.id, delivery, utcnow())
-        reason = f"same content already handled ({known.outcome})"
-        return _ended(delivery.where, "unchanged", reason, kind=known.kind)
+            found = ledger.find_many(db_session, [(d.rel_root, d.digest) for d in deliveries])
+            for delivery in deliveries:
+                known = found.get((delivery.rel_root, delivery.digest))
+                if known is None or (force and known.outcome in ledger.RETRYABLE):
+                    ends.append(None)
+                    continue
+                if not dry_run:
+                    ledger.seen_again(db_session, known.id, delivery, utcnow())
+                reason = f"same content already handled ({known.outcome})"
+                ends.append(ended(delivery.where, "unchanged", reason, kind=known.kind))
+        return ends
 
     # -- parse -------------------------------------------------------------------------------
     def _parse(self, read: ReadFile, *, dry_run: bool) -> Parsed | FileOutcome:
@@ -314,7 +378,7 @@ class Pipeline:
             except IntegrityError:
                 db_session.rollback()
                 reason = "already claimed by another daemon"
-                return _ended(delivery.where, "unchanged", reason, kind=kind)
+                return ended(delivery.where, "unchanged", reason, kind=kind)
             result = self._run_importer(db_session, parsed, record_id, dry_run=dry_run)
             self._crash_point("in_transaction")
             ledger.settle(db_session, record_id, result)
@@ -322,8 +386,71 @@ class Pipeline:
                 db_session.rollback()
         if not dry_run:
             self._crash_point("after_commit")
-            _after_commit(result, delivery)
-        outcome = _ended(delivery.where, "dry-run" if dry_run else "imported", None, kind=kind)
+            run_after_commit(result, delivery)
+        outcome = ended(delivery.where, "dry-run" if dry_run else "imported", None, kind=kind)
+        outcome.result = result
+        return outcome
+
+    def _import_group(
+        self, together: list[tuple[int, Parsed]]
+    ) -> dict[int, FileOutcome | TransientError]:
+        """The group's transaction, again while the database is busy; then every file waits."""
+        attempt = functools.partial(self._import_group_once, together)
+        try:
+            return dict(with_db_retry(attempt, self.settings.db_retry_seconds))
+        except TransientError as exc:
+            return {index: exc for index, _parsed in together}
+
+    def _import_group_once(self, together: list[tuple[int, Parsed]]) -> dict[int, FileOutcome]:
+        """One attempt at a group: a savepoint per file, one commit for all."""
+        outcomes: dict[int, FileOutcome] = {}
+        with self.db.transaction() as db_session:
+            begin_group(db_session)
+            for index, parsed in together:
+                outcomes[index] = self._import_in_savepoint(db_session, parsed)
+                if len(outcomes) >= 2:
+                    self._crash_point("in_group")
+        self._crash_point("after_commit")
+        for index, parsed in together:
+            run_after_commit(outcomes[index].result, parsed.delivery)
+        return outcomes
+
+    def _import_in_savepoint(self, db_session: Session, parsed: Parsed) -> FileOutcome:
+        """One file of a group: claimed, imported and settled, or rolled back alone.
+
+        A database that is busy or away, or another daemon's question (``KeyConflict``),
+        is raised: the whole group runs again. Any other error is this file's own (a bug in
+        its importer): it is rolled back to its savepoint and recorded as failed.
+        """
+        delivery, kind = parsed.delivery, parsed.handler.name
+        savepoint = FileSavepoint(db_session)
+        try:
+            record_id = ledger.claim(
+                db_session, ledger.pending_row(delivery, kind, self.settings.root_path)
+            )
+        except IntegrityError:
+            savepoint.rollback()
+            return ended(delivery.where, "unchanged", "already claimed by another daemon", kind)
+        try:
+            result = self._run_importer(db_session, parsed, record_id, dry_run=False)
+            self._crash_point("in_transaction")
+            ledger.settle(db_session, record_id, result)
+        except (OperationalError, TransientError):
+            raise
+        except Exception as exc:
+            savepoint.rollback()
+            outcome = self._failure(delivery, parsed.handler, exc)
+            ledger.record_unimported(
+                db_session,
+                delivery.kept_at(None),
+                self.settings.root_path,
+                kind=kind,
+                outcome="failed",
+                reason=outcome.reason,
+            )
+            return outcome
+        savepoint.release()
+        outcome = ended(delivery.where, "imported", None, kind=kind)
         outcome.result = result
         return outcome
 
@@ -366,7 +493,7 @@ class Pipeline:
     ) -> FileOutcome:
         """A file that cannot be used as it is; ``data``, when given, is archived first."""
         kind = handler.name if handler else None
-        outcome = _ended(delivery.where, "rejected", rejection.describe(delivery.rel_root), kind)
+        outcome = ended(delivery.where, "rejected", rejection.describe(delivery.rel_root), kind)
         outcome.result.concerns.add(delivery.agent)
         if dry_run:
             return outcome
@@ -379,11 +506,19 @@ class Pipeline:
         self, delivery: Delivery, handler: Handler, exc: Exception, *, dry_run: bool
     ) -> FileOutcome:
         """An internal error (a bug): logged with its traceback, recorded for ``retry``."""
+        outcome = self._failure(delivery, handler, exc)
+        if not dry_run:
+            # a failed row names no copy: ``retry`` reads the delivery itself
+            self._record(delivery.kept_at(None), outcome)
+        return outcome
+
+    def _failure(self, delivery: Delivery, handler: Handler, exc: Exception) -> FileOutcome:
+        """The outcome of a file a bug stopped, logged with its traceback (not recorded)."""
         reason = (
             f"{delivery.rel_root}: internal error while handling this {handler.name} file "
             f"({type(exc).__name__}: {exc}); the file is kept, `inboxd retry` runs it again"
         )
-        outcome = _ended(delivery.where, "failed", reason, kind=handler.name)
+        outcome = ended(delivery.where, "failed", reason, kind=handler.name)
         outcome.result.concerns.add(delivery.agent)
         log.error(
             "file.internal_error",
@@ -392,9 +527,6 @@ class Pipeline:
             exc_info=(type(exc), exc, exc.__traceback__),
             traceback_summary=traceback.format_exception_only(exc)[-1].strip(),
         )
-        if not dry_run:
-            # a failed row names no copy: ``retry`` reads the delivery itself
-            self._record(delivery.kept_at(None), outcome)
         return outcome
 
     def _record(self, delivery: Delivery, outcome: FileOutcome) -> None:
@@ -425,58 +557,17 @@ class Pipeline:
         if self.settings.crash_at == name:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _log(self, outcome: FileOutcome) -> None:
-        if outcome.outcome == "ignored":
-            return
-        fields = {
-            "agent": outcome.agent,
-            "path": outcome.path,
-            "kind": outcome.kind,
-            "outcome": outcome.outcome,
-            "pairs": outcome.result.stored,
-            "duplicates": outcome.result.duplicate,
-            "skipped": outcome.result.skipped,
-            "ms": outcome.ms,
-        }
-        if outcome.reason:
-            fields["reason"] = outcome.reason
-        if outcome.outcome in ("rejected", "failed", "waiting"):
-            log.error(f"file.{outcome.outcome}", **fields)
-        else:
-            log.info(f"file.{outcome.outcome.replace('-', '_')}", **fields)
+
+def _groupable(parsed: Parsed) -> bool:
+    """Whether a file may share a group's transaction: a model in memory (a streamed file is
+    imported alone, as it is read) and no backup to take before it."""
+    return not isinstance(parsed.payload, StreamedFile) and not parsed.handler.backup_first
 
 
-def _ended(
-    where: Location,
-    outcome: str,
-    reason: str | None,
-    kind: str | None = None,
-    *,
-    repeat: bool = False,
-) -> FileOutcome:
-    return FileOutcome(
-        path=where.rel_root,
-        outcome=outcome,
-        agent=where.agent,
-        kind=kind,
-        reason=reason,
-        repeat=repeat,
-    )
-
-
-def _after_commit(result: ImportResult, delivery: Delivery) -> None:
-    """The importer's work for after its commit: a failure there is logged, and the file
-    stays imported (its rows are committed)."""
-    for action in result.after_commit:
-        try:
-            action()
-        except Exception as exc:
-            log.error(
-                "file.after_commit_failed",
-                agent=delivery.agent,
-                path=delivery.rel_root,
-                reason=str(exc) or type(exc).__name__,
-            )
+def _transient(exc: TransientError | OperationalError) -> TransientError:
+    if isinstance(exc, TransientError):
+        return exc
+    return TransientError(f"database unavailable: {exc.orig}")
 
 
 def _sha256(data: bytes) -> str:

@@ -20,6 +20,7 @@ from daemon.errors import TransientError
 from daemon.ingest import ledger
 from daemon.ingest.assembly import assemble
 from daemon.ingest.oneshot import prepare
+from daemon.ingest.outcome import FileOutcome
 from daemon.ingest.paths import SIGNAL_PREFIX, Candidate, Location, locate, scan_tree
 from daemon.live.notify import Notifier
 from daemon.live.watcher import (
@@ -169,19 +170,20 @@ class Daemon:
     def _work(self) -> None:
         while not self._stopping.is_set():
             self._alive()
-            path, wait = None, 0.1
+            paths: list[Path] = []
+            wait = 0.1
             if self._dirty_status:
-                # a status is owed: a file due now comes first (a burst coalesces its
+                # a status is owed: files due now come first (a burst coalesces its
                 # writes); with none due the worker is idle and writes it now, or as soon
                 # as its cost allows (a deferred write is also done by the idle round)
-                path = self.queue.get(timeout=0.0)
-                if path is None:
+                paths = self._take(timeout=0.0)
+                if not paths:
                     owed = self._flush_status(force=False, idle=True)
                     if owed > 0:
                         wait = min(wait, owed)
-            if path is None:
-                path = self.queue.get(timeout=wait)
-            if path is None:
+            if not paths:
+                paths = self._take(timeout=wait)
+            if not paths:
                 if not self.ready.is_set() and self.queue.depth() == 0:
                     self._set_ready()
                 try:
@@ -191,35 +193,67 @@ class Daemon:
                     log.exception("worker.housekeeping_failed")
                 continue
             try:
-                self._handle(path)
+                if len(paths) == 1:
+                    self._handle(paths[0])
+                else:
+                    self._handle_group(paths)
                 self._flush_status(force=False)  # if due by the burst rule; else see above
             finally:
-                self.queue.done()
+                self.queue.done(len(paths))
+
+    def _take(self, timeout: float) -> list[Path]:
+        """The files due now, as many as a group may hold (group commit under a burst)."""
+        return self.queue.take(
+            timeout, self.settings.group_max_files, self.settings.group_max_bytes
+        )
 
     def _handle(self, path: Path) -> None:
         """One file; whatever happens, the worker goes on with the next."""
         try:
-            outcome = self.pipeline.process(path)
-            self.counts[outcome.outcome] += 1
-            self.last_file = outcome.path
-            self._waiting_since.pop(path, None)
+            self._handled(path, self.pipeline.process(path))
         except TransientError as exc:
-            self.counts["waiting"] += 1
-            since = self._waiting_since.setdefault(path, utcnow())
-            log.warning(
-                "file.waiting",
-                path=str(path),
-                reason=str(exc),
-                since=since.isoformat(timespec="seconds"),
-            )
-            self.queue.retry_later(path, TRANSIENT_RETRY_SECONDS)
-            try:
-                self.status.mark_waiting(self._agent_of(path), str(exc), since)
-            except Exception:  # a torn status file must not stop the worker
-                log.exception("status.waiting_notice_failed", path=str(path))
+            self._must_wait(path, exc)
         except Exception:
             self.counts["worker_error"] += 1
             log.exception("worker.error", path=str(path))
+
+    def _handle_group(self, paths: list[Path]) -> None:
+        """Files taken together: one transaction; should the group itself fail (a bug),
+        each file is handled again alone, so none is lost."""
+        try:
+            outcomes = self.pipeline.process_group(paths)
+        except Exception:
+            self.counts["worker_error"] += 1
+            log.exception("worker.group_error", files=len(paths), first=str(paths[0]))
+            for path in paths:
+                self._handle(path)
+            return
+        for path, outcome in zip(paths, outcomes, strict=True):
+            if isinstance(outcome, TransientError):
+                self._must_wait(path, outcome)
+            else:
+                self._handled(path, outcome)
+
+    def _handled(self, path: Path, outcome: FileOutcome) -> None:
+        self.counts[outcome.outcome] += 1
+        self.last_file = outcome.path
+        self._waiting_since.pop(path, None)
+
+    def _must_wait(self, path: Path, exc: TransientError) -> None:
+        """A file the database could not take now: back in the queue, shown as waiting."""
+        self.counts["waiting"] += 1
+        since = self._waiting_since.setdefault(path, utcnow())
+        log.warning(
+            "file.waiting",
+            path=str(path),
+            reason=str(exc),
+            since=since.isoformat(timespec="seconds"),
+        )
+        self.queue.retry_later(path, TRANSIENT_RETRY_SECONDS)
+        try:
+            self.status.mark_waiting(self._agent_of(path), str(exc), since)
+        except Exception:  # a torn status file must not stop the worker
+            log.exception("status.waiting_notice_failed", path=str(path))
 
     def _agent_of(self, path: Path) -> set[str]:
         where = locate(self.settings, path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -144,6 +145,9 @@ def files_open_for_writing(root: Path) -> set[Path]:
     return found
 
 
+WALKED_REMEMBERED = 10_000  # files of new folders awaiting watchdog's own report
+
+
 class DeliveryEventHandler(FileSystemEventHandler):
     """Filters events and enqueues paths; never raises into watchdog's dispatch thread."""
 
@@ -160,6 +164,8 @@ class DeliveryEventHandler(FileSystemEventHandler):
         self.open_files = open_files
         self.on_error = on_error
         self.waiting = waiting  # whether the pipeline waits for this file to become readable
+        # files a new folder's walk took at once, until watchdog's own "created" for them
+        self._walked: OrderedDict[Path, None] = OrderedDict()
 
     def _candidate(self, raw: str | bytes) -> Path | None:
         path = Path(os.fsdecode(raw))
@@ -188,11 +194,14 @@ class DeliveryEventHandler(FileSystemEventHandler):
             self.on_error(exc)
 
     def _dispatch(self, event: FileSystemEvent) -> None:
+        if event.is_synthetic:
+            # watchdog's synthetic events stand for what a folder moved in holds: the walk
+            # of that folder, dispatched before them, found its files already (and took
+            # the closed ones at once; a synthetic "created" would queue them again, to be
+            # read once more after the settle window)
+            return
         if isinstance(event, DirCreatedEvent | DirMovedEvent):
-            # watchdog's synthetic events stand for the sub-folders of a folder moved in:
-            # the walk of that folder, dispatched before them, found their files already
-            if not event.is_synthetic:
-                self._folder_arrived(event)
+            self._folder_arrived(event)
             return
         if isinstance(event, FileMovedEvent):
             moved_in = self._candidate(event.dest_path)
@@ -224,6 +233,25 @@ class DeliveryEventHandler(FileSystemEventHandler):
                 self.queue.put(path, ready=False)
             else:
                 self.queue.put(path, ready=True)  # arrived closed: taken without a settle delay
+                if isinstance(event, DirCreatedEvent):
+                    self._remember_walked(path)
+
+    def _remember_walked(self, path: Path) -> None:
+        """A folder made in place is walked by watchdog too, which reports every file in it
+        as "created" (not marked synthetic), often after our walk's entry was taken: that
+        event would queue the file again, to be read once more after the settle window.
+        The first such event for a file the walk took is dropped; a real rewrite still ends
+        with its close. Bounded: events that never come are forgotten, oldest first."""
+        self._walked[path] = None
+        while len(self._walked) > WALKED_REMEMBERED:
+            self._walked.popitem(last=False)
+
+    def _taken_by_walk(self, path: Path) -> bool:
+        """Whether our walk took this file (forgotten as it is asked: one event is dropped)."""
+        if path not in self._walked:
+            return False
+        del self._walked[path]
+        return True
 
     def _being_written(self, folder: Path) -> set[Path] | None:
         """The files under a new folder some process holds open for writing, or None when
@@ -248,6 +276,8 @@ class DeliveryEventHandler(FileSystemEventHandler):
             self.queue.put(path, ready=True)
         elif isinstance(event, FileClosedNoWriteEvent):
             self.open_files.closed(path)
+        elif isinstance(event, FileCreatedEvent) and self._taken_by_walk(path):
+            return  # watchdog's report of what a new folder held: taken by our walk already
         elif isinstance(event, FileCreatedEvent | FileModifiedEvent):
             self.queue.put(path, ready=False)
         elif isinstance(event, FileAttribEvent):

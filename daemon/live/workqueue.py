@@ -34,6 +34,14 @@ class Pending:
     seq: int = 0  # matches the heap entry that currently stands for this path
 
 
+def _size(path: Path) -> int:
+    """Bytes on disk now (0 when gone: a vanished file costs its group nothing)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _signature(path: Path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -84,35 +92,57 @@ class WorkQueue:
 
     def get(self, timeout: float) -> Path | None:
         """The next due path, or None when nothing became due within ``timeout``."""
+        taken = self.take(timeout)
+        return taken[0] if taken else None
+
+    def take(self, timeout: float, max_files: int = 1, max_bytes: int = 0) -> list[Path]:
+        """The next due path and, without waiting for more, the others due now: at most
+        ``max_files``, and no more once those taken reach ``max_bytes`` on disk together.
+        Empty when nothing became due within ``timeout``."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
                 now = time.monotonic()
-                while self._heap and self._heap[0][0] <= now:
-                    _due, seq, path = heapq.heappop(self._heap)
-                    item = self._items.get(path)
-                    if item is None or item.seq != seq:
-                        continue  # superseded by a later put
-                    if self.held_open(path):  # reopened for writing since its event
-                        item.needs_stability, item.seen = True, _signature(path)
-                        self._schedule(item, now + self.settle)
-                        continue
-                    if item.needs_stability:
-                        signature = _signature(path)
-                        if signature is not None and signature != item.seen:
-                            item.seen = signature
-                            self._schedule(item, now + self.settle)
-                            continue
-                    if self._companions_pending(path):
-                        self._schedule(item, now + max(self.settle, MIN_HOLD_SECONDS))
-                        continue
-                    del self._items[path]
-                    self._busy += 1
-                    return path
+                path = self._pop_due(now)
+                if path is not None:
+                    taken, total = [path], (_size(path) if max_files > 1 else 0)
+                    while len(taken) < max_files and total < max_bytes:
+                        path = self._pop_due(now)
+                        if path is None:
+                            break
+                        taken.append(path)
+                        total += _size(path)
+                    return taken
                 if now >= deadline:
-                    return None
+                    return []
                 upcoming = self._heap[0][0] if self._heap else deadline
                 self._cond.wait(max(0.001, min(deadline, upcoming) - now))
+
+    def _pop_due(self, now: float) -> Path | None:
+        """Hand out the earliest due path that may go now (called locked); entries that must
+        wait longer are put back with their new due time."""
+        while self._heap and self._heap[0][0] <= now:
+            _due, seq, path = heapq.heappop(self._heap)
+            item = self._items.get(path)
+            if item is None or item.seq != seq:
+                continue  # superseded by a later put
+            if self.held_open(path):  # reopened for writing since its event
+                item.needs_stability, item.seen = True, _signature(path)
+                self._schedule(item, now + self.settle)
+                continue
+            if item.needs_stability:
+                signature = _signature(path)
+                if signature is not None and signature != item.seen:
+                    item.seen = signature
+                    self._schedule(item, now + self.settle)
+                    continue
+            if self._companions_pending(path):
+                self._schedule(item, now + max(self.settle, MIN_HOLD_SECONDS))
+                continue
+            del self._items[path]
+            self._busy += 1
+            return path
+        return None
 
     def _companions_pending(self, path: Path) -> bool:
         """Whether an entry waiting for a folder must still wait: another entry under that
@@ -126,9 +156,10 @@ class WorkQueue:
             for other in self._items
         )
 
-    def done(self) -> None:
+    def done(self, count: int = 1) -> None:
+        """``count`` handed-out paths are finished (a group's, all at once)."""
         with self._cond:
-            self._busy -= 1
+            self._busy -= count
             self._cond.notify_all()
 
     def depth(self) -> int:

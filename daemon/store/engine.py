@@ -132,6 +132,45 @@ def _sqlite_insert(
     return sql, (getter if len(keys) > 1 else lambda row: (getter(row),))
 
 
+def begin_group(db_session: Session) -> None:
+    """Open a write transaction that savepoints can nest in (a group commit's).
+
+    On SQLite the driver opens a transaction only before a data statement, so a SAVEPOINT
+    sent first would open one itself, and its RELEASE would commit everything: an explicit
+    ``BEGIN IMMEDIATE`` comes first (taking the write lock at once, as the group writes
+    anyway). PostgreSQL is in a transaction from the first statement.
+    """
+    connection = db_session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class FileSavepoint:
+    """A savepoint around one file of a group commit, in plain SQL.
+
+    The ORM's nested transaction costs more than a small file's whole import; this is two
+    statements. Rolling back also empties the session (objects loaded or added since the
+    savepoint may no longer match the database): the importers read what they need anew.
+    """
+
+    NAME = "inboxd_file"
+
+    def __init__(self, db_session: Session) -> None:
+        self._db_session = db_session
+        self._connection = db_session.connection()
+        self._connection.exec_driver_sql(f"SAVEPOINT {self.NAME}")
+
+    def release(self) -> None:
+        """Keep the file's work (it commits with the group)."""
+        self._connection.exec_driver_sql(f"RELEASE SAVEPOINT {self.NAME}")
+
+    def rollback(self) -> None:
+        """Undo the file's work alone; the group's transaction goes on."""
+        self._connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {self.NAME}")
+        self._connection.exec_driver_sql(f"RELEASE SAVEPOINT {self.NAME}")
+        self._db_session.expunge_all()
+
+
 class Database:
     """The engine and a session factory; ``transaction()`` is one unit of work."""
 

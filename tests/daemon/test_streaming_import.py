@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from daemon.config import Settings
 from daemon.ingest.oneshot import prepare
-from daemon.ingest.pipeline import FileOutcome, Pipeline
+from daemon.ingest.outcome import FileOutcome
+from daemon.ingest.pipeline import Pipeline
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, QAPairRow
 from handlers.base import FileContext

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from daemon.config import Settings
-from daemon.ingest.pipeline import FileOutcome, Pipeline
+from daemon.ingest.outcome import FileOutcome
+from daemon.ingest.pipeline import Pipeline
 from daemon.store.engine import Database
 from daemon.store.models import QAPairRow
 

@@ -160,3 +160,35 @@ def test_wait_idle_returns_true_once_done_is_called(tmp_path: Path) -> None:
 
 def test_an_empty_queue_is_idle(tmp_path: Path) -> None:
     assert WorkQueue(LONG_SETTLE).wait_idle(0) is True
+
+
+def test_take_hands_out_every_due_path_at_once_up_to_the_count(tmp_path: Path) -> None:
+    queue = WorkQueue(LONG_SETTLE)
+    paths = [_file(tmp_path, f"f{i}.json") for i in range(7)]
+    for path in paths:
+        queue.put(path, ready=True)
+    assert queue.take(timeout=5, max_files=5, max_bytes=10**9) == paths[:5]
+    assert queue.take(timeout=5, max_files=5, max_bytes=10**9) == paths[5:]
+    assert queue.take(timeout=0.05, max_files=5, max_bytes=10**9) == []
+
+
+def test_take_stops_once_the_bytes_are_reached_and_always_takes_one(tmp_path: Path) -> None:
+    queue = WorkQueue(LONG_SETTLE)
+    paths = [_file(tmp_path, f"f{i}.json", "x" * 100) for i in range(4)]
+    for path in paths:
+        queue.put(path, ready=True)
+    # 100 bytes each: the second reaches 150, the group stops there
+    assert queue.take(timeout=5, max_files=10, max_bytes=150) == paths[:2]
+    # a single file over the bound is still taken (alone)
+    assert queue.take(timeout=5, max_files=10, max_bytes=50) == [paths[2]]
+    assert queue.take(timeout=5, max_files=10, max_bytes=10**9) == [paths[3]]
+
+
+def test_take_never_waits_for_a_path_not_yet_due(tmp_path: Path) -> None:
+    queue = WorkQueue(LONG_SETTLE)
+    now, later = _file(tmp_path, "now.json"), _file(tmp_path, "later.json")
+    queue.put(now, ready=True)
+    queue.put(later, ready=False)  # settling for LONG_SETTLE
+    assert queue.take(timeout=5, max_files=10, max_bytes=10**9) == [now]
+    assert queue.depth() == 1
+    queue.done()

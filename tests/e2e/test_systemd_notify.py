@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from daemon.config import Settings
-from daemon.ingest.pipeline import FileOutcome
+from daemon.ingest.outcome import FileOutcome
 from daemon.live.notify import Notifier
 from daemon.live.service import Daemon
 from tests.support import deliver, wait_for

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from daemon.config import Settings
 from daemon.ingest.oneshot import prepare
-from daemon.ingest.pipeline import FileOutcome, Pipeline
+from daemon.ingest.outcome import FileOutcome
+from daemon.ingest.pipeline import Pipeline
 from daemon.store.engine import Database
 from daemon.store.locks import MAX_NAMED_LOCKS, is_question_key_conflict, lock_key
 from daemon.store.models import FileRecord, Indicator, QAPairRow, utcnow
