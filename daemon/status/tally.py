@@ -7,7 +7,6 @@ sums) are kept by a ``StoredTally`` that reads only the rows added since its las
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +17,8 @@ from daemon.store.engine import Reader
 from daemon.store.models import FileRecord, QAPairRow
 from handlers import pair_kinds
 
-FULL_RECOUNT_SECONDS = 60.0  # the tally is recounted from scratch at least this often
+# a writer's tally is counted afresh this often (daemon/status/writer: in the background)
+FULL_RECOUNT_SECONDS = 60.0
 SNAPSHOT_ATTEMPTS = 3  # a full count that saw commits land meanwhile is done again
 
 # Built once: building a statement costs more than running it here.
@@ -102,14 +102,13 @@ class StoredTally:
     it still the same row?), then only the rows between that one and the highest id. A
     deleted row, a row replaced under the same id, or (PostgreSQL) a row committed late
     under a lower id by another daemon makes the counts disagree with the table, and that
-    table is counted again in full. A full recount also happens every
-    ``FULL_RECOUNT_SECONDS``, so a change made behind inboxd's back (a user's script
-    updating rows) shows within a minute. Not thread-safe: one instance per
-    ``StatusWriter``, which writes one status at a time.
+    table is counted again in full. A ``StatusWriter`` also counts a new tally every
+    ``FULL_RECOUNT_SECONDS``, off its writes, and takes it in place of its own, so a change
+    made behind inboxd's back (a user's script updating rows) shows within a minute or so.
+    Not thread-safe: one instance per ``StatusWriter``, which writes one status at a time.
     """
 
     def __init__(self) -> None:
-        self._recounted_at = float("-inf")
         self._pairs_upto: int | None = None  # highest qa_id counted; None: count everything
         self._pairs_mark: Any = None  # the question key of that row
         self._pairs_total = 0
@@ -128,9 +127,6 @@ class StoredTally:
     # -- reading the database --------------------------------------------------------------
     def refresh(self, reader: Reader) -> None:
         """Bring the counts up to what is committed now: one query when nothing changed."""
-        if time.monotonic() - self._recounted_at >= FULL_RECOUNT_SECONDS:
-            self._pairs_upto = self._files_upto = None
-            self._recounted_at = time.monotonic()
         # a disagreement makes the next attempt count that table in full; commits landing
         # meanwhile make it disagree too, hence a few attempts (after which the last counts
         # are shown, and the next refresh counts everything again)
