@@ -80,7 +80,14 @@ NEW_FILES = select(
     FileRecord.pairs_filtered,
     FileRecord.id,
     FileRecord.processed_at,
+    FileRecord.kind,
 ).where(FileRecord.id > bindparam("above"), FileRecord.id <= bindparam("upto"))
+TIERS = (  # partial index: only the refined rows
+    select(QAPairRow.tier, func.count())
+    .where(QAPairRow.tier.is_not(None))
+    .group_by(QAPairRow.tier)
+    .order_by(QAPairRow.tier)
+)
 DUPLICATE_ONLY_FILES = (  # data files that brought only duplicates: few, details read
     select(FileRecord.agent, FileRecord.details).where(
         FileRecord.id > bindparam("above"),
@@ -123,6 +130,7 @@ class StoredTally:
         self._agent_sums: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         # agent -> sessions of its data files that brought only duplicates
         self._duplicate_only: defaultdict[str, set[int]] = defaultdict(set)
+        self._tiers: dict[str, int] | None = None  # refined pairs per tier; None: count
 
     # -- reading the database --------------------------------------------------------------
     def refresh(self, reader: Reader) -> None:
@@ -197,11 +205,16 @@ class StoredTally:
             self._outcomes.clear()
             self._agent_sums.clear()
             self._duplicate_only.clear()
-            rows = [(*row, None, None) for row in reader.execute(FILES_GROUPED, bounds)]
+            rows = [(*row, None, None, None) for row in reader.execute(FILES_GROUPED, bounds)]
             new_mark = reader.scalar(FILE_MARK, {"files_at": upto})
+            self._tiers = None
         else:
             rows = reader.execute(NEW_FILES, bounds).all()
-        for agent, outcome, count, stored, duplicate, skipped, filtered, row_id, at in rows:
+            kinds = pair_kinds()
+            if any(row[-1] not in kinds for row in rows):
+                self._tiers = None  # a refinement (or another file that is no delivery of
+                # pairs) may have set tiers; a Q&A delivery never does
+        for agent, outcome, count, stored, duplicate, skipped, filtered, row_id, at, _ in rows:
             self._outcomes[outcome] += count
             sums = self._agent_sums[agent]
             for i, value in enumerate((stored, duplicate, skipped, filtered)):
@@ -216,6 +229,14 @@ class StoredTally:
         agrees = self._files_total == total
         self._files_upto, self._files_mark = (upto, new_mark) if agrees else (None, None)
         return agrees
+
+    def tiers(self, reader: Reader) -> dict[str, int]:
+        """Refined pairs per quality tier, counted again only after a file that is no Q&A
+        delivery, or with the whole tally: a tier is set by a refinement file, and counting
+        them is most of a status write at a million pairs (docs/performance.md)."""
+        if self._tiers is None:
+            self._tiers = {tier: n for tier, n in reader.execute(TIERS) if tier is not None}
+        return dict(self._tiers)
 
     @property
     def files_upto(self) -> int | None:

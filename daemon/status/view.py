@@ -72,12 +72,6 @@ LAST_SIGNAL = (
     .order_by(_SIGNALS.c.id.desc())
     .limit(1)
 )
-TIERS = (  # partial index: only the refined rows
-    select(QAPairRow.tier, func.count())
-    .where(QAPairRow.tier.is_not(None))
-    .group_by(QAPairRow.tier)
-    .order_by(QAPairRow.tier)
-)
 INDICATOR_COUNT = select(func.count()).select_from(Indicator)
 PENDING_COUNT = select(func.count()).select_from(PendingRefinement)
 KEY_CONFLICT_COUNT = (  # partial index: only the marked rows
@@ -199,7 +193,7 @@ def agent_view(
     }
     if agent == settings.orchestrator:
         view["database"] = database_totals(reader, tally)
-        view["database"]["tiers"] = dict(reader.execute(TIERS).all())
+        view["database"]["tiers"] = tally.tiers(reader)
         view["gaps"] = gaps(session_coverage(reader, stored=stored)).as_dict()
         view["datasets"] = last_snapshot(settings)
     if agent == settings.refiner:
