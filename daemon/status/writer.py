@@ -79,14 +79,14 @@ class StatusWriter:
                 if counted is not None:
                     view[COUNTED_KEY] = counted
                 self._write_files(agent, view)
-        self._recount_when_due()
+            self._recount_when_due()
 
     def _recount_when_due(self) -> None:
         """Every ``FULL_RECOUNT_SECONDS``, a tally counted afresh on a thread of its own
         (which catches an update made behind inboxd's back): at a million pairs that count
         takes longer than a status write should (docs/performance.md, "Status at a million
         pairs"). SQLite and PostgreSQL do the counting with the interpreter's lock released.
-        """
+        Called under the write lock: one count at a time."""
         if time.monotonic() < self._recount_due:
             return
         if self._recounting is not None and self._recounting.is_alive():
@@ -102,9 +102,7 @@ class StatusWriter:
             with self.db.reader() as db_session:
                 recounted = fresh_tally(db_session.connection())
         except Exception as exc:  # the database away, say: the writes go on with their own
-            log.warning(
-                "status.recount_failed", reason=str(exc).splitlines()[0] if str(exc) else repr(exc)
-            )
+            log.warning("status.recount_failed", reason=str(exc) or repr(exc))
             return
         with self._lock:
             self._recounted = recounted
