@@ -34,7 +34,7 @@ def _written(settings: Settings, agent: str) -> dict[str, Any]:
         (settings.root_path / "inbox" / agent / STATUS_JSON).read_text()
     )
     view.pop("updated_at")
-    view.pop(COUNTED_KEY)  # what the view was counted from: no part of the view
+    view.pop(COUNTED_KEY, None)  # what the view was counted from (SQLite): not the view
     return view
 
 
