@@ -63,12 +63,15 @@ def build(root: Path, pairs: int) -> None:
             pipeline.process(target)
 
 
-def refresh_times(root: Path, runs: int) -> tuple[list[float], list[float]]:
+Timed = tuple[list[float], list[float]]  # wall seconds, CPU seconds of this thread
+
+
+def refresh_times(root: Path, runs: int) -> tuple[Timed, Timed]:
     """Seconds of ``StatusWriter.write`` for droid and the orchestrator after one new file:
     with the writer's running tally, and with a tally counted afresh (the baseline)."""
     pool = answer_pool(16, 300, seed=5)
-    running: list[float] = []
-    recounted: list[float] = []
+    running: Timed = ([], [])
+    recounted: Timed = ([], [])
     with prepared(root) as (settings, db):
         writer = StatusWriter(settings, db)
         writer.write_all()  # the first write counts everything, as a daemon's start does
@@ -83,9 +86,10 @@ def refresh_times(root: Path, runs: int) -> tuple[list[float], list[float]]:
                     raise RuntimeError(f"status bench: {new} not imported")
                 if fresh:
                     writer.tally = StoredTally()
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.thread_time()
                 writer.write(agents)
-                times.append(time.perf_counter() - started)
+                times[0].append(time.perf_counter() - started)
+                times[1].append(time.thread_time() - cpu)
         writer.write_all()  # every agent current again, for the command's runs
     return running, recounted
 
@@ -149,7 +153,7 @@ def run(cfg: Config, shared: dict[str, Any]) -> list[Row]:
     demo_runs = command_times(demo, cfg.status_command_runs, work)
     root = work / "root"
     build(root, cfg.status_pairs)
-    running, recounted = refresh_times(root, cfg.status_write_runs)
+    (running, running_cpu), (recounted, recounted_cpu) = refresh_times(root, cfg.status_write_runs)
     log(
         f"status: write {median(running) * 1000:.1f} ms, recounted "
         f"{median(recounted) * 1000:.1f} ms"
@@ -169,6 +173,8 @@ def run(cfg: Config, shared: dict[str, Any]) -> list[Row]:
             f"< {WRITE_TARGET_SECONDS * 1000:.0f} ms",
             median(running) < WRITE_TARGET_SECONDS,
             note=f"slowest {max(running) * 1000:.1f} ms",
+            cpu=median(running_cpu),
+            baseline_cpu=median(recounted_cpu),
             samples=running,
             baseline_samples=recounted,
         ),
