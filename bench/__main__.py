@@ -11,6 +11,7 @@ scenario could not run). Progress goes to stderr, the table to stdout, everythin
     python -m bench --only export   # one scenario (repeatable)
     python -m bench --only hosts    # the several-daemon rows of docs/performance.md
     python -m bench --only datasets # issue 15's snapshots: Parquet and DuckDB vs a baseline
+    python -m bench --only status   # issue 16's status write and `inboxd status` at 1M pairs
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import orjson
 for _name in [n for n in os.environ if n.startswith("INBOXD_")]:
     del os.environ[_name]
 
-from bench import burst, datasets, export, hosts, latency, memory, restart  # noqa: E402
+from bench import burst, datasets, export, hosts, latency, memory, restart, status  # noqa: E402
 from bench.common import REPO, Config, Row, log  # noqa: E402
 from bench.inproc import quiet_logging  # noqa: E402
 from bench.table import render  # noqa: E402
@@ -50,6 +51,7 @@ SCENARIOS: dict[str, Scenario] = {
     "restart": restart.run,
     "hosts": hosts.run,
     "datasets": datasets.run,
+    "status": status.run,
 }
 
 
@@ -76,6 +78,9 @@ def make_config(quick: bool, work: Path) -> Config:
             hosts_indicators=20,
             datasets_pairs=20_000,
             datasets_large_pairs=0,
+            status_pairs=100_000,
+            status_write_runs=5,
+            status_command_runs=7,
         )
     return Config(
         quick=False,
@@ -98,6 +103,9 @@ def make_config(quick: bool, work: Path) -> Config:
         hosts_indicators=20,
         datasets_pairs=200_000,
         datasets_large_pairs=1_000_000,
+        status_pairs=1_000_000,
+        status_write_runs=9,
+        status_command_runs=9,
     )
 
 

@@ -78,6 +78,9 @@ class Config:
     hosts_indicators: int
     datasets_pairs: int  # the snapshot compared with the baseline (Parquet and DuckDB)
     datasets_large_pairs: int  # the large Parquet snapshot's memory; 0: not run
+    status_pairs: int  # stored pairs under the status write and ``inboxd status``
+    status_write_runs: int  # status writes timed, each after one new file
+    status_command_runs: int  # whole ``inboxd status`` processes, each way
     users_noindex: bool = True
 
 

@@ -27,8 +27,6 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from daemon.errors import ConfigError
 
@@ -318,6 +316,9 @@ class Settings(BaseSettings):
         """A URL SQLAlchemy can parse, for a database inboxd works with."""
         if url is None:
             return None
+        from sqlalchemy.engine import make_url  # only for a URL given: `inboxd status` may not
+        from sqlalchemy.exc import ArgumentError  # need SQLAlchemy at all (docs/performance.md)
+
         try:
             backend = make_url(url).get_backend_name()
         except ArgumentError:
@@ -403,8 +404,13 @@ class Settings(BaseSettings):
         return self.root_path / self.datasets_dir
 
     @property
+    def default_database(self) -> Path:
+        """The SQLite file used when no ``database_url`` is given."""
+        return self.var_dir / "inboxd.db"
+
+    @property
     def url(self) -> str:
-        return self.database_url or f"sqlite:///{self.var_dir / 'inboxd.db'}"
+        return self.database_url or f"sqlite:///{self.default_database}"
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -449,6 +455,9 @@ def _problem(error: ErrorDetails, given: Mapping[str, Any], config: ConfigFile) 
 def _shown(name: str, value: Any) -> str:
     """A value as it is quoted in an error; a database URL without its password."""
     if name == "database_url" and isinstance(value, str):
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         with contextlib.suppress(ArgumentError):  # not a URL: shown as given
             value = make_url(value).render_as_string(hide_password=True)
     return repr(value)

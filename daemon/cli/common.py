@@ -110,21 +110,34 @@ def existing_database(settings: Settings) -> Database:
     from sqlalchemy.engine import make_url
 
     from daemon.store import migrate
+    from daemon.store.revisions import VERSION_TABLE
 
     url = make_url(settings.url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        path = Path(str(url.database))
-        if not path.is_file():
-            raise UsageError(f"no database at {path}; {NO_DATABASE_HINT}")
+    path = sqlite_file(settings)
+    if path is not None and not path.is_file():
+        raise UsageError(f"no database at {path}; {NO_DATABASE_HINT}")
     db = open_database(settings)
     with db.engine.connect() as connection:
-        has_schema = inspect(connection).has_table(migrate.VERSION_TABLE)
+        has_schema = inspect(connection).has_table(VERSION_TABLE)
     if not has_schema:
         shown = url.render_as_string(hide_password=True)
         raise UsageError(f"the database {shown} holds no inboxd schema; {NO_DATABASE_HINT}")
     log_to(settings)
     migrate.upgrade(db)
     return db
+
+
+def sqlite_file(settings: Settings) -> Path | None:
+    """The settings' database when it is a SQLite file; None for PostgreSQL or in memory.
+    The default one is known without parsing a URL (no SQLAlchemy: ``inboxd status``)."""
+    if settings.database_url is None:
+        return settings.default_database
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(str(url.database))
+    return None
 
 
 def known_agent(settings: Settings, agent: str) -> str:

@@ -28,6 +28,7 @@ from daemon.config import Settings
 from daemon.ingest.paths import BOXES
 from daemon.store import health, migrate
 from daemon.store.engine import Database
+from daemon.store.revisions import MIGRATIONS_DIR
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -332,7 +333,7 @@ def check_constraints(settings: Settings) -> Finding:
 
 def _known_revision(revision: str) -> bool:
     try:
-        return ScriptDirectory(str(migrate.MIGRATIONS_DIR)).get_revision(revision) is not None
+        return ScriptDirectory(str(MIGRATIONS_DIR)).get_revision(revision) is not None
     except CommandError:
         return False
 

@@ -13,7 +13,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -21,6 +21,9 @@ import typer
 from daemon.cli.common import DbOpt, RootOpt, existing_database, existing_root, known_agent
 from daemon.cli.exits import EXIT_OK
 from daemon.errors import EXIT_FAILED, InboxdError, UsageError
+
+if TYPE_CHECKING:
+    from daemon.config import Settings
 
 # What a command needs beyond its options (the status view, the database, the settings) is
 # imported inside it: registering these commands must not import it for every other command.
@@ -30,15 +33,68 @@ def status(
     agent: Annotated[str | None, typer.Option("--agent", help="One agent only.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable.")] = False,
     write: Annotated[bool, typer.Option("--write", help="Rewrite status files.")] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="Read the database even when the status files are current."),
+    ] = False,
     root: RootOpt = None,
     database: DbOpt = None,
 ) -> None:
     """Show what the database knows, per agent (and rewrite the status files with --write)."""
-    from daemon.status.render import render_markdown
-    from daemon.status.view import agent_view, database_totals
-
     settings = existing_root(root, database)
     agents = [known_agent(settings, agent)] if agent else settings.agents
+    shown = None if write or fresh else _current_status(settings, agents, with_totals=as_json)
+    if shown is None:
+        shown = _status_from_database(settings, agents, write=write)
+    views, totals = shown
+    if as_json:
+        summary = {
+            "pairs": totals["pairs"],
+            "files": totals["files"],
+            "database": totals,
+            "agents": views,
+        }
+        sys.stdout.write(
+            orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+            + "\n"
+        )
+    else:
+        from daemon.status.render import render_markdown
+
+        for view in views.values():
+            typer.echo(render_markdown(view))
+
+
+StatusShown = tuple[dict[str, dict[str, Any]], dict[str, Any]]  # views, whole-database totals
+
+
+def _current_status(
+    settings: Settings, agents: list[str], *, with_totals: bool
+) -> StatusShown | None:
+    """The status files as they are, when all are current (``daemon/status/current``): no
+    SQLAlchemy imported. The totals (``--json``) are the orchestrator's, without its tiers."""
+    from daemon.cli.common import sqlite_file
+    from daemon.status.current import current_views
+
+    database = sqlite_file(settings)
+    if database is None:
+        return None
+    orchestrator = settings.orchestrator
+    read = [*agents, orchestrator] if with_totals and orchestrator not in agents else agents
+    views = current_views(settings, read, database)
+    if views is None:
+        return None
+    totals: dict[str, Any] = {}
+    if with_totals:
+        if "database" not in views[orchestrator]:
+            return None
+        totals = {k: v for k, v in views[orchestrator]["database"].items() if k != "tiers"}
+    return {a: views[a] for a in agents}, totals
+
+
+def _status_from_database(settings: Settings, agents: list[str], *, write: bool) -> StatusShown:
+    from daemon.status.view import agent_view, database_totals
+
     db = existing_database(settings)
     if write:
         from daemon.status.writer import StatusWriter
@@ -46,21 +102,7 @@ def status(
         StatusWriter(settings, db).write(agents)
     with db.reader() as db_session:
         views = {a: agent_view(db_session, settings, a) for a in agents}
-        by_outcome = database_totals(db_session)
-        summary = {
-            "pairs": by_outcome["pairs"],
-            "files": by_outcome["files"],
-            "database": by_outcome,
-            "agents": views,
-        }
-    if as_json:
-        sys.stdout.write(
-            orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
-            + "\n"
-        )
-    else:
-        for view in views.values():
-            typer.echo(render_markdown(view))
+        return views, database_totals(db_session)
 
 
 def report(

@@ -7,7 +7,6 @@ sums) are kept by a ``StoredTally`` that reads only the rows added since its las
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +17,8 @@ from daemon.store.engine import Reader
 from daemon.store.models import FileRecord, QAPairRow
 from handlers import pair_kinds
 
-FULL_RECOUNT_SECONDS = 60.0  # the tally is recounted from scratch at least this often
+# a writer's tally is counted afresh this often (daemon/status/writer: in the background)
+FULL_RECOUNT_SECONDS = 60.0
 SNAPSHOT_ATTEMPTS = 3  # a full count that saw commits land meanwhile is done again
 
 # Built once: building a statement costs more than running it here.
@@ -80,7 +80,14 @@ NEW_FILES = select(
     FileRecord.pairs_filtered,
     FileRecord.id,
     FileRecord.processed_at,
+    FileRecord.kind,
 ).where(FileRecord.id > bindparam("above"), FileRecord.id <= bindparam("upto"))
+TIERS = (  # partial index: only the refined rows
+    select(QAPairRow.tier, func.count())
+    .where(QAPairRow.tier.is_not(None))
+    .group_by(QAPairRow.tier)
+    .order_by(QAPairRow.tier)
+)
 DUPLICATE_ONLY_FILES = (  # data files that brought only duplicates: few, details read
     select(FileRecord.agent, FileRecord.details).where(
         FileRecord.id > bindparam("above"),
@@ -102,14 +109,13 @@ class StoredTally:
     it still the same row?), then only the rows between that one and the highest id. A
     deleted row, a row replaced under the same id, or (PostgreSQL) a row committed late
     under a lower id by another daemon makes the counts disagree with the table, and that
-    table is counted again in full. A full recount also happens every
-    ``FULL_RECOUNT_SECONDS``, so a change made behind inboxd's back (a user's script
-    updating rows) shows within a minute. Not thread-safe: one instance per
-    ``StatusWriter``, which writes one status at a time.
+    table is counted again in full. A ``StatusWriter`` also counts a new tally every
+    ``FULL_RECOUNT_SECONDS``, off its writes, and takes it in place of its own, so a change
+    made behind inboxd's back (a user's script updating rows) shows within a minute or so.
+    Not thread-safe: one instance per ``StatusWriter``, which writes one status at a time.
     """
 
     def __init__(self) -> None:
-        self._recounted_at = float("-inf")
         self._pairs_upto: int | None = None  # highest qa_id counted; None: count everything
         self._pairs_mark: Any = None  # the question key of that row
         self._pairs_total = 0
@@ -124,13 +130,11 @@ class StoredTally:
         self._agent_sums: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         # agent -> sessions of its data files that brought only duplicates
         self._duplicate_only: defaultdict[str, set[int]] = defaultdict(set)
+        self._tiers: dict[str, int] | None = None  # refined pairs per tier; None: count
 
     # -- reading the database --------------------------------------------------------------
     def refresh(self, reader: Reader) -> None:
         """Bring the counts up to what is committed now: one query when nothing changed."""
-        if time.monotonic() - self._recounted_at >= FULL_RECOUNT_SECONDS:
-            self._pairs_upto = self._files_upto = None
-            self._recounted_at = time.monotonic()
         # a disagreement makes the next attempt count that table in full; commits landing
         # meanwhile make it disagree too, hence a few attempts (after which the last counts
         # are shown, and the next refresh counts everything again)
@@ -201,11 +205,16 @@ class StoredTally:
             self._outcomes.clear()
             self._agent_sums.clear()
             self._duplicate_only.clear()
-            rows = [(*row, None, None) for row in reader.execute(FILES_GROUPED, bounds)]
+            rows = [(*row, None, None, None) for row in reader.execute(FILES_GROUPED, bounds)]
             new_mark = reader.scalar(FILE_MARK, {"files_at": upto})
+            self._tiers = None
         else:
             rows = reader.execute(NEW_FILES, bounds).all()
-        for agent, outcome, count, stored, duplicate, skipped, filtered, row_id, at in rows:
+            kinds = pair_kinds()
+            if any(row[-1] not in kinds for row in rows):
+                self._tiers = None  # a refinement (or another file that is no delivery of
+                # pairs) may have set tiers; a Q&A delivery never does
+        for agent, outcome, count, stored, duplicate, skipped, filtered, row_id, at, _ in rows:
             self._outcomes[outcome] += count
             sums = self._agent_sums[agent]
             for i, value in enumerate((stored, duplicate, skipped, filtered)):
@@ -220,6 +229,14 @@ class StoredTally:
         agrees = self._files_total == total
         self._files_upto, self._files_mark = (upto, new_mark) if agrees else (None, None)
         return agrees
+
+    def tiers(self, reader: Reader) -> dict[str, int]:
+        """Refined pairs per quality tier, counted again only after a file that is no Q&A
+        delivery, or with the whole tally: a tier is set by a refinement file, and counting
+        them is most of a status write at a million pairs (docs/performance.md)."""
+        if self._tiers is None:
+            self._tiers = {tier: n for tier, n in reader.execute(TIERS) if tier is not None}
+        return dict(self._tiers)
 
     @property
     def files_upto(self) -> int | None:

@@ -14,9 +14,9 @@ from sqlalchemy import Integer, Row, bindparam, func, select, true
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
-from daemon.dataset.manifest import latest_snapshot
 from daemon.ingest import ledger
 from daemon.status.coverage import gaps, session_coverage
+from daemon.status.current import last_snapshot, now_stamp, stamp
 from daemon.status.tally import StoredTally, fresh_tally
 from daemon.store.engine import Reader
 from daemon.store.models import (
@@ -26,18 +26,12 @@ from daemon.store.models import (
     ProgressClaimRow,
     QAPairRow,
     SignalRow,
-    utcnow,
 )
 
 if TYPE_CHECKING:  # the waiting files come from the writer: `inboxd status` needs no watcher
     from daemon.ingest.waiting import WaitingFile
 
 AnyRow = Row[*tuple[Any, ...]]  # a result row, whatever its columns
-
-
-def stamp(value: Any) -> str | None:
-    """A stored (naive UTC) time as the status files show it."""
-    return f"{value.isoformat(timespec='seconds')}Z" if value is not None else None
 
 
 # The per-write statements, built once: building a statement costs more than running it
@@ -77,12 +71,6 @@ LAST_SIGNAL = (
     .where(_SIGNALS.c.agent == bindparam("agent"))
     .order_by(_SIGNALS.c.id.desc())
     .limit(1)
-)
-TIERS = (  # partial index: only the refined rows
-    select(QAPairRow.tier, func.count())
-    .where(QAPairRow.tier.is_not(None))
-    .group_by(QAPairRow.tier)
-    .order_by(QAPairRow.tier)
 )
 INDICATOR_COUNT = select(func.count()).select_from(Indicator)
 PENDING_COUNT = select(func.count()).select_from(PendingRefinement)
@@ -180,7 +168,7 @@ def agent_view(
     signal = reader.execute(LAST_SIGNAL, {"agent": agent}).first()
     view: dict[str, Any] = {
         "agent": agent,
-        "updated_at": stamp(utcnow()),
+        "updated_at": now_stamp(),
         "sessions": {
             "assigned": [c.number for c in coverage],
             "delivered": sorted(delivered_sessions),
@@ -205,28 +193,13 @@ def agent_view(
     }
     if agent == settings.orchestrator:
         view["database"] = database_totals(reader, tally)
-        view["database"]["tiers"] = dict(reader.execute(TIERS).all())
+        view["database"]["tiers"] = tally.tiers(reader)
         view["gaps"] = gaps(session_coverage(reader, stored=stored)).as_dict()
-        view["datasets"] = _last_snapshot(settings)
+        view["datasets"] = last_snapshot(settings)
     if agent == settings.refiner:
         view["refinement"] = refinement_queue(reader)
     view["next"] = _next_steps(view, coverage)
     return view
-
-
-def _last_snapshot(settings: Settings) -> dict[str, Any] | None:
-    """The dataset snapshot written last (``inboxd dataset``; at batch close with
-    ``snapshot_on_close``), for the orchestrator's status."""
-    manifest = latest_snapshot(settings.dataset_dir)
-    if manifest is None:
-        return None
-    return {
-        "name": manifest.name,
-        "pairs": manifest.pairs,
-        "parent": manifest.parent,
-        "at": stamp(manifest.created_at),
-        "path": (settings.datasets_dir / manifest.name).as_posix(),
-    }
 
 
 def _progress(claim: AnyRow | None, sessions_with_pairs: int, own_sessions: int) -> dict[str, Any]:

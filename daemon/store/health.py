@@ -16,8 +16,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.store.engine import Database
-from daemon.store.migrate import VERSION_TABLE
 from daemon.store.models import Base
+from daemon.store.revisions import VERSION_TABLE
 
 PROBE_VERSION = "inboxd-doctor-probe"  # never committed
 SHOWN = 5  # problems named in a finding; the rest counted

@@ -10,9 +10,7 @@ quiet unless the log level is debug (``daemon.logging``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Connection, false, inspect, select, text, true, update
@@ -21,6 +19,7 @@ from daemon.logging import get_logger
 from daemon.store.engine import Database, while_sqlite_locked
 from daemon.store.locks import lock_key
 from daemon.store.models import Base, QAPairRow
+from daemon.store.revisions import MIGRATIONS_DIR, VERSION_TABLE, script_head
 from handlers.text import question_key
 
 if TYPE_CHECKING:
@@ -30,15 +29,8 @@ if TYPE_CHECKING:
 
 log = get_logger("inboxd.store")
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SCHEMA_LOCK = lock_key("schema", "migrate")
 SQLITE_MIGRATION_WAIT = 600.0  # an adoption of a large database may take minutes
-VERSION_TABLE = "alembic_version"  # alembic's default, which env.py keeps
-# ``revision = "0004"`` / ``down_revision = "0003"`` (or None), as script.py.mako writes them
-_REVISION_LINE = re.compile(
-    r"""^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(?:(["'])([^"'\n]+)\2|(None))\s*$""",
-    re.MULTILINE,
-)
 
 
 def _alembic_config() -> Config:
@@ -56,31 +48,6 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     assert head is not None
     return head
-
-
-def script_head() -> str | None:
-    """The head revision read from the migration scripts' text, without importing alembic.
-
-    None when the scripts are not a simple chain of literal revisions (a merge, a branch, a
-    computed value): then alembic decides. A test checks it agrees with ``head_revision``.
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        if script.name.startswith("__init__"):
-            continue  # alembic skips it too
-        found = {
-            name: quoted or none
-            for name, _q, quoted, none in _REVISION_LINE.findall(script.read_text(encoding="utf-8"))
-        }
-        revision, parent = found.get("revision"), found.get("down_revision")
-        if revision in (None, "None") or parent is None:
-            return None
-        revisions.add(revision)
-        if parent != "None":
-            parents.add(parent)
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 and parents <= revisions else None
 
 
 def current_revision(db: Database) -> str | None:

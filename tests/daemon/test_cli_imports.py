@@ -6,8 +6,10 @@ Each case runs the console script's own entry (``daemon.console.main``) in a pro
 own and records ``sys.modules`` as the process leaves (``main`` runs the atexit handlers before
 its ``os._exit``). The help needs typer and rich only: neither the settings (pydantic), the
 database (SQLAlchemy), the log (structlog) nor any part of the pipeline, the daemon or the
-datasets. ``status`` needs the settings, the database and the status view, and not the
-migrations' alembic, the watcher, the pipeline or the dataset writers.
+datasets. ``status`` on current status files needs the settings and sqlite3, not SQLAlchemy,
+the log or the status view (``daemon/status/current``); reading the database, it needs the
+status view, and not the migrations' alembic, the watcher, the pipeline or the dataset
+writers.
 
 The imports a command makes are no garbage: ``daemon.console`` keeps the cyclic collector away
 until ``START_OBJECTS`` objects are made, then it runs at its usual thresholds; the daemon ends
@@ -73,6 +75,17 @@ STATUS_MUST_NOT_IMPORT = (
     "daemon.store.backup",
     "daemon.status.writer",
 )
+CURRENT_STATUS_MUST_NOT_IMPORT = (
+    "sqlalchemy",
+    "structlog",
+    "handlers",
+    "daemon.logging",
+    "daemon.store.engine",
+    "daemon.store.models",
+    "daemon.ingest",
+    "daemon.status.view",
+    "daemon.status.tally",
+)
 
 
 def modules_after(args: list[str], cwd: Path) -> tuple[int, str, set[str]]:
@@ -111,17 +124,45 @@ def test_the_help_imports_nothing_the_commands_use(args: list[str], tmp_path: Pa
     assert loaded(modules, HELP_MUST_NOT_IMPORT) == []
 
 
-def test_status_imports_neither_alembic_nor_the_watcher_nor_the_pipeline(
+def test_status_from_the_database_imports_neither_alembic_nor_the_watcher_nor_the_pipeline(
     run: Run, root: Path
 ) -> None:
     """On the demo tree, scanned: every part of the status view is shown."""
     assert run("demo")[0] == EXIT_OK
     run("scan")
-    code, out, modules = modules_after(["status", "--root", str(root)], root)
+    code, out, modules = modules_after(["status", "--fresh", "--root", str(root)], root)
     assert code == EXIT_OK, out
     assert "# inboxd status: droid" in out
     assert {"sqlalchemy", "daemon.status.view"} <= modules
     assert loaded(modules, STATUS_MUST_NOT_IMPORT) == []
+
+
+@pytest.mark.parametrize("args", [[], ["--json"], ["--agent", "gemini"]], ids=str)
+def test_status_on_current_files_imports_no_sqlalchemy(
+    run: Run, root: Path, args: list[str]
+) -> None:
+    """``scan`` leaves every agent's status current: ``status`` shows the files as they are
+    (daemon/status/current), checked with the standard library's sqlite3."""
+    assert run("demo")[0] == EXIT_OK
+    run("scan")
+    code, out, modules = modules_after(["status", *args, "--root", str(root)], root)
+    assert code == EXIT_OK, out
+    assert "gemini" in out
+    assert {"sqlite3", "daemon.status.current"} <= modules
+    assert loaded(modules, (*STATUS_MUST_NOT_IMPORT, *CURRENT_STATUS_MUST_NOT_IMPORT)) == []
+
+
+def test_status_on_files_older_than_the_ledger_reads_the_database(run: Run, root: Path) -> None:
+    """A file handled after the last status write: the quick way is not taken."""
+    assert run("demo")[0] == EXIT_OK
+    run("scan")
+    late = root / "outbox" / "droid" / "late_qa_pairs.json"
+    late.write_text(json.dumps([{"question": "What does a late cross mean?", "answer": "x"}]))
+    assert run("process", str(late))[0] == EXIT_OK  # droid's and the orchestrator's rewritten
+    code, out, modules = modules_after(["status", "--root", str(root)], root)
+    assert code == EXIT_OK, out
+    assert "late_qa_pairs.json" in out.split("# inboxd status: claude")[0]  # droid's part
+    assert {"sqlalchemy", "daemon.status.view"} <= modules
 
 
 @pytest.fixture

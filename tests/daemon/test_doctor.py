@@ -16,8 +16,8 @@ from daemon.cli.doctor import Finding, run_checks
 from daemon.config import Settings
 from daemon.store import migrate
 from daemon.store.engine import Database
-from daemon.store.migrate import MIGRATIONS_DIR
 from daemon.store.models import QUESTION_KEY_INDEX
+from daemon.store.revisions import MIGRATIONS_DIR
 from tests.support import read_only_file
 
 

@@ -19,6 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from daemon.store import migrate
 from daemon.store.engine import Database
 from daemon.store.models import Base
+from daemon.store.revisions import script_head
 from handlers.text import question_key
 from tests.support import SAMPLES, Run, assert_created_as_migrated, cli_runner
 
@@ -225,7 +226,7 @@ def test_init_creates_the_tree_for_every_agent(run: Run, root: Path) -> None:
 
 def test_the_scripts_head_read_as_text_is_alembics_head() -> None:
     """``upgrade`` trusts ``script_head`` to skip alembic: it must name alembic's head."""
-    assert migrate.script_head() == migrate.head_revision()
+    assert script_head() == migrate.head_revision()
 
 
 def test_alembic_is_imported_only_for_a_database_to_migrate(

@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from daemon.config import Settings
 from daemon.fsutil import write_atomic
 from daemon.ingest.pipeline import Pipeline
+from daemon.status import writer as status_writer
+from daemon.status.current import COUNTED_KEY, STATUS_JSON
 from daemon.status.view import agent_view
-from daemon.status.writer import STATUS_JSON, StatusWriter
+from daemon.status.writer import StatusWriter
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, QAPairRow
 from tests.support import deliver, sample_files
@@ -32,6 +34,7 @@ def _written(settings: Settings, agent: str) -> dict[str, Any]:
         (settings.root_path / "inbox" / agent / STATUS_JSON).read_text()
     )
     view.pop("updated_at")
+    view.pop(COUNTED_KEY, None)  # what the view was counted from (SQLite): not the view
     return view
 
 
@@ -118,6 +121,28 @@ def test_rows_removed_behind_inboxds_back_are_noticed(
     _assert_current(settings, db, writer)
     # and rows added after that are counted on top of the recount
     pipeline.process(deliver(settings.root_path, "outbox/droid/session_02/wma_qa_pairs.jsonl"))
+    _assert_current(settings, db, writer)
+
+
+def test_rows_updated_behind_inboxds_back_are_noticed_by_the_recount(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update adds no row: the writes do not see it, the tally counted afresh on its own
+    thread (here at every write, not every minute) does, and the next write takes it."""
+    monkeypatch.setattr(status_writer, "FULL_RECOUNT_SECONDS", 0.0)
+    writer = StatusWriter(settings, db)
+    pipeline = Pipeline(settings, db, on_status=writer.write)
+    for rel in _order():
+        pipeline.process(deliver(settings.root_path, rel))
+    assert writer._recounting is not None
+    writer._recounting.join(30)
+    with db.transaction() as db_session:  # e.g. a user's script renumbering a session
+        db_session.execute(
+            update(QAPairRow).where(QAPairRow.session_number == 2).values(session_number=3)
+        )
+    writer.write_all()  # nothing new to read: the counts of before
+    assert _written(settings, "droid") != _fresh(settings, db, "droid")
+    writer._recounting.join(30)  # the count this write started, after the update
     _assert_current(settings, db, writer)
 
 

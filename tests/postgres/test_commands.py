@@ -212,3 +212,32 @@ def test_retry_takes_a_rejected_file_once_the_configuration_allows_it(
     assert code == 0, out
     assert out.startswith("imported  outbox/mystery/sma_qa_pairs.json")
     assert _query(postgres_url, "SELECT outcome, pairs_stored FROM files") == [("imported", 4)]
+
+
+def test_status_on_postgresql_reads_the_database(
+    run: Run, root: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The status files' quick way is SQLite's (daemon/status/current): on PostgreSQL they
+    record nothing to check against, and every status is read from the database."""
+    from daemon.cli import views as status_command
+    from daemon.status import current, view
+
+    monkeypatch.setattr(current, "now_stamp", lambda: "2026-12-03T12:00:00Z")
+    monkeypatch.setattr(view, "now_stamp", lambda: "2026-12-03T12:00:00Z")
+    reads: list[list[str]] = []
+    from_database = status_command._status_from_database
+
+    def spy(settings: Any, agents: list[str], **options: bool) -> Any:
+        reads.append(list(agents))
+        return from_database(settings, agents, **options)
+
+    monkeypatch.setattr(status_command, "_status_from_database", spy)
+    for rel in sample_files():
+        deliver(root, rel)
+    assert run("scan", "--root", str(root), "--database", postgres_url)[0] == 0
+    assert current.COUNTED_KEY not in json.loads((root / "inbox/droid/status.json").read_text())
+    shown = run("status", "--root", str(root), "--database", postgres_url)
+    fresh = run("status", "--fresh", "--root", str(root), "--database", postgres_url)
+    assert shown == fresh
+    assert shown[0] == 0 and "# inboxd status: gemini" in shown[1]
+    assert len(reads) == 2

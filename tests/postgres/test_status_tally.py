@@ -7,5 +7,6 @@ from tests.daemon.test_status_tally import (  # noqa: F401 (collected here with 
     test_a_retried_rejection_is_counted_once,
     test_kept_counts_equal_a_fresh_count_after_every_file,
     test_rows_removed_behind_inboxds_back_are_noticed,
+    test_rows_updated_behind_inboxds_back_are_noticed_by_the_recount,
     writer,
 )
