@@ -35,7 +35,7 @@ def status(
 ) -> None:
     """Show what the database knows, per agent (and rewrite the status files with --write)."""
     from daemon.status.render import render_markdown
-    from daemon.status.view import agent_view, database_totals
+    from daemon.status.view import status_summary
 
     settings = existing_root(root, database)
     agents = [known_agent(settings, agent)] if agent else settings.agents
@@ -45,21 +45,14 @@ def status(
 
         StatusWriter(settings, db).write(agents)
     with db.reader() as db_session:
-        views = {a: agent_view(db_session, settings, a) for a in agents}
-        by_outcome = database_totals(db_session)
-        summary = {
-            "pairs": by_outcome["pairs"],
-            "files": by_outcome["files"],
-            "database": by_outcome,
-            "agents": views,
-        }
+        summary = status_summary(db_session, settings, agents)
     if as_json:
         sys.stdout.write(
             orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
             + "\n"
         )
     else:
-        for view in views.values():
+        for view in summary["agents"].values():
             typer.echo(render_markdown(view))
 
 
