@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, distinct, select
+from sqlalchemy import Connection, bindparam, select
 
 from daemon.cli import logview
 from daemon.config import Settings
@@ -52,8 +52,10 @@ NEW_STORING_FILES = (
     .where(FileRecord.id > bindparam("above"), FileRecord.pairs_stored > 0)
     .order_by(FileRecord.id)
 )
-SESSION_FILE_IDS = select(distinct(QAPairRow.source_file_id)).where(
-    QAPairRow.session_number == bindparam("number")
+SESSION_FILE_IDS = (
+    select(QAPairRow.source_file_id)
+    .distinct()
+    .where(QAPairRow.session_number == bindparam("number"))
 )
 
 
@@ -229,7 +231,7 @@ class Board:
     def file_choices(self) -> dict[str, list[str]]:
         """The values the files page's filters offer."""
         with self.db.engine.connect() as connection:
-            kinds = connection.scalars(select(distinct(FileRecord.kind))).all()
+            kinds = connection.scalars(select(FileRecord.kind).distinct()).all()
         return {
             "agents": list(self.settings.agents),
             "outcomes": ["imported", "rejected", "failed", "unchanged", "refused", "ignored"],
