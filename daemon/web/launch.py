@@ -32,7 +32,11 @@ def start_dashboard(
         live.outcome_observers.append(durations.observe)
     # the Host header is checked only on an IPv4 or named loopback address (DNS rebinding)
     host_checked = listen.loopback and ":" not in listen.host
-    server = WebServer(create_app(board, token, host_checked, durations), sock)
+    try:
+        server = WebServer(create_app(board, token, host_checked, durations), sock)
+    except BaseException:
+        sock.close()
+        raise
     server.start()
     log.info("web.listening", url=url_of(listen, sock), token=token is not None)
     return server, board

@@ -40,6 +40,8 @@ from daemon.console import main
 main()
 """
 
+# the dashboard's libraries: only `run --http` and `serve` import them
+WEB = ("starlette", "uvicorn", "jinja2", "prometheus_client", "daemon.web")
 HELP_MUST_NOT_IMPORT = (
     "sqlalchemy",
     "pydantic",
@@ -59,6 +61,7 @@ HELP_MUST_NOT_IMPORT = (
     "daemon.dataset",
     "daemon.status.view",
     "daemon.status.writer",
+    *WEB,
 )
 STATUS_MUST_NOT_IMPORT = (
     "alembic",
@@ -72,6 +75,7 @@ STATUS_MUST_NOT_IMPORT = (
     "daemon.dataset.snapshot",
     "daemon.store.backup",
     "daemon.status.writer",
+    *WEB,
 )
 
 

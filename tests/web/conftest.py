@@ -80,7 +80,9 @@ def start_web(
 
     def factory(**overrides: Any) -> Dashboard:
         daemon = start_daemon(**overrides)
-        listen, sock = listen_socket("127.0.0.1:0", has_token=daemon.settings.http_token is not None)
+        listen, sock = listen_socket(
+            "127.0.0.1:0", has_token=daemon.settings.http_token is not None
+        )
         server, board = start_dashboard(daemon.settings, listen, sock, live=daemon)
         servers.append(server)
         wait_for(lambda: server.started, what="uvicorn to start")
@@ -123,9 +125,17 @@ def tab(chromium: Any) -> Iterator[Tab]:
     page = context.new_page()
     errors: list[str] = []
     navigations: list[str] = []
-    page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+    )
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    page.on("dialog", lambda dialog: (errors.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:  # an alert() that ran: escaping failed
+        errors.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.on(
         "framenavigated",
         lambda frame: navigations.append(frame.url) if frame == page.main_frame else None,
