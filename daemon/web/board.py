@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from daemon.cli import logview
 from daemon.config import Settings
@@ -51,6 +51,10 @@ NEW_STORING_FILES = (
     select(FileRecord.id, FileRecord.processed_at, FileRecord.pairs_stored)
     .where(FileRecord.id > bindparam("above"), FileRecord.pairs_stored > 0)
     .order_by(FileRecord.id)
+)
+MARK = select(
+    select(func.max(FileRecord.id)).scalar_subquery(),
+    select(func.max(QAPairRow.qa_id)).scalar_subquery(),
 )
 SESSION_FILE_IDS = (
     select(QAPairRow.source_file_id)
@@ -127,9 +131,12 @@ class Board:
 
     # -- what changed ----------------------------------------------------------------------
     def mark(self) -> str:
-        """Changes whenever a file is handled or a pair stored: the page reloads its view."""
-        with self.reading() as (_, tally):
-            return f"{tally.files_upto}-{sum(tally.outcomes().values())}-{tally.pairs_total}"
+        """Changes whenever a file is handled or a pair stored (``inboxd retry`` replaces a
+        ledger row under a new id): the open page then draws itself again. Two primary-key
+        lookups, no tally: an open page asks this several times a second."""
+        with self.db.engine.connect() as connection:
+            files, pairs = connection.execute(MARK).one()
+        return f"{files or 0}-{pairs or 0}"
 
     # -- the API -----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -245,7 +252,7 @@ class Board:
             closed = {agent for agent in {c.agent for c in coverage} if _closed(connection, agent)}
             return [
                 {
-                    **_session_cell(c),
+                    **c.as_dict(),
                     "state": _session_state(c, tally, c.agent in closed),
                 }
                 for c in coverage
@@ -269,7 +276,7 @@ class Board:
             ).all()
             state = _session_state(found[0], tally, _closed(connection, found[0].agent))
         files = [{"id": row.id, "agent": row.agent, **file_entry(row)} for row in rows]
-        return {**_session_cell(found[0]), "state": state, "files": files}
+        return {**found[0].as_dict(), "state": state, "files": files}
 
     def refinement(self) -> dict[str, Any]:
         with self.db.engine.connect() as connection:
@@ -335,21 +342,6 @@ def _percent(part: int, whole: int) -> float:
 def _closed(connection: Connection, agent: str) -> bool:
     signal = connection.execute(LAST_SIGNAL, {"agent": agent}).first()
     return signal is not None
-
-
-def _session_cell(c: SessionCoverage) -> dict[str, Any]:
-    return {
-        "number": c.number,
-        "agent": c.agent,
-        "title": c.title,
-        "origin": c.origin,
-        "pairs": c.pairs,
-        "expected": c.expected,
-        "delivered": c.delivered,
-        "missing": c.missing,
-        "planned": c.planned,
-        "target_per_indicator": c.target_per_indicator,
-    }
 
 
 def _session_state(c: SessionCoverage, tally: StoredTally, batch_closed: bool) -> str:
