@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench screenshots clean
 
 $(BIN)/inboxd: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ lint: $(BIN)/inboxd
 
 bench: $(BIN)/inboxd
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# docs/images/dashboard-*.png, for docs/dashboard.md: the browser test's screenshots, kept
+screenshots: $(BIN)/inboxd
+	DASHBOARD_SCREENSHOTS_TO=docs/images $(BIN)/pytest -q -p no:randomly \
+		tests/web/test_page.py -k every_page
 
 clean:
 	rm -rf $(VENV) var

@@ -12,6 +12,8 @@ scenario could not run). Progress goes to stderr, the table to stdout, everythin
     python -m bench --only hosts    # the several-daemon rows of docs/performance.md
     python -m bench --only datasets # issue 15's snapshots: Parquet and DuckDB vs a baseline
     python -m bench --only status   # issue 16's status write and `inboxd status` at 1M pairs
+    python -m bench --only web      # issue 17's dashboard: the overview at 1M pairs, the burst
+                                    # with and without the HTTP server
 """
 
 from __future__ import annotations
@@ -37,7 +39,17 @@ import orjson
 for _name in [n for n in os.environ if n.startswith("INBOXD_")]:
     del os.environ[_name]
 
-from bench import burst, datasets, export, hosts, latency, memory, restart, status  # noqa: E402
+from bench import (  # noqa: E402
+    burst,
+    datasets,
+    export,
+    hosts,
+    latency,
+    memory,
+    restart,
+    status,
+    web,
+)
 from bench.common import REPO, Config, Row, log  # noqa: E402
 from bench.inproc import quiet_logging  # noqa: E402
 from bench.table import render  # noqa: E402
@@ -52,6 +64,7 @@ SCENARIOS: dict[str, Scenario] = {
     "hosts": hosts.run,
     "datasets": datasets.run,
     "status": status.run,
+    "web": web.run,
 }
 
 
@@ -81,6 +94,8 @@ def make_config(quick: bool, work: Path) -> Config:
             status_pairs=100_000,
             status_write_runs=5,
             status_command_runs=7,
+            web_pairs=100_000,
+            web_renders=10,
         )
     return Config(
         quick=False,

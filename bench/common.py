@@ -82,6 +82,8 @@ class Config:
     status_write_runs: int  # status writes timed, each after one new file
     status_command_runs: int  # whole ``inboxd status`` processes, each way
     users_noindex: bool = True
+    web_pairs: int = 1_000_000  # the dashboard's overview is rendered over this many pairs
+    web_renders: int = 30  # overview requests timed (after the first)
 
 
 def median(values: Sequence[float]) -> float:
@@ -233,7 +235,14 @@ class StatusWatch:
 class DaemonProcess:
     """``inboxd run --root ROOT`` as a child; its JSON log read as it comes (for events)."""
 
-    def __init__(self, root: Path, *, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        log: Path,
+        env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
         self.root = root
         self.log_path = log
         self.ready_at: float | None = None
@@ -242,7 +251,7 @@ class DaemonProcess:
         self._log = open(log, "wb")  # noqa: SIM115 (closed in stop)
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
-            [str(INBOXD), "run", "--root", str(root)],
+            [str(INBOXD), "run", "--root", str(root), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -295,9 +304,10 @@ class DaemonProcess:
 
 @contextmanager
 def running_daemon(
-    root: Path, log: Path, env: dict[str, str] | None = None
+    root: Path, log: Path, env: dict[str, str] | None = None, args: Sequence[str] = ()
 ) -> Iterator[DaemonProcess]:
-    daemon = DaemonProcess(root, log=log, env=env)
+    """``inboxd run --root ROOT ARGS``, stopped at the end."""
+    daemon = DaemonProcess(root, log=log, env=env, args=args)
     try:
         yield daemon
     finally:

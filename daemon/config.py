@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import (
     BaseSettings,
@@ -67,6 +67,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # what a dataset snapshot can write (docs/formats.md, "Dataset snapshots"); all by default
 DatasetFormat = Literal["parquet", "jsonl", "csv", "duckdb", "rag"]
 DATASET_FORMATS: tuple[DatasetFormat, ...] = ("parquet", "jsonl", "csv", "duckdb", "rag")
+MIN_TOKEN_LENGTH = 16  # http_token: shorter ones can be guessed
 MAX_TARGET_PER_INDICATOR = 1_000_000  # pairs per indicator: beyond it a target is a typo
 # the flags that set a setting, to name them in an error
 _FLAGS = {"root": "--root", "database_url": "--database", "polling": "--polling"}
@@ -278,6 +279,12 @@ class Settings(BaseSettings):
     review_min_score: float = Field(default=0.5, ge=0, le=1)  # below: in review.jsonl
     review_tier_below: Literal["premium", "standard", "low"] = "standard"
     snapshot_on_close: bool = False  # a snapshot at every batch close, named after the batch
+    # the dashboard (`inboxd run --http`, `inboxd serve`; docs/dashboard.md): the token a
+    # browser (once, in its login form) or a scraper (a bearer header) gives; without one the
+    # page listens on loopback only. Secret: never shown in a log line or an error
+    http_token: SecretStr | None = None
+    # an agent with no delivery for this many seconds is marked silent on the dashboard
+    silent_after: float = Field(default=6 * 3600.0, gt=0)
 
     @field_validator("agents", "ignore_patterns", "dataset_formats", mode="before")
     @classmethod
@@ -343,6 +350,22 @@ class Settings(BaseSettings):
                 "on another disk can be mounted there"
             )
         return path
+
+    @field_validator("http_token")
+    @classmethod
+    def _token(cls, token: SecretStr | None) -> SecretStr | None:
+        """Long enough not to be guessed, and typable in a header and a form as it is."""
+        if token is None:
+            return None
+        value = token.get_secret_value()
+        if len(value) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"too short ({len(value)} characters); give at least {MIN_TOKEN_LENGTH}, "
+                "e.g. the output of: python3 -c 'import secrets; print(secrets.token_urlsafe())'"
+            )
+        if not value.isascii() or not value.isprintable() or any(c.isspace() for c in value):
+            raise ValueError("give printable ASCII characters only, without spaces")
+        return token
 
     @field_validator("log_level")
     @classmethod
@@ -453,7 +476,10 @@ def _problem(error: ErrorDetails, given: Mapping[str, Any], config: ConfigFile) 
 
 
 def _shown(name: str, value: Any) -> str:
-    """A value as it is quoted in an error; a database URL without its password."""
+    """A value as it is quoted in an error; a database URL without its password, a token
+    not at all."""
+    if name == "http_token":
+        return "(hidden)"
     if name == "database_url" and isinstance(value, str):
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError

@@ -139,3 +139,34 @@ def test_system_unit_exposure_is_ok_or_better(tmp_path: Path) -> None:
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= MAX_EXPOSURE
     assert result.returncode == 0, result.stdout
+
+
+# -- the dashboard's drop-in (issue 17) ----------------------------------------------------
+HTTP_DROP_IN = UNITS / "inboxd-http.conf"
+
+
+def _with_drop_in(tmp_path: Path) -> Path:
+    """The system unit with the dashboard's drop-in applied: appended to the unit, its
+    assignments take effect as a drop-in's do (an empty one resets a list first)."""
+    unit = _with_real_binary(SYSTEM_UNIT, tmp_path)
+    drop_in = re.sub(r"[^\s=]+/\.venv/bin/inboxd", str(INBOXD), HTTP_DROP_IN.read_text())
+    unit.write_text(unit.read_text() + "\n" + drop_in)
+    return unit
+
+
+def test_the_dashboard_drop_in_listens_on_loopback_only() -> None:
+    (_reset, start) = _values(HTTP_DROP_IN, "Service", "ExecStart")
+    assert re.fullmatch(r"/\S+/\.venv/bin/inboxd run --http 127\.0\.0\.1:\d+", start)
+    assert _values(HTTP_DROP_IN, "Service", "IPAddressDeny") == ["any"]
+    assert _values(HTTP_DROP_IN, "Service", "IPAddressAllow") == ["localhost"]
+
+
+@needs_analyzer
+def test_the_unit_with_the_dashboard_verifies_and_stays_ok_or_better(tmp_path: Path) -> None:
+    unit = _with_drop_in(tmp_path)
+    verified = _analyze(tmp_path, "--system", "verify", str(unit))
+    assert (verified.returncode, verified.stderr, verified.stdout) == (0, "", "")
+    result = _analyze(tmp_path, "security", "--offline=true", "--threshold=20", str(unit))
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= MAX_EXPOSURE

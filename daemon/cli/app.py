@@ -42,10 +42,21 @@ from daemon.errors import InboxdError, UsageError
 from daemon.status.escaping import visible
 
 if TYPE_CHECKING:
+    import socket
+
     from daemon.config import Settings
     from daemon.ingest.outcome import FileOutcome
+    from daemon.web.server import Listen
 
 LOGGER_NAME = "inboxd.cli"
+HttpOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--http",
+        metavar="ADDR",
+        help="Serve the dashboard on ADDR (127.0.0.1:8377); another address needs http_token.",
+    ),
+]
 
 EXIT_OK = 0
 EXIT_FATAL = 1
@@ -83,8 +94,10 @@ def run(
     polling: Annotated[
         bool | None, typer.Option("--polling/--no-polling", help="Poll instead of inotify.")
     ] = None,
+    http: HttpOpt = None,
 ) -> None:
-    """Run the daemon: catch up on what arrived while stopped, then watch."""
+    """Run the daemon: catch up on what arrived while stopped, then watch (and with --http
+    serve the dashboard beside it)."""
     from daemon.console import started
     from daemon.live.notify import Notifier
     from daemon.live.service import Daemon  # watchdog: only the daemon needs it
@@ -92,6 +105,7 @@ def run(
 
     log = get_logger(LOGGER_NAME)
     settings = command_settings(root, database, polling=polling)
+    listening = _listen(settings, http) if http is not None else None  # refused before a start
     daemon = Daemon(settings, notifier=Notifier.from_environment(os.environ))
     stop_requested = threading.Event()
     reload_requested = threading.Event()
@@ -109,18 +123,62 @@ def run(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: reload_requested.set())
     daemon.start()
+    web = None
+    if listening is not None:
+        from daemon.web.launch import start_dashboard  # starlette, uvicorn: only with --http
+
+        web, board = start_dashboard(settings, *listening, live=daemon)
     started()  # what the start imported and made: frozen, out of the collector's way for days
     while not stop_requested.wait(0.2):
         if reload_requested.is_set():
             reload_requested.clear()
             try:
                 daemon.reload(command_settings(root, database, polling=polling))
+                if web is not None:
+                    board.settings = daemon.settings  # agents, silent_after (not the token)
             except InboxdError as exc:  # a broken configuration keeps the old one running
                 log.error("daemon.reload_failed", reason=str(exc))
             except Exception:
                 log.exception("daemon.reload_failed")
     log.info("daemon.stopping", mode="warm", note="a second SIGTERM stops at once")
+    if web is not None:
+        web.stop()
     daemon.stop()
+    raise typer.Exit(EXIT_OK)
+
+
+def _listen(settings: Settings, address: str) -> tuple[Listen, socket.socket]:
+    """The dashboard's socket, bound before anything starts (the token rule checked)."""
+    from daemon.web.server import listen_socket
+
+    return listen_socket(address, has_token=settings.http_token is not None)
+
+
+@app.command()
+def serve(
+    http: HttpOpt = "127.0.0.1:8377",
+    root: RootOpt = None,
+    database: DbOpt = None,
+) -> None:
+    """Serve the dashboard alone against the database (read-only), until stopped."""
+    from daemon.cli.common import existing_database, existing_root
+    from daemon.logging import get_logger
+
+    settings = existing_root(root, database)
+    listening = _listen(settings, http or "127.0.0.1:8377")
+    existing_database(settings)  # there, with inboxd's schema (brought to head)
+    from daemon.web.launch import start_dashboard
+    from daemon.web.server import url_of
+
+    web, _board = start_dashboard(settings, *listening)
+    typer.echo(f"dashboard: {url_of(*listening)} (Ctrl-C stops it)")
+    stop_requested = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop_requested.set())
+    signal.signal(signal.SIGINT, lambda _signum, _frame: stop_requested.set())
+    while not stop_requested.wait(0.2):
+        pass
+    get_logger(LOGGER_NAME).info("web.stopping")
+    web.stop()
     raise typer.Exit(EXIT_OK)
 
 

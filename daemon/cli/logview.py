@@ -232,7 +232,7 @@ def _value(value: Any) -> str:
     return visible(orjson.dumps(value, default=str).decode())
 
 
-def _short_ts(event: dict[str, Any]) -> str:
+def short_time(event: dict[str, Any]) -> str:
     ts = _timestamp(event)
     if ts is None:
         return str(event.get("ts", "-"))
@@ -252,25 +252,29 @@ def _exception_summary(event: dict[str, Any]) -> str | None:
     return None
 
 
-def plain_line(event: dict[str, Any]) -> str:
-    """``time LEVEL event key=value ...``: grep-able, one line per event."""
+def event_fields(event: dict[str, Any]) -> str:
+    """The ``key=value ...`` part of a line (the dashboard's log page shows it too)."""
     fields = " ".join(
         f"{k}={_value(v)}"
         for k, v in event.items()
         if k not in _LEAD and k != "exception" and v is not None
     )
-    level = str(event.get("level", "-")).upper()
-    line = f"{_short_ts(event)} {level:<8} {event.get('event', '-')}"
-    if fields:
-        line += " " + fields
     summary = _exception_summary(event)
-    return line + (f" exception={_value(summary)}" if summary else "")
+    return fields + (f" exception={_value(summary)}" if summary else "")
+
+
+def plain_line(event: dict[str, Any]) -> str:
+    """``time LEVEL event key=value ...``: grep-able, one line per event."""
+    level = str(event.get("level", "-")).upper()
+    line = f"{short_time(event)} {level:<8} {event.get('event', '-')}"
+    fields = event_fields(event).lstrip()
+    return f"{line} {fields}" if fields else line
 
 
 def rich_line(event: dict[str, Any]) -> Text:
     """The same line, coloured by level; content is never read as markup."""
     level = str(event.get("level", "-"))
-    text = Text(_short_ts(event) + " ", style="dim")
+    text = Text(short_time(event) + " ", style="dim")
     text.append(f"{level.upper():<8} ", style=LEVEL_STYLES.get(level, ""))
     text.append(str(event.get("event", "-")), style="bold")
     for key, value in event.items():

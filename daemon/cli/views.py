@@ -93,7 +93,7 @@ def _current_status(
 
 
 def _status_from_database(settings: Settings, agents: list[str], *, write: bool) -> StatusShown:
-    from daemon.status.view import agent_view, database_totals
+    from daemon.status.view import status_summary
 
     db = existing_database(settings)
     if write:
@@ -101,8 +101,8 @@ def _status_from_database(settings: Settings, agents: list[str], *, write: bool)
 
         StatusWriter(settings, db).write(agents)
     with db.reader() as db_session:
-        views = {a: agent_view(db_session, settings, a) for a in agents}
-        return views, database_totals(db_session)
+        summary = status_summary(db_session, settings, agents)
+    return summary["agents"], summary["database"]
 
 
 def report(

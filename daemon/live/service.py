@@ -10,8 +10,10 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -58,6 +60,9 @@ class Daemon:
         self.counts: Counter[str] = Counter()
         self.ready = threading.Event()
         self.last_file: str | None = None
+        # told each file's outcome on the worker thread (``inboxd run --http``'s metrics):
+        # an observer must be quick and must not raise
+        self.outcome_observers: list[Callable[[FileOutcome], None]] = []
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
         self._handler = DeliveryEventHandler(
@@ -127,6 +132,18 @@ class Daemon:
                 return False
             time.sleep(0.01)
         return True
+
+    def live_figures(self) -> dict[str, Any]:
+        """What the dashboard (daemon/web, ``inboxd run --http``) shows of the running daemon
+        beside the database's figures. Called from the HTTP server's thread: it only reads
+        values a lock or a copy keeps whole, and costs the worker nothing."""
+        waiting = list(self._waiting_since.values())  # one step: the worker may change it
+        return {
+            "ready": self.ready.is_set(),
+            "queue_depth": self.queue.depth(),
+            "waiting_since": min(waiting) if waiting else None,  # naive UTC
+            "counts": dict(self.counts),
+        }
 
     def rescan(self, reason: str) -> int:
         """Queue every file not yet handled; unchanged (size, mtime, ctime) files are not read.
@@ -236,6 +253,8 @@ class Daemon:
 
     def _handled(self, path: Path, outcome: FileOutcome) -> None:
         self.counts[outcome.outcome] += 1
+        for observe in self.outcome_observers:  # the dashboard's import histogram
+            observe(outcome)
         self.last_file = outcome.path
         self._waiting_since.pop(path, None)
 

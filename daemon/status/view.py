@@ -36,7 +36,7 @@ AnyRow = Row[*tuple[Any, ...]]  # a result row, whatever its columns
 
 # The per-write statements, built once: building a statement costs more than running it
 # here. Ledger rows are read as plain rows (only the columns shown), not as ORM objects.
-_FILE_COLUMNS = (
+FILE_COLUMNS = (
     FileRecord.rel_path,
     FileRecord.kind,
     FileRecord.outcome,
@@ -48,7 +48,7 @@ _FILE_COLUMNS = (
     FileRecord.processed_at,
 )
 RECENT_FILES = (  # index (agent, id)
-    select(*_FILE_COLUMNS)
+    select(*FILE_COLUMNS)
     .where(FileRecord.agent == bindparam("agent"))
     .order_by(FileRecord.id.desc())
     .limit(bindparam("limit", type_=Integer))
@@ -56,7 +56,7 @@ RECENT_FILES = (  # index (agent, id)
 # rejected or failed, and still the latest record of its path; sorted by id in Python: an
 # ORDER BY id makes SQLite walk all the agent's files in (agent, id) order instead of
 # looking up its few rejected ones in (agent, outcome)
-REJECTED_FILES = select(FileRecord.id, *_FILE_COLUMNS).where(
+REJECTED_FILES = select(FileRecord.id, *FILE_COLUMNS).where(
     FileRecord.agent == bindparam("agent"), *ledger.STILL_REJECTED
 )
 _CLAIMS, _SIGNALS = ProgressClaimRow.__table__, SignalRow.__table__
@@ -79,7 +79,7 @@ KEY_CONFLICT_COUNT = (  # partial index: only the marked rows
 )
 
 
-def _file_entry(record: AnyRow) -> dict[str, Any]:
+def file_entry(record: AnyRow) -> dict[str, Any]:
     return {
         "path": record.rel_path,
         "kind": record.kind,
@@ -102,6 +102,21 @@ def database_totals(reader: Reader, tally: StoredTally | None = None) -> dict[st
         "files": tally.outcomes(),
         "duplicates_skipped": tally.duplicates_total(),
         "known_duplicate_rows": reader.scalar(KEY_CONFLICT_COUNT) or 0,
+    }
+
+
+def status_summary(
+    reader: Reader, settings: Settings, agents: Sequence[str], tally: StoredTally | None = None
+) -> dict[str, Any]:
+    """The whole database and each agent's view: what ``inboxd status --json`` prints and
+    the dashboard's ``/api/status`` answers."""
+    tally = tally or fresh_tally(reader)
+    by_outcome = database_totals(reader, tally)
+    return {
+        "pairs": by_outcome["pairs"],
+        "files": by_outcome["files"],
+        "database": by_outcome,
+        "agents": {agent: agent_view(reader, settings, agent, tally) for agent in agents},
     }
 
 
@@ -183,13 +198,13 @@ def agent_view(
             "invalid_skipped": counts[2],
             "filtered": counts[3],
         },
-        "recent_files": [_file_entry(r) for r in recent],
-        "rejected": [_file_entry(r) for r in rejected],
+        "recent_files": [file_entry(r) for r in recent],
+        "rejected": [file_entry(r) for r in rejected],
         "waiting_files": [
             {"path": w.rel_root, "reason": w.reason, "since": stamp(w.since)} for w in waiting
         ],
         "progress": _progress(claim, found.sessions_with_pairs, len(own_sessions)),
-        "signal": _signal(signal),
+        "signal": signal_state(signal),
     }
     if agent == settings.orchestrator:
         view["database"] = database_totals(reader, tally)
@@ -223,7 +238,7 @@ def _progress(claim: AnyRow | None, sessions_with_pairs: int, own_sessions: int)
     }
 
 
-def _signal(signal: AnyRow | None) -> dict[str, Any]:
+def signal_state(signal: AnyRow | None) -> dict[str, Any]:
     if signal is None:
         return {"state": "open", "note": "no ALL_SESSIONS_COMPLETE received"}
     return {

@@ -42,6 +42,8 @@ from daemon.console import main
 main()
 """
 
+# the dashboard's libraries: only `run --http` and `serve` import them
+WEB = ("starlette", "uvicorn", "jinja2", "prometheus_client", "daemon.web")
 HELP_MUST_NOT_IMPORT = (
     "sqlalchemy",
     "pydantic",
@@ -61,6 +63,7 @@ HELP_MUST_NOT_IMPORT = (
     "daemon.dataset",
     "daemon.status.view",
     "daemon.status.writer",
+    *WEB,
 )
 STATUS_MUST_NOT_IMPORT = (
     "alembic",
@@ -74,6 +77,7 @@ STATUS_MUST_NOT_IMPORT = (
     "daemon.dataset.snapshot",
     "daemon.store.backup",
     "daemon.status.writer",
+    *WEB,
 )
 CURRENT_STATUS_MUST_NOT_IMPORT = (
     "sqlalchemy",

@@ -228,3 +228,31 @@ def test_a_copy_with_another_root_resolves_its_own_root(root: Path, tmp_path: Pa
     assert copy.root_path == other.resolve()
     assert copy.url == f"sqlite:///{other.resolve() / 'var' / 'inboxd.db'}"
     assert original.model_copy().root_path == root.resolve()
+
+
+# -- the dashboard's settings (issue 17) ---------------------------------------------------
+def test_http_token_and_silent_after_from_toml(root: Path) -> None:
+    _toml(root, 'http_token = "0123456789abcdef-token"\nsilent_after = 900\n')
+    settings = load_settings(root=root)
+    assert settings.http_token is not None
+    assert settings.http_token.get_secret_value() == "0123456789abcdef-token"
+    assert "0123456789abcdef" not in repr(settings)  # a secret: not in a log or a traceback
+    assert settings.silent_after == 900
+    assert load_settings(root=root / "..").http_token is None  # none by default
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('http_token = "short"', "http_token = (hidden): too short (5 characters)"),
+        ('http_token = "with spaces in the token"', "printable ASCII characters only"),
+        ("silent_after = 0", "silent_after = 0: input should be greater than 0"),
+    ],
+)
+def test_a_bad_dashboard_setting_is_one_line_naming_it(root: Path, text: str, message: str) -> None:
+    _toml(root, text + "\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(root=root)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+    assert 'short"' not in str(raised.value) and "spaces in" not in str(raised.value)
