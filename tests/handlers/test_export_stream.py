@@ -166,11 +166,19 @@ def test_files_yajl_and_orjson_read_apart_give_what_parse_gives(case: str, data:
         json.dumps([PAIR]).encode(),
         b"",
         b"  \n ",
-        json.dumps({"sessions": [PAIR]}).encode("utf-16"),
     ],
 )
-def test_what_does_not_open_an_object_in_utf8_is_left_to_the_whole_read(data: bytes) -> None:
+def test_what_does_not_open_an_object_is_left_to_the_whole_read(data: bytes) -> None:
     assert export.stream(io.BytesIO(data), ctx()) is None
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_an_export_in_utf16_or_utf32_streams_as_it_parses(encoding: str) -> None:
+    text = json.dumps(export_doc(sessions=3, pairs=8), indent=1, ensure_ascii=False)
+    data = ("\ufeff" + text.replace("Topic", "Thème ✓ 😀")).encode(encoding)  # its BOM first
+    whole = export.parse(data, ctx())
+    assert isinstance(whole, QABatch) and whole.skipped and "😀" in str(whole.pairs[0].indicator)
+    assert streamed(data, size=5) == whole
 
 
 def test_an_export_is_read_as_it_goes_not_whole() -> None:
@@ -195,9 +203,9 @@ def test_a_stream_without_a_usable_pair_counts_every_skipped_one_in_its_reason()
 
 
 @settings(max_examples=300, deadline=None)
-@given(value=JSONISH, style=st.sampled_from(["compact", "indent", "utf-8-sig"]))
+@given(value=JSONISH, style=st.sampled_from(["compact", "indent", "utf-8-sig", "utf-16", "utf-32"]))
 def test_any_json_value_streams_as_it_parses(value: object, style: str) -> None:
-    if isinstance(value, dict) and style != "utf-8-sig":
+    if isinstance(value, dict) and style in ("compact", "indent"):
         value = {"sessions": [value], **value}  # more often an export
     same_as_parsed(serialize(value, style))
 
@@ -215,7 +223,7 @@ def test_any_json_value_streams_as_it_parses(value: object, style: str) -> None:
         min_size=1,
         max_size=4,
     ),
-    style=st.sampled_from(["compact", "indent"]),
+    style=st.sampled_from(["compact", "indent", "utf-16"]),
 )
 def test_any_sessions_stream_as_they_parse(sessions: list[object], style: str) -> None:
     same_as_parsed(serialize({"sessions": sessions}, style))
