@@ -18,12 +18,14 @@ from handlers.jsonio import (
     LIST_KEYS,
     Invalid,
     JsonDocument,
+    JsonPath,
     LineRef,
     Meta,
     PairCollector,
     first_present,
     keys_found,
     kind_of,
+    pair_place,
     read_json_file,
     read_meta,
 )
@@ -61,8 +63,23 @@ def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
 def _read_document(data: bytes, name: str) -> JsonDocument | Rejected:
     """The export as one JSON document, with the lines of its sessions and pairs on demand."""
     return read_json_file(
-        data, name, empty="no sessions", expected=EXPECTED_SHAPE, line_depth=4, json_lines=False
+        data,
+        name,
+        empty="no sessions",
+        expected=EXPECTED_SHAPE,
+        line_depth=4,
+        json_lines=False,
+        place=_place,
     )
+
+
+def _place(path: JsonPath) -> str | None:
+    """Where in the export a fault is: ``pair 3 of session 2 of the export``."""
+    if len(path) < 2 or path[0] != "sessions" or not isinstance(path[1], int):
+        return None
+    session = f"session {path[1] + 1} of the export"
+    pair = pair_place(path[2:]) if len(path) > 3 else None
+    return f"{pair} of {session}" if pair else session
 
 
 def _source_database(ctx: FileContext) -> str:

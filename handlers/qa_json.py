@@ -20,6 +20,7 @@ from handlers.jsonio import (
     first_present,
     keys_found,
     kind_of,
+    pair_place,
     read_json_file,
     read_meta,
 )
@@ -70,7 +71,9 @@ def _defaults(own: Meta, ctx: FileContext) -> Meta:
 
 def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
     """Pairs from one Q&A file; pairs without a question or answer are skipped and counted."""
-    doc = read_json_file(data, ctx.name, empty="no pairs", expected=EXPECTED_SHAPE)
+    doc = read_json_file(
+        data, ctx.name, empty="no pairs", expected=EXPECTED_SHAPE, place=pair_place
+    )
     if isinstance(doc, Rejected):
         return doc
     found = _pair_list(doc.value)

@@ -20,6 +20,7 @@ from handlers.jsonio import (
     PairCollector,
     keys_found,
     kind_of,
+    pair_place,
     read_json_file,
     read_meta,
 )
@@ -74,7 +75,9 @@ def _record_list(value: object) -> list[object] | Rejected:
 
 def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
     """Pairs from a RAG export, leaving out records at or above the distance threshold."""
-    doc = read_json_file(data, ctx.name, empty="no records", expected=EXPECTED_SHAPE)
+    doc = read_json_file(
+        data, ctx.name, empty="no records", expected=EXPECTED_SHAPE, place=pair_place
+    )
     if isinstance(doc, Rejected):
         return doc
     records = _record_list(doc.value)

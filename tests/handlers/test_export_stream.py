@@ -92,7 +92,8 @@ def test_a_fault_late_in_the_file_rejects_it_before_any_pair_with_parses_reason(
     data = (text[:cut] + '"answer" "no colon"' + text[cut + len('"answer"') :]).encode()
     whole = export.parse(data, ctx())
     assert isinstance(whole, Rejected)
-    assert whole.reason.startswith("invalid JSON:") and whole.line and whole.column
+    assert whole.reason.startswith("invalid JSON at pair 30 of session 43 of the export:")
+    assert whole.line and whole.column
     # the check before streaming finds it: left to the whole read, not one pair handed out
     assert export.stream(io.BytesIO(data), ctx()) is None
 
