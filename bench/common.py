@@ -79,6 +79,7 @@ class Config:
     datasets_pairs: int  # the snapshot compared with the baseline (Parquet and DuckDB)
     datasets_large_pairs: int  # the large Parquet snapshot's memory; 0: not run
     users_noindex: bool = True
+    memory_shape_pairs: int = 200_000  # each Q&A JSON shape's file (issue 16: 236 MB)
 
 
 def median(values: Sequence[float]) -> float:
