@@ -30,7 +30,7 @@ from handlers.jsonio import (
     read_meta,
 )
 from handlers.models import QABatch
-from handlers.streaming import LineFinder, QAStream, read_layout
+from handlers.streaming import LineFinder, QAStream, read_layout, refusing
 
 EXPECTED_SHAPE = (
     'an object with a "sessions" list, each session an object with session_id, topic and qa_pairs'
@@ -159,8 +159,11 @@ def _add_session(
 def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
     """A large export, read a session at a time (None: read it whole instead)."""
     layout = read_layout(source, ctx.name, json_lines=False)
-    if layout is None or isinstance(_session_list(layout.value), Rejected):
-        return None  # the whole read says why, word for word
+    if layout is None:
+        return None  # not valid JSON: the whole read says why, word for word
+    sessions = _session_list(layout.value)
+    if isinstance(sessions, Rejected):
+        return refusing(source, sessions)
     position = 0
 
     def read(collector: PairCollector, record: object, number: int, lines: LineFinder) -> bool:

@@ -25,7 +25,7 @@ from handlers.jsonio import (
     read_meta,
 )
 from handlers.models import QABatch
-from handlers.streaming import LineFinder, QAStream, read_layout
+from handlers.streaming import LineFinder, QAStream, read_layout, refusing
 
 RAG_QUESTION_KEYS = ("query", *QUESTION_KEYS)
 EXPECTED_SHAPE = (
@@ -120,8 +120,11 @@ def _read_record(
 def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
     """A large RAG export, a list or JSON Lines, read as it goes (None: read it whole instead)."""
     layout = read_layout(source, ctx.name)
-    if layout is None or isinstance(_record_list(layout.value), Rejected):
-        return None  # the whole read says why, word for word
+    if layout is None:
+        return None  # not valid JSON: the whole read says why, word for word
+    records = _record_list(layout.value)
+    if isinstance(records, Rejected):
+        return refusing(source, records)
     threshold = ctx.rag_distance_threshold
 
     def read(collector: PairCollector, record: object, position: int, lines: LineFinder) -> bool:

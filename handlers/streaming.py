@@ -247,6 +247,25 @@ class QAStream:
             skipped.clear()
 
 
+def refusing(source: BinaryIO, rejection: Rejected) -> QAStream:
+    """The stream of a file its top alone shows to be of the wrong shape: reading it rejects
+    it (``StreamRejected``), before any record is parsed.
+
+    ``rejection`` is the handler's shape rule applied to ``Layout.value``, whose members are
+    the file's own in kind and order, so its wording is the whole read's; and a valid 1 GB
+    file under the wrong key is not parsed whole (several GB) only to be told so.
+    """
+
+    def records(_: BinaryIO) -> Iterator[tuple[LineFinder, object]]:
+        raise StreamRejected(rejection)
+
+    return QAStream(source, _no_record, PairCollector(), records)
+
+
+def _no_record(collector: PairCollector, record: object, position: int, lines: LineFinder) -> bool:
+    return False  # never called: ``refusing``'s records end before the first
+
+
 # --------------------------------------------------------------------------- JSON documents
 
 _CHUNK = 1 << 16  # what the streaming pass feeds yajl at most: a line, or this much of one
@@ -257,6 +276,7 @@ _ENDS = frozenset(("end_map", "end_array"))
 _ESCAPE_BYTES = frozenset(b"\\u0123456789abcdefABCDEF")
 _SURROGATE_ESCAPE_RE = re.compile(rb"(\\+)u[dD]([89a-fA-F])[0-9a-fA-F]{2}")
 _SURROGATE_START_RE = re.compile(rb"\\u[dD][89a-fA-F]")
+_ESCAPED_QUOTE_RE = re.compile(rb'(\\+)"')
 _CHANGED = Rejected("the file changed while it was being read; expected it to stay as it was")
 
 
@@ -294,13 +314,16 @@ class _CheckedReader:
 
     yajl takes form feed and vertical tab for white space, and turns a lone surrogate escape
     into "?"; orjson rejects both. Either stops the reading (an early end) and marks the file
-    ``irregular``. A read never ends inside an escape, so each is seen whole.
+    ``irregular``. yajl also lets a string left open at the very end pass after the document
+    (``[1] "abc``): ``quotes`` counts the quotes that are not escaped, odd then. A read never
+    ends inside an escape or a run of backslashes, so each is seen whole.
     """
 
     def __init__(self, source: BinaryIO) -> None:
         self.source = source
         self.held = b""
         self.irregular = False
+        self.quotes = 0
 
     def read(self, size: int = _CHUNK) -> bytes:
         if size == 0 or self.irregular:
@@ -320,6 +343,9 @@ class _CheckedReader:
         if b"\x0b" in chunk or b"\x0c" in chunk or _lone_surrogate(chunk):
             self.irregular = True
             return b""
+        self.quotes += chunk.count(b'"')
+        if b'\\"' in chunk:  # an escaped quote is no quote: after an odd run of backslashes
+            self.quotes -= sum(len(m.group(1)) % 2 for m in _ESCAPED_QUOTE_RE.finditer(chunk))
         return chunk
 
 
@@ -329,9 +355,9 @@ def _document_top(source: BinaryIO) -> _Top | None:
 
     None unless yajl reads the document exactly as orjson reads it: valid, nested at most
     ``MAX_DEPTH`` deep, and nothing yajl and orjson read apart (lone surrogate escapes, form
-    feed or vertical tab as white space); and it must be an object or a list (a lone scalar
-    is no file of pairs). One pass of yajl keeping only the top's members; leaves ``source``
-    at the start.
+    feed or vertical tab as white space, a string left open at the end); and it must be an
+    object or a list (a lone scalar is no file of pairs). One pass of yajl keeping only the
+    top's members; leaves ``source`` at the start.
     """
     reader = _CheckedReader(source)
     top = _Top()
@@ -340,7 +366,8 @@ def _document_top(source: BinaryIO) -> _Top | None:
         for event, value in ijson.basic_parse(reader, use_float=True, buf_size=_CHECK_CHUNK):
             if not top.take(event, value):
                 return None
-        return None if reader.irregular or top.value is None else top
+        open_string = reader.quotes % 2  # left open after the document: orjson refuses it
+        return None if reader.irregular or open_string or top.value is None else top
     except (ijson.JSONError, ValueError):  # invalid JSON or UTF-8 (UnicodeDecodeError)
         return None
     finally:

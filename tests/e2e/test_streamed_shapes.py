@@ -134,6 +134,10 @@ def _stored(db: Database) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in db_session.execute(select(*columns).order_by("qa_id"))]
 
 
+def _no_whole_read(path: Path) -> bytes:
+    raise AssertionError(f"{path} was read whole")
+
+
 def _streams(path: Path, root: Path) -> bool:
     """Whether the file's handler streams it (rather than leaving it to the whole read)."""
     rel = PurePosixPath(path.relative_to(root / "outbox" / "droid").as_posix())
@@ -160,6 +164,7 @@ def test_each_shape_streamed_stores_what_it_stores_read_whole(
     settings: Settings,
     db: Database,
     other: Settings,
+    monkeypatch: pytest.MonkeyPatch,
     shape: str,
     rel: str,
     text: Callable[[], str],
@@ -168,7 +173,9 @@ def test_each_shape_streamed_stores_what_it_stores_read_whole(
     content = text()
     path = _write(settings.root_path, rel, content, encoding)
     assert _streams(path, settings.root_path)
-    streamed = _run(settings, db, path, stream=True)
+    with monkeypatch.context() as never:
+        never.setattr("daemon.ingest.pipeline.read_whole", _no_whole_read)
+        streamed = _run(settings, db, path, stream=True)
     assert streamed.outcome == "imported", streamed.reason
     assert streamed.result.stored > 1_000 and streamed.result.skipped > 0
 
@@ -186,6 +193,45 @@ def test_each_shape_streamed_stores_what_it_stores_read_whole(
         assert _stored(db) == _stored(other_db)
     finally:
         other_db.dispose()
+
+
+WRONG = [
+    ("Q&A pairs under an unknown key", "rsi_qa_pairs.json", {"indicator": "RSI", "results": 0}),
+    ("an export that is a list", "database_qa_export_2.json", 0),
+]
+
+
+@pytest.mark.parametrize(("case", "rel", "value"), WRONG, ids=[w[0] for w in WRONG])
+def test_a_large_file_of_the_wrong_shape_is_rejected_from_its_top_unread(
+    settings: Settings,
+    db: Database,
+    other: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    rel: str,
+    value: object,
+) -> None:
+    """Valid JSON under the wrong key: rejected with the whole read's reason, word for word,
+    without parsing its pairs (read whole, a 1 GB one would take several GB)."""
+    pairs = _pairs()
+    content = _json({**value, "results": pairs} if isinstance(value, dict) else pairs)
+    path = _write(settings.root_path, rel, content, "utf-8")
+    with monkeypatch.context() as never:
+        never.setattr("daemon.ingest.pipeline.read_whole", _no_whole_read)
+        streamed = _run(settings, db, path, stream=True)
+    assert streamed.outcome == "rejected"
+    other_db = Database(other.url)
+    try:
+        prepare(other, other_db)
+        whole = _run(other, other_db, _write(other.root_path, rel, content, "utf-8"), stream=False)
+    finally:
+        other_db.dispose()
+    assert streamed.reason == whole.reason
+    assert streamed.reason is not None and "expected" in streamed.reason
+    assert _stored(db) == []
+    with db.reader() as db_session:
+        record = db_session.scalars(select(FileRecord)).one()
+    assert (record.outcome, record.archive_path is not None) == ("rejected", True)
 
 
 # ------------------------------------------------------------------ a fault in the middle

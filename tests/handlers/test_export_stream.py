@@ -16,6 +16,7 @@ from daemon.cli.demo import DEMO_FILES
 from handlers import export
 from handlers.base import FileContext, Rejected
 from handlers.models import QABatch
+from handlers.streaming import StreamRejected
 from tests.handlers.cases import drain
 from tests.handlers.test_fuzz_json_parsers import JSONISH, PAIRISH, serialize
 
@@ -161,16 +162,27 @@ def test_files_yajl_and_orjson_read_apart_give_what_parse_gives(case: str, data:
     same_as_parsed(data)  # streamed alike, or (yajl and orjson apart) left to the whole read
 
 
-@pytest.mark.parametrize(
-    "data",
-    [
-        json.dumps([PAIR]).encode(),
-        b"",
-        b"  \n ",
-    ],
-)
-def test_what_does_not_open_an_object_is_left_to_the_whole_read(data: bytes) -> None:
+@pytest.mark.parametrize("data", [b"", b"  \n ", b"42"])
+def test_what_is_no_document_of_pairs_is_left_to_the_whole_read(data: bytes) -> None:
     assert export.stream(io.BytesIO(data), ctx()) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[PAIR], {"export_date": "2025", "data": [PAIR]}, {"sessions": {"1": PAIR}}, {"sessions": []}],
+)
+def test_a_document_of_the_wrong_shape_is_refused_from_its_top_as_parse_refuses_it(
+    value: object,
+) -> None:
+    """Not parsed whole (a valid 1 GB file under the wrong key would cost GBs): its stream
+    rejects it when read, before any record, with ``parse``'s reason word for word."""
+    data = json.dumps(value).encode()
+    source = io.BytesIO(data)
+    stream = export.stream(source, ctx())
+    assert stream is not None
+    with pytest.raises(StreamRejected) as refused:
+        next(stream.chunks(1_000))
+    assert refused.value.rejection == export.parse(data, ctx())
 
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])

@@ -183,12 +183,19 @@ REJECTED = [
 ]
 
 
-@pytest.mark.parametrize("layout", ["compact", "indent", "bom"])
+@pytest.mark.parametrize("layout", ["compact", "indent", "bom", "utf-16"])
 @pytest.mark.parametrize(("case", "value"), REJECTED, ids=[c for c, _ in REJECTED])
 def test_each_shape_is_rejected_as_the_whole_read_rejects_it(
     case: str, value: object, layout: str
 ) -> None:
-    same_as_parsed(qa_json, dumps(value, layout))
+    """A list or an object is refused by its stream (never read whole); a lone value is not
+    a document of pairs at all, left to the whole read."""
+    same_as_parsed(qa_json, dumps(value, layout), streams=isinstance(value, list | dict))
+
+
+@pytest.mark.parametrize("value", [{"indicator": "RSI", "qa_pairs": [PAIR]}, []])
+def test_a_rag_export_of_the_wrong_shape_is_refused_by_its_stream(value: object) -> None:
+    same_as_parsed(rag_export, dumps(value, "compact"), "rag_export_x.json", streams=True)
 
 
 @pytest.mark.parametrize(
@@ -214,6 +221,8 @@ def test_each_shape_is_rejected_as_the_whole_read_rejects_it(
         ("NUL in UTF-16", '[{"q": "A?", "a": "a\x00"}]'.encode("utf-16")),
         ("cut off", b'{"indicator": "RSI", "qa_pairs": [{"q": "A?", "a": "a"}'),
         ("trailing text", b'{"qa_pairs": [{"q": "A?", "a": "a"}]} x'),
+        ("a string left open after", b'{"qa_pairs": [{"q": "A?", "a": "a"}]}\n"abc'),
+        ("an escaped quote left open after", b'[{"q": "A\\"?", "a": "\\\\"}] "a\\"'),
         ("a lone surrogate", b'{"qa_pairs": [{"q": "A\\ud800?", "a": "a"}]}'),
         ("form feed", b'{"qa_pairs":\x0c[{"q": "A?", "a": "a"}]}'),
         ("invalid UTF-8 late", b'{"qa_pairs": [{"q": "A?", "a": "a"}, {"q": "\xe9"}]}'),
