@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 import handlers
 from daemon.config import Settings
@@ -27,7 +27,7 @@ from daemon.store.engine import Database
 from daemon.store.models import FileRecord, QAPairRow
 from handlers.base import FileContext, Handler
 from tests.conftest import fresh_postgres_database
-from tests.support import read_json_object, wait_for
+from tests.support import count_rows, read_json_object, wait_for
 
 PAIRS = 2_100  # three chunks of the importer (1,000 pairs each)
 
@@ -287,15 +287,6 @@ def _rejected(root: Path) -> dict[str, dict[str, Any]]:
     return {entry["path"]: entry for entry in status.get("rejected", [])}
 
 
-def _count(settings: Settings, what: Any) -> int:
-    db = Database(settings.url)
-    try:
-        with db.reader() as db_session:
-            return db_session.scalar(select(func.count()).select_from(what)) or 0
-    finally:
-        db.dispose()
-
-
 def test_a_fault_in_the_middle_of_each_streamed_shape_rejects_it_whole_and_the_daemon_goes_on(
     settings: Settings, start_daemon: Callable[..., Daemon]
 ) -> None:
@@ -319,13 +310,13 @@ def test_a_fault_in_the_middle_of_each_streamed_shape_rejects_it_whole_and_the_d
         said = rejected[path]["reason"]
         assert said.startswith(f"{path}, line {line}, column "), said
         assert reason in said, said
-    assert _count(settings, QAPairRow) == 0  # nothing of them stored
-    assert _count(settings, FileRecord) == len(FAULTS)
+    assert count_rows(settings, QAPairRow) == 0  # nothing of them stored
+    assert count_rows(settings, FileRecord) == len(FAULTS)
     # the daemon carries on: a good streamed file after them is imported whole
     good = _write(staging, "good_qa_pairs.json", _json({**META, "qa_pairs": _pairs()}), "utf-8")
     os.rename(good, settings.root_path / "outbox" / "droid" / "good_qa_pairs.json")
     wait_for(
-        lambda: _count(settings, QAPairRow) >= PAIRS - 10,
+        lambda: count_rows(settings, QAPairRow) >= PAIRS - 10,
         timeout=60,
         what="the good file after the faulty ones",
     )
