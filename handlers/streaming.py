@@ -13,10 +13,11 @@ the file is first checked in one quick pass that keeps nothing: every line of JS
 parsed (orjson, as the whole read), or the document read by yajl (ijson, in C), which must
 read it as orjson does. A file in UTF-16 or UTF-32 (with its BOM) is read through a UTF-8
 view of it (``handlers.utf8view``); a key the top object has twice counts once, its last
-value, as orjson keeps it. Any file that fails the check (invalid, unusual, the wrong shape)
-is left to the whole read, so its rejection is word for word the whole read's; a stream only
-rejects a file for having no usable pair, or for changing while it is read
-(``StreamRejected``: the pipeline rolls the file's one transaction back).
+value, as orjson keeps it. Any file that fails the check (invalid, or read apart by yajl and
+orjson) is left to the whole read, so its rejection is word for word the whole read's. A
+stream rejects a file only for a shape its top shows wrong (``refusing``, in the whole read's
+words), for having no usable pair, or for changing while it is read (``StreamRejected``: the
+pipeline rolls the file's one transaction back).
 """
 
 from __future__ import annotations
