@@ -84,6 +84,7 @@ def make_config(quick: bool, work: Path) -> Config:
             latency_baseline_runs=3,
             memory_bytes=100 * 1024 * 1024,
             memory_runs=1,
+            memory_shape_pairs=20_000,  # 24 MB: over stream_min_bytes still
             restart_files=1_000,
             restart_runs=3,
             hosts_files=400,

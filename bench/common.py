@@ -84,6 +84,7 @@ class Config:
     users_noindex: bool = True
     web_pairs: int = 1_000_000  # the dashboard's overview is rendered over this many pairs
     web_renders: int = 30  # overview requests timed (after the first)
+    memory_shape_pairs: int = 200_000  # each Q&A JSON shape's file (issue 16: 236 MB)
 
 
 def median(values: Sequence[float]) -> float:

@@ -390,3 +390,59 @@ def fill_stored_pairs(
             connection.execute(sql)
     connection.close()
     return {"pairs": pairs, "indicators": len(indicators), "files": files}
+
+
+# docs/formats.md's shapes of a Q&A delivery, as ``bench.memory`` measures them
+PAIR_SHAPES = ("list", "object", "export", "jsonl", "utf16")
+
+
+def write_pairs_file(path: Path, shape: str, pairs: int, *, seed: int = 5) -> dict[str, int]:
+    """A delivery of ``pairs`` pairs (~1,180 bytes each, as agents' are) in one of
+    ``PAIR_SHAPES``, written as it goes, never all in memory.
+
+    ``list``: a bare list on one line (what ``json.dump`` writes); ``object``: the pairs under
+    ``qa_pairs`` with the file's indicator and session, one pair a line; ``export``: a
+    multi-session export of 126 sessions; ``jsonl``: JSON Lines; ``utf16``: the object in
+    UTF-16 with its BOM. Returns the bytes written.
+    """
+    rng = random.Random(seed)
+    pool = answer_pool(997, 1_100, seed)
+    sessions = 126
+    per_session = -(-pairs // sessions)
+    encoding = "utf-16-le" if shape == "utf16" else "utf-8"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as out:
+
+        def write(text: str) -> None:
+            out.write(text.encode(encoding))
+
+        if shape == "utf16":
+            out.write(b"\xff\xfe")  # the BOM
+        if shape in ("object", "utf16"):
+            write('{"indicator": "RSI", "session": 3, "category": "Momentum", "qa_pairs": [\n')
+        elif shape == "list":
+            write("[")
+        elif shape == "export":
+            write('{"export_date": "2025-10-30T01:23:43", "sessions": [')
+        for n in range(pairs):
+            pair = orjson.dumps(
+                {
+                    "question": f"{shape} question {n} about {INDICATORS[n % len(INDICATORS)]}?",
+                    "answer": pool[rng.randrange(len(pool))],
+                    "difficulty": ("beginner", "intermediate", "advanced")[n % 3],
+                }
+            ).decode()
+            if shape == "jsonl":
+                write(pair + "\n")
+            elif shape == "export":
+                first, last = n % per_session == 0, (n + 1) % per_session == 0 or n + 1 == pairs
+                number = sessions - n // per_session
+                if first:
+                    opening = f'{{"session_id": {number}, "topic": "Topic {number}", "qa_pairs": ['
+                    write(("," if n else "") + opening)
+                write(pair + ("]}" if last else ","))
+            else:
+                write(pair + ("," if n + 1 < pairs else "") + ("\n" if shape != "list" else ""))
+        write({"list": "]", "object": "]}", "utf16": "]}", "export": "]}", "jsonl": ""}[shape])
+        written = out.tell()
+    return {"pairs": pairs, "bytes": written}

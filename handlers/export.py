@@ -18,17 +18,19 @@ from handlers.jsonio import (
     LIST_KEYS,
     Invalid,
     JsonDocument,
+    JsonPath,
     LineRef,
     Meta,
     PairCollector,
     first_present,
     keys_found,
     kind_of,
+    pair_place,
     read_json_file,
     read_meta,
 )
 from handlers.models import QABatch
-from handlers.streaming import LineFinder, QAStream, read_layout
+from handlers.streaming import LineFinder, QAStream, read_layout, refusing
 
 EXPECTED_SHAPE = (
     'an object with a "sessions" list, each session an object with session_id, topic and qa_pairs'
@@ -61,8 +63,23 @@ def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
 def _read_document(data: bytes, name: str) -> JsonDocument | Rejected:
     """The export as one JSON document, with the lines of its sessions and pairs on demand."""
     return read_json_file(
-        data, name, empty="no sessions", expected=EXPECTED_SHAPE, line_depth=4, json_lines=False
+        data,
+        name,
+        empty="no sessions",
+        expected=EXPECTED_SHAPE,
+        line_depth=4,
+        json_lines=False,
+        place=_place,
     )
+
+
+def _place(path: JsonPath) -> str | None:
+    """Where in the export a fault is: ``pair 3 of session 2 of the export``."""
+    if len(path) < 2 or path[0] != "sessions" or not isinstance(path[1], int):
+        return None
+    session = f"session {path[1] + 1} of the export"
+    pair = pair_place(path[2:]) if len(path) > 3 else None
+    return f"{pair} of {session}" if pair else session
 
 
 def _source_database(ctx: FileContext) -> str:
@@ -142,8 +159,11 @@ def _add_session(
 def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
     """A large export, read a session at a time (None: read it whole instead)."""
     layout = read_layout(source, ctx.name, json_lines=False)
-    if layout is None or isinstance(_session_list(layout.value), Rejected):
-        return None  # the whole read says why, word for word
+    if layout is None:
+        return None  # not valid JSON: the whole read says why, word for word
+    sessions = _session_list(layout.value)
+    if isinstance(sessions, Rejected):
+        return refusing(source, sessions)
     position = 0
 
     def read(collector: PairCollector, record: object, number: int, lines: LineFinder) -> bool:

@@ -37,6 +37,8 @@ _MAX_SESSION = 2**31 - 1  # what an INTEGER column holds everywhere
 _SESSION_TEXT_RE = re.compile(r"^(?:session[\s_-]*)?0*(\d{1,10})$", re.IGNORECASE)
 
 JsonPath = tuple[str | int, ...]  # where a value sits: keys and indexes from the top
+# names the pair (or session) a path into a document is in, for a reason: "pair 3"; None: none
+PlaceNamer = Callable[[JsonPath], str | None]
 _BOM_STARTS = tuple(bom for bom, _ in BOMS)
 
 
@@ -73,7 +75,7 @@ class JsonDocument:
             text = self._text
             if isinstance(text, bytes):  # parsed from bytes: known to be valid UTF-8
                 text = text.decode("utf-8")
-            offsets, _ = _scan(text, self._line_depth)
+            offsets = _scan(text, self._line_depth).offsets
             newlines = _line_starts(text)
             self._starts = {key: _line_of(newlines, at) for key, at in offsets.items()}
             self._text = ""
@@ -112,27 +114,33 @@ class _Frame:
             self.key += 1
 
 
-def _scan(text: str, line_depth: int) -> tuple[dict[JsonPath, int], int | None]:
-    """One cheap pass over the tokens: where list elements start, and where nesting is too deep.
+class _Scanned(NamedTuple):
+    offsets: dict[JsonPath, int]  # where list elements start (character offsets)
+    deep_at: int | None  # the first bracket that opens level ``MAX_DEPTH + 1``
+    open_at: JsonPath | None  # the keys and indexes of the containers open at ``stop``
 
-    Tolerant of broken JSON (orjson reports that properly afterwards). Returns the character
-    offsets of list elements whose path is at most ``line_depth`` long, and the offset of the
-    first bracket that opens level ``MAX_DEPTH + 1`` (None when the text is shallow enough).
+
+def _scan(text: str, line_depth: int, stop: int | None = None) -> _Scanned:
+    """One cheap pass over the tokens: where list elements start, where nesting is too deep,
+    and (``stop``, a character offset: where orjson found a fault) what is open there.
+
+    Tolerant of broken JSON (orjson reports that properly afterwards). ``offsets`` holds the
+    elements whose path is at most ``line_depth`` long; ``deep_at`` is None when the text is
+    shallow enough (the scan ends there otherwise).
     """
     offsets: dict[JsonPath, int] = {}
     stack: list[_Frame] = []
+    never = len(text) + 1
+    limit = never if stop is None else stop
+    open_at: JsonPath | None = None
     for match in _TOKEN_RE.finditer(text):
         start = match.start()
+        if start >= limit:
+            open_at, limit = tuple(frame.key for frame in stack), never
         char = text[start]
         top = stack[-1] if stack else None
-        if char in "]}":
-            if stack:
-                stack.pop()
-        elif char == ",":
-            if top is not None:
-                top.next_item()
-        elif char == ":":
-            pass
+        if char in _PUNCTUATION:
+            _punctuation(stack, char)
         elif top is not None and top.expect_key:
             if char == '"':
                 top.key, top.expect_key = _key_text(match.group()), False
@@ -141,9 +149,23 @@ def _scan(text: str, line_depth: int) -> tuple[dict[JsonPath, int], int | None]:
                 offsets[tuple(frame.key for frame in stack)] = start
             if char in "[{":
                 if len(stack) >= MAX_DEPTH:
-                    return offsets, start
+                    return _Scanned(offsets, start, open_at)
                 stack.append(_Frame(char == "{", "" if char == "{" else 0, char == "{"))
-    return offsets, None
+    if stop is not None and open_at is None:  # at the end: what was left open
+        open_at = tuple(frame.key for frame in stack)
+    return _Scanned(offsets, None, open_at)
+
+
+_PUNCTUATION = frozenset("]},:")
+
+
+def _punctuation(stack: list[_Frame], char: str) -> None:
+    """A closing bracket ends its container; a comma moves it on; a colon says nothing."""
+    if char in "]}":
+        if stack:
+            stack.pop()
+    elif char == "," and stack:
+        stack[-1].next_item()
 
 
 def _key_text(token: str) -> str:
@@ -185,21 +207,29 @@ def _decode_error(exc: orjson.JSONDecodeError, expected: str, where: str = "") -
 
 
 def load_document(
-    text: str, *, expected: str = "one well-formed JSON document", line_depth: int = 2
+    text: str,
+    *,
+    expected: str = "one well-formed JSON document",
+    line_depth: int = 2,
+    place: PlaceNamer | None = None,
 ) -> JsonDocument | Rejected:
-    """Parse one JSON document with orjson, refusing deep nesting first, keeping element lines."""
+    """Parse one JSON document with orjson, refusing deep nesting first, keeping element lines.
+
+    ``place`` names the pair a fault is at: in a file that is one long line, the column alone
+    does not help a person find it.
+    """
     if not text.strip():
         return Rejected(f"the file is empty; expected {expected}")
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        _, deep_at = _scan(text, 0)  # too deep first: orjson itself stops at 1,024 levels
-        if deep_at is not None:
-            return _too_deep(text, deep_at, expected)
-        return _decode_error(exc, expected)
+        scanned = _scan(text, 0, exc.pos)  # too deep first: orjson itself stops at 1,024 levels
+        if scanned.deep_at is not None:
+            return _too_deep(text, scanned.deep_at, expected)
+        named = place(scanned.open_at or ()) if place is not None else None
+        return _decode_error(exc, expected, f" at {named}" if named else "")
     if _depth_over(value, MAX_DEPTH):
-        _, deep_at = _scan(text, 0)
-        return _too_deep(text, deep_at or 0, expected)
+        return _too_deep(text, _scan(text, 0).deep_at or 0, expected)
     return JsonDocument(value, text=text, line_depth=line_depth)
 
 
@@ -231,7 +261,7 @@ def parse_json_line(
     """One line of JSON Lines, or the reason it is not one (line ``number``, its column)."""
     where = f" on line {number}"
     if line.count("[") + line.count("{") > MAX_DEPTH:  # only then can it be too deep
-        _, deep_at = _scan(line, 0)
+        deep_at = _scan(line, 0).deep_at
         if deep_at is not None:
             too_deep = _too_deep(line, deep_at, expected, where)
             return Rejected(too_deep.reason, number, too_deep.column)
@@ -273,7 +303,9 @@ def load_json_lines(
     return JsonDocument([value for _, value in records], starts, json_lines=True)
 
 
-def load_records(text: str, name: str, *, expected: str) -> JsonDocument | Rejected:
+def load_records(
+    text: str, name: str, *, expected: str, place: PlaceNamer | None = None
+) -> JsonDocument | Rejected:
     """One JSON document, or JSON Lines: by a ``.jsonl`` name, or a ``.json`` whose lines parse.
 
     Each way falls back to the other, since agents mix up the extensions; when both fail the
@@ -283,9 +315,9 @@ def load_records(text: str, name: str, *, expected: str) -> JsonDocument | Rejec
         lines = load_json_lines(text)
         if not isinstance(lines, Rejected):
             return lines
-        doc = load_document(text, expected=expected)
+        doc = load_document(text, expected=expected, place=place)
         return lines if isinstance(doc, Rejected) else doc
-    doc = load_document(text, expected=expected)
+    doc = load_document(text, expected=expected, place=place)
     if isinstance(doc, Rejected) and "\n" in text.strip():
         lines = load_json_lines(text)
         if isinstance(lines, JsonDocument) and len(lines.value) > 1:  # type: ignore[arg-type]
@@ -301,13 +333,14 @@ def read_json_file(
     expected: str,
     line_depth: int = 2,
     json_lines: bool = True,
+    place: PlaceNamer | None = None,
 ) -> JsonDocument | Rejected:
     """A delivered JSON file: decoded, refused when empty (``empty`` says what of), parsed.
 
     A plain UTF-8 document is parsed straight from its bytes (no decoded copy of the text is
     made: for a 40 MB export that copy is 40 MB more memory); anything else, and every
     fault, takes the decoding path, whose reasons name the place. ``json_lines``: the file
-    may also be JSON Lines (``load_records``).
+    may also be JSON Lines (``load_records``). ``place``: as in ``load_document``.
     """
     if not name.lower().endswith(".jsonl") and not data.startswith(_BOM_STARTS):
         try:
@@ -323,8 +356,15 @@ def read_json_file(
     if not text.strip():
         return Rejected(f"{empty}: the file is empty; expected {expected}")
     if json_lines:
-        return load_records(text, name, expected=expected)
-    return load_document(text, expected=expected, line_depth=line_depth)
+        return load_records(text, name, expected=expected, place=place)
+    return load_document(text, expected=expected, line_depth=line_depth, place=place)
+
+
+def pair_place(path: JsonPath) -> str | None:
+    """``pair N`` for a path into the top list, or into a list under one of ``LIST_KEYS``."""
+    if path and isinstance(path[0], str) and path[0] in LIST_KEYS:
+        path = path[1:]
+    return f"pair {path[0] + 1}" if path and isinstance(path[0], int) else None
 
 
 # --------------------------------------------------------------------------- describing values

@@ -20,11 +20,12 @@ from handlers.jsonio import (
     first_present,
     keys_found,
     kind_of,
+    pair_place,
     read_json_file,
     read_meta,
 )
 from handlers.models import QABatch
-from handlers.streaming import LineFinder, QAStream, read_layout
+from handlers.streaming import LineFinder, QAStream, read_layout, refusing
 from handlers.text import indicator_from_filename
 
 EXPECTED_SHAPE = f"a list of pairs, or an object with one of {', '.join(LIST_KEYS)}"
@@ -70,7 +71,9 @@ def _defaults(own: Meta, ctx: FileContext) -> Meta:
 
 def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
     """Pairs from one Q&A file; pairs without a question or answer are skipped and counted."""
-    doc = read_json_file(data, ctx.name, empty="no pairs", expected=EXPECTED_SHAPE)
+    doc = read_json_file(
+        data, ctx.name, empty="no pairs", expected=EXPECTED_SHAPE, place=pair_place
+    )
     if isinstance(doc, Rejected):
         return doc
     found = _pair_list(doc.value)
@@ -89,9 +92,11 @@ def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
 def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
     """A large Q&A file in any of its shapes, read as it goes (None: read it whole instead)."""
     layout = read_layout(source, ctx.name)
-    found = None if layout is None else _pair_list(layout.value)
-    if layout is None or found is None or isinstance(found, Rejected):
-        return None  # the whole read says why, word for word
+    if layout is None:
+        return None  # not valid JSON: the whole read says why, word for word
+    found = _pair_list(layout.value)
+    if isinstance(found, Rejected):
+        return refusing(source, found)
     _, path, own = found
     defaults = _defaults(own, ctx)
 

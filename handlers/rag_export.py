@@ -20,11 +20,12 @@ from handlers.jsonio import (
     PairCollector,
     keys_found,
     kind_of,
+    pair_place,
     read_json_file,
     read_meta,
 )
 from handlers.models import QABatch
-from handlers.streaming import LineFinder, QAStream, read_layout
+from handlers.streaming import LineFinder, QAStream, read_layout, refusing
 
 RAG_QUESTION_KEYS = ("query", *QUESTION_KEYS)
 EXPECTED_SHAPE = (
@@ -74,7 +75,9 @@ def _record_list(value: object) -> list[object] | Rejected:
 
 def parse(data: bytes, ctx: FileContext) -> QABatch | Rejected:
     """Pairs from a RAG export, leaving out records at or above the distance threshold."""
-    doc = read_json_file(data, ctx.name, empty="no records", expected=EXPECTED_SHAPE)
+    doc = read_json_file(
+        data, ctx.name, empty="no records", expected=EXPECTED_SHAPE, place=pair_place
+    )
     if isinstance(doc, Rejected):
         return doc
     records = _record_list(doc.value)
@@ -117,8 +120,11 @@ def _read_record(
 def stream(source: BinaryIO, ctx: FileContext) -> QAStream | None:
     """A large RAG export, a list or JSON Lines, read as it goes (None: read it whole instead)."""
     layout = read_layout(source, ctx.name)
-    if layout is None or isinstance(_record_list(layout.value), Rejected):
-        return None  # the whole read says why, word for word
+    if layout is None:
+        return None  # not valid JSON: the whole read says why, word for word
+    records = _record_list(layout.value)
+    if isinstance(records, Rejected):
+        return refusing(source, records)
     threshold = ctx.rag_distance_threshold
 
     def read(collector: PairCollector, record: object, position: int, lines: LineFinder) -> bool:

@@ -11,10 +11,13 @@ name and content), the same records with the same lines, and the object's own me
 (indicator, session...) known before its first record, wherever they stand in the file. So
 the file is first checked in one quick pass that keeps nothing: every line of JSON Lines
 parsed (orjson, as the whole read), or the document read by yajl (ijson, in C), which must
-read it as orjson does. Any file that fails the check (invalid, unusual, the wrong shape,
-UTF-16) is left to the whole read, so its rejection is word for word the whole read's; a
-stream only rejects a file for having no usable pair, or for changing while it is read
-(``StreamRejected``: the pipeline rolls the file's one transaction back).
+read it as orjson does. A file in UTF-16 or UTF-32 (with its BOM) is read through a UTF-8
+view of it (``handlers.utf8view``); a key the top object has twice counts once, its last
+value, as orjson keeps it. Any file that fails the check (invalid, or read apart by yajl and
+orjson) is left to the whole read, so its rejection is word for word the whole read's. A
+stream rejects a file only for a shape its top shows wrong (``refusing``, in the whole read's
+words), for having no usable pair, or for changing while it is read (``StreamRejected``: the
+pipeline rolls the file's one transaction back).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from __future__ import annotations
 import codecs
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -31,9 +35,9 @@ import ijson
 from handlers.contract import Rejected
 from handlers.jsonio import MAX_DEPTH, JsonPath, LineRef, PairCollector, parse_json_line
 from handlers.models import QAPair, SkippedPair
+from handlers.utf8view import foreign_encoding, utf8_view
 
 EXPECTED_LINE = "one JSON object a line"
-_FOREIGN_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 # where a value of the record being read starts, by its path from the top (``JsonDocument``)
 LineFinder = Callable[..., LineRef]
@@ -98,7 +102,7 @@ def _all_lines_parse(source: BinaryIO, at_least: int) -> bool:
     try:
         for _ in json_line_records(source):
             count += 1
-    except StreamRejected:
+    except (StreamRejected, UnicodeDecodeError):  # the latter: not UTF-16 through and through
         return False
     finally:
         source.seek(0)
@@ -112,8 +116,11 @@ def _line_number(number: int, *path: str | int) -> int:
 def _line_records(source: BinaryIO) -> Iterator[tuple[LineFinder, object]]:
     """JSON Lines as records: each value's line is its record's line."""
     source.seek(0)
-    for number, value in json_line_records(source):
-        yield functools.partial(_line_number, number), value
+    try:
+        for number, value in json_line_records(source):
+            yield functools.partial(_line_number, number), value
+    except UnicodeDecodeError:  # through a UTF-8 view: it decoded when it was checked
+        raise StreamRejected(_CHANGED) from None
 
 
 _ELIDED: list[object] = [...]  # stands for a list that is not empty
@@ -130,12 +137,24 @@ class Layout:
 
     value: object
     json_lines: bool
+    encoding: str | None = None  # UTF-16 or UTF-32 (read through a UTF-8 view); None: UTF-8
+    key_counts: Mapping[str, int] = field(default_factory=dict)  # the top object's keys
 
     def records(self, path: JsonPath) -> Records:
         """The records of the list at ``path`` (``()``: the top list, or JSON Lines)."""
         if self.json_lines:
-            return _line_records
-        return functools.partial(_document_records, path=path)
+            read: Records = _line_records
+        else:  # under a key written twice, the last list, as orjson keeps it
+            last = self.key_counts.get(str(path[0]), 1) if path else 1
+            read = functools.partial(_document_records, path=path, occurrence=last)
+        return read if self.encoding is None else _through_view(read, self.encoding)
+
+
+def _through_view(read: Records, encoding: str) -> Records:
+    def records(source: BinaryIO) -> Iterator[tuple[LineFinder, object]]:
+        return read(utf8_view(source, encoding))
+
+    return records
 
 
 def read_layout(source: BinaryIO, name: str, *, json_lines: bool = True) -> Layout | None:
@@ -145,19 +164,25 @@ def read_layout(source: BinaryIO, name: str, *, json_lines: bool = True) -> Layo
     document first, then (``json_lines``) JSON Lines of more than one line. Leaves ``source``
     at the start.
     """
+    source.seek(0)
+    encoding = foreign_encoding(source.read(4))
     try:
-        if source.read(4).startswith(_FOREIGN_BOMS):
-            return None  # UTF-16/32: decoded by the whole read
+        return _layout(utf8_view(source, encoding), encoding, name, json_lines=json_lines)
     finally:
         source.seek(0)
+
+
+def _layout(text: BinaryIO, encoding: str | None, name: str, *, json_lines: bool) -> Layout | None:
+    """``read_layout`` on the file's UTF-8 bytes (``text``)."""
+    text.seek(0)
     lines_named = json_lines and name.lower().endswith(".jsonl")
-    if lines_named and _all_lines_parse(source, at_least=1):
-        return Layout(list(_ELIDED), json_lines=True)
-    top = _document_top(source)
+    if lines_named and _all_lines_parse(text, at_least=1):
+        return Layout(list(_ELIDED), json_lines=True, encoding=encoding)
+    top = _document_top(text)
     if top is not None:
-        return Layout(top, json_lines=False)
-    if json_lines and not lines_named and _all_lines_parse(source, at_least=2):
-        return Layout(list(_ELIDED), json_lines=True)
+        return Layout(top.value, json_lines=False, encoding=encoding, key_counts=top.key_counts)
+    if json_lines and not lines_named and _all_lines_parse(text, at_least=2):
+        return Layout(list(_ELIDED), json_lines=True, encoding=encoding)
     return None
 
 
@@ -223,6 +248,25 @@ class QAStream:
             skipped.clear()
 
 
+def refusing(source: BinaryIO, rejection: Rejected) -> QAStream:
+    """The stream of a file its top alone shows to be of the wrong shape: reading it rejects
+    it (``StreamRejected``), before any record is parsed.
+
+    ``rejection`` is the handler's shape rule applied to ``Layout.value``, whose members are
+    the file's own in kind and order, so its wording is the whole read's; and a valid 1 GB
+    file under the wrong key is not parsed whole (several GB) only to be told so.
+    """
+
+    def records(_: BinaryIO) -> Iterator[tuple[LineFinder, object]]:
+        raise StreamRejected(rejection)
+
+    return QAStream(source, _no_record, PairCollector(), records)
+
+
+def _no_record(collector: PairCollector, record: object, position: int, lines: LineFinder) -> bool:
+    return False  # never called: ``refusing``'s records end before the first
+
+
 # --------------------------------------------------------------------------- JSON documents
 
 _CHUNK = 1 << 16  # what the streaming pass feeds yajl at most: a line, or this much of one
@@ -233,6 +277,7 @@ _ENDS = frozenset(("end_map", "end_array"))
 _ESCAPE_BYTES = frozenset(b"\\u0123456789abcdefABCDEF")
 _SURROGATE_ESCAPE_RE = re.compile(rb"(\\+)u[dD]([89a-fA-F])[0-9a-fA-F]{2}")
 _SURROGATE_START_RE = re.compile(rb"\\u[dD][89a-fA-F]")
+_ESCAPED_QUOTE_RE = re.compile(rb'(\\+)"')
 _CHANGED = Rejected("the file changed while it was being read; expected it to stay as it was")
 
 
@@ -270,13 +315,16 @@ class _CheckedReader:
 
     yajl takes form feed and vertical tab for white space, and turns a lone surrogate escape
     into "?"; orjson rejects both. Either stops the reading (an early end) and marks the file
-    ``irregular``. A read never ends inside an escape, so each is seen whole.
+    ``irregular``. yajl also lets a string left open at the very end pass after the document
+    (``[1] "abc``): ``quotes`` counts the quotes that are not escaped, odd then. A read never
+    ends inside an escape or a run of backslashes, so each is seen whole.
     """
 
     def __init__(self, source: BinaryIO) -> None:
         self.source = source
         self.held = b""
         self.irregular = False
+        self.quotes = 0
 
     def read(self, size: int = _CHUNK) -> bytes:
         if size == 0 or self.irregular:
@@ -296,26 +344,31 @@ class _CheckedReader:
         if b"\x0b" in chunk or b"\x0c" in chunk or _lone_surrogate(chunk):
             self.irregular = True
             return b""
+        self.quotes += chunk.count(b'"')
+        if b'\\"' in chunk:  # an escaped quote is no quote: after an odd run of backslashes
+            self.quotes -= sum(len(m.group(1)) % 2 for m in _ESCAPED_QUOTE_RE.finditer(chunk))
         return chunk
 
 
-def _document_top(source: BinaryIO) -> object | None:
-    """The stand-in for a file's one JSON document (``Layout.value``); None: read it whole.
+def _document_top(source: BinaryIO) -> _Top | None:
+    """The top of a file's one JSON document (``_Top.value``: ``Layout.value``); None: read
+    it whole.
 
     None unless yajl reads the document exactly as orjson reads it: valid, nested at most
-    ``MAX_DEPTH`` deep, no top-level key twice, and nothing yajl and orjson read apart
-    (lone surrogate escapes, form feed or vertical tab as white space); and it must be an
+    ``MAX_DEPTH`` deep, and nothing yajl and orjson read apart (lone surrogate escapes, form
+    feed or vertical tab as white space, a string left open at the end); and it must be an
     object or a list (a lone scalar is no file of pairs). One pass of yajl keeping only the
     top's members; leaves ``source`` at the start.
     """
-    _skip_bom(source)
     reader = _CheckedReader(source)
     top = _Top()
     try:
+        _skip_bom(source)
         for event, value in ijson.basic_parse(reader, use_float=True, buf_size=_CHECK_CHUNK):
             if not top.take(event, value):
                 return None
-        return None if reader.irregular else top.value
+        open_string = reader.quotes % 2  # left open after the document: orjson refuses it
+        return None if reader.irregular or open_string or top.value is None else top
     except (ijson.JSONError, ValueError):  # invalid JSON or UTF-8 (UnicodeDecodeError)
         return None
     finally:
@@ -328,6 +381,7 @@ class _Top:
     def __init__(self) -> None:
         self.value: object = None  # the top object's ``members``, or the top list's stand-in
         self.members: dict[str, object] = {}
+        self.key_counts: Counter[str] = Counter()  # how often each key of the top object is met
         self.depth = 0
         self.member: str | None = None  # the top object's key whose value is next
         self.opened: list[object] | None = None  # a stand-in list just opened
@@ -343,9 +397,8 @@ class _Top:
         if event in _ENDS:
             self.depth -= 1
         elif event == "map_key" and self.depth == 1:
-            if value in self.members:
-                return False  # which one a whole read keeps is orjson's business
-            self.member = value
+            self.key_counts[value] += 1  # a key met again: its last value wins, where the first
+            self.member = value  # stood (orjson's dict, like any dict)
         elif self.member is not None:
             self.members[self.member], self.member = value, None
         return True
@@ -384,17 +437,21 @@ class _Lines:
         return self.starts.get(path) if self.asked else functools.partial(self.line, *path)
 
 
-def _document_records(source: BinaryIO, path: JsonPath) -> Iterator[tuple[LineFinder, object]]:
+def _document_records(
+    source: BinaryIO, path: JsonPath, occurrence: int = 1
+) -> Iterator[tuple[LineFinder, object]]:
     """The elements of the document's list at ``path``, each with the lines of its values."""
     lines = _Lines()
-    for value, starts in list_elements(source, path):
+    for value, starts in list_elements(source, path, occurrence):
         lines.starts = starts
         yield lines.line_ref, value
 
 
-def list_elements(source: BinaryIO, path: JsonPath) -> Iterator[tuple[object, dict[JsonPath, int]]]:
-    """The elements of the list at ``path`` (``()``: the top list, ``(key,)``: the top object's),
-    one at a time, with their lines.
+def list_elements(
+    source: BinaryIO, path: JsonPath, occurrence: int = 1
+) -> Iterator[tuple[object, dict[JsonPath, int]]]:
+    """The elements of the list at ``path`` (``()``: the top list, ``(key,)``: the top object's
+    value under the ``occurrence``-th time its key is written), one at a time, with their lines.
 
     For a file ``read_layout`` took as a document. The lines are those a whole read finds
     (``JsonDocument.line``): ``(*path, i)`` where element ``i`` starts, ``(*path, i, k, j)``
@@ -402,9 +459,9 @@ def list_elements(source: BinaryIO, path: JsonPath) -> Iterator[tuple[object, di
     at a time (at most ``_CHUNK`` bytes), so each value is on the line being fed. A file that
     changed since it was checked raises ``StreamRejected``.
     """
-    _skip_bom(source)
-    reader = _ElementReader(path)
+    reader = _ElementReader(path, occurrence)
     try:
+        _skip_bom(source)
         yield from reader.elements(source)
     except (ijson.JSONError, ValueError):
         raise StreamRejected(_CHANGED) from None
@@ -415,9 +472,11 @@ def list_elements(source: BinaryIO, path: JsonPath) -> Iterator[tuple[object, di
 class _ElementReader:
     """Where ``list_elements`` is: in the document, in the list, or in an element it builds."""
 
-    def __init__(self, path: JsonPath) -> None:
+    def __init__(self, path: JsonPath, occurrence: int = 1) -> None:
         self.path = path  # () or (key,)
         self.key = path[0] if path else None
+        self.occurrence = occurrence  # which time ``key`` is written holds the list
+        self.key_seen = 0
         self.line = 1
         self.depth = 0
         self.index = 0  # of the element being read
@@ -482,7 +541,10 @@ class _ElementReader:
             self.stack.append({} if event == "start_map" else [])
             self.names.append(None)
         elif event == "map_key":
-            self.at_key = self.depth == 1 and value == self.key
+            self.at_key = False
+            if self.depth == 1 and value == self.key:
+                self.key_seen += 1
+                self.at_key = self.key_seen == self.occurrence
         elif event in _STARTS:
             self.depth += 1
             self.inside, self.at_key = self.at_key and event == "start_array", False

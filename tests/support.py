@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, func, inspect, select, text
 
 from daemon.cli.app import cli
 from daemon.cli.demo import DEMO_FILES
+from daemon.config import Settings
 from daemon.logging import configure_logging
 from daemon.store import migrate
 from daemon.store.engine import Database
@@ -231,3 +232,13 @@ def assert_one_error_line(done: Done, code: int, message: str) -> None:
     assert lines[0].startswith("error: "), shown
     assert message in lines[0], f"expected {message!r}\n{shown}"
     assert done.code == code, shown
+
+
+def count_rows(settings: Settings, table: Any) -> int:
+    """``SELECT count(*)`` of a table, as the root's database has it now (its own engine)."""
+    db = Database(settings.url)
+    try:
+        with db.reader() as db_session:
+            return db_session.scalar(select(func.count()).select_from(table)) or 0
+    finally:
+        db.dispose()

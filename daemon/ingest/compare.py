@@ -28,6 +28,9 @@ class _Stored(Protocol):
     @property
     def answer_length(self) -> int: ...
 
+    @property
+    def from_this_file(self) -> bool: ...
+
 
 def _mean(total: int, count: int) -> float:
     return round(total / count, 1) if count else 0.0
@@ -40,6 +43,9 @@ class ExportComparison:
     Everything is measured against the database as it was before the file: ``start`` is
     called before the first pair is stored, and a question is looked up once, at its first
     occurrence (later chunks see the rows this file stored or replaced, not the old ones).
+    Only the questions stored before are remembered (their length then): a new question met
+    again is found stored by this very file, so a large export of new pairs costs no memory
+    per pair here.
     """
 
     db_topics: dict[int, set[str]]
@@ -47,7 +53,7 @@ class ExportComparison:
     ratio: float
     policy: str
     export_topics: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
-    before: dict[str, int | None] = field(default_factory=dict)  # key -> stored length, or None
+    before: dict[str, int] = field(default_factory=dict)  # key -> its stored answer's length
     delivered: int = 0
     new: int = 0
     overlap: int = 0
@@ -78,24 +84,27 @@ class ExportComparison:
         )
 
     def add(self, pairs: list[QAPair], keys: list[str], already: Mapping[str, _Stored]) -> None:
-        """One chunk: ``already`` is what the importer found stored for its keys."""
+        """One chunk: ``already`` is what the importer found stored for its keys (before
+        this chunk's own rows)."""
+        fresh: set[str] = set()  # new in this chunk (later chunks find them stored by this file)
         for pair, key in zip(pairs, keys, strict=True):
             self.delivered += 1
             if pair.session is not None:
                 self.export_topics[pair.session].add(pair.indicator or "")
-            if key in self.before:
-                length = self.before[key]
-            else:
+            length = self.before.get(key)
+            if length is None:
                 stored = already.get(key)
-                length = self.before[key] = None if stored is None else stored.answer_length
-                self.new += length is None
-            if length is not None:
-                answer = len(pair.answer)
-                self.overlap += 1
-                self.export_length += answer
-                self.database_length += length
-                self.longer += answer > length
-                self.would_replace += answer >= self.ratio * length
+                if stored is None or stored.from_this_file:  # new, or new and met again
+                    self.new += stored is None and key not in fresh
+                    fresh.add(key)
+                    continue
+                length = self.before[key] = stored.answer_length
+            answer = len(pair.answer)
+            self.overlap += 1
+            self.export_length += answer
+            self.database_length += length
+            self.longer += answer > length
+            self.would_replace += answer >= self.ratio * length
 
     def report(self) -> dict[str, Any]:
         export_topics, db_topics = self.export_topics, self.db_topics
@@ -106,7 +115,7 @@ class ExportComparison:
             if db_topics[n]
             and not {t.casefold() for t in export_topics[n]} & {t.casefold() for t in db_topics[n]}
         ]
-        unique = len(self.before)
+        unique = self.new + len(self.before)
         return {
             "sessions": {
                 "in_export": len(export_topics),

@@ -314,7 +314,7 @@ class Pipeline:
             streamed = StreamedFile(content, delivery.archived or delivery.where.path, read.ctx)
             if streamed.streamable():
                 return Parsed(delivery, read.ctx, handler, streamed)
-            # faulty or odd (invalid, UTF-16, duplicate keys): the whole read gives the reason
+            # not valid JSON (or yajl and orjson would read it apart): the whole read says why
             content = read_whole(streamed.path)
         return self._parse_whole(delivery, read.ctx, handler, content, dry_run=dry_run)
 

@@ -23,19 +23,18 @@ from sqlalchemy import Connection, bindparam, func, select
 from daemon.cli import logview
 from daemon.config import Settings
 from daemon.dataset.manifest import list_snapshots
-from daemon.ingest.pipeline import FileOutcome
+from daemon.ingest.outcome import FileOutcome
 from daemon.status.coverage import SessionCoverage, gaps, session_coverage
-from daemon.status.tally import StoredTally
+from daemon.status.current import stamp
+from daemon.status.tally import TIERS, StoredTally
 from daemon.status.view import (
     FILE_COLUMNS,
     LAST_SIGNAL,
     RECENT_FILES,
-    TIERS,
     agent_view,
     database_totals,
     file_entry,
     refinement_queue,
-    stamp,
     status_summary,
 )
 from daemon.store.engine import Database

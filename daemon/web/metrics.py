@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import Connection, func, select
 
-from daemon.ingest.pipeline import FileOutcome
+from daemon.ingest.outcome import FileOutcome
 from daemon.status.view import RECENT_FILES
 from daemon.store.models import FileRecord
 from daemon.web.board import Board

@@ -195,3 +195,45 @@ def test_dry_run_reports_known_overlaps_and_changes_nothing(
     assert report["answers_on_overlap"]["longer_in_export"] == 1
     assert report["answers_on_overlap"]["prefer_longer_would_replace"] == 1
     assert report["projected"] == {"pairs_now": 3, "pairs_after": 4}
+
+
+def test_the_comparison_counts_repeats_across_chunks_alike_streamed_or_whole(
+    settings: Settings, db: Database
+) -> None:
+    """New questions are not remembered (a large export of new pairs costs no memory per
+    pair): met again, in the same chunk or a later one, they are found stored by the file."""
+
+    def session(number: int, questions: list[str]) -> dict[str, Any]:
+        pairs = [{"question": q, "answer": f"Answer to {q}"} for q in questions]
+        return {"session_id": number, "topic": f"Topic {number}", "qa_pairs": pairs}
+
+    stored = [f"Stored question {i}?" for i in range(500)]
+    Pipeline(settings, db).process(
+        _export(settings.root_path, "db", {"sessions": [session(1, stored)]})
+    )
+    new = [f"New question {i}?" for i in range(1_500)]
+    export = {
+        "sessions": [
+            session(2, [new[5], *new[:1_000]]),  # a repeat inside the first chunk
+            session(3, [*new[1_000:], *stored]),
+            session(4, [*new[:200], *stored[:100]]),  # repeats in later chunks
+        ]
+    }
+    path = _export(settings.root_path, "new", export)
+    reports = [
+        Pipeline(settings.model_copy(update={"stream_min_bytes": threshold}), db)
+        .process(path, dry_run=True)
+        .result.details["comparison"]["questions"]
+        for threshold in (1, 1 << 40)  # streamed, then read whole
+    ]
+    assert (
+        reports[0]
+        == reports[1]
+        == {
+            "delivered": 2_301,
+            "unique_in_export": 2_000,
+            "repeated_within_export": 301,
+            "already_stored": 600,
+            "new": 1_500,
+        }
+    )

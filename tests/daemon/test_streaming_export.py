@@ -172,7 +172,7 @@ def test_a_fault_in_the_last_session_rejects_the_streamed_export_with_nothing_st
     assert outcome.reason is not None
     line = text[:cut].count("\n") + 1
     assert outcome.reason.startswith(f"outbox/claude/{NAME}, line {line}, column ")
-    assert ": invalid JSON: " in outcome.reason
+    assert ": invalid JSON at pair " in outcome.reason
     whole = run(*other, data, stream=False)
     assert outcome.reason == whole.reason  # word for word
     assert len(rows(db)) == len(before) + len(stored_before())  # the Q&A file only

@@ -167,14 +167,15 @@ def test_files_that_cannot_be_streamed_are_read_whole(
     assert outcome.result.stored == 3
 
 
-def test_utf16_jsonl_is_not_streamed(settings: Settings, db: Database) -> None:
+def test_utf16_jsonl_is_streamed_through_a_utf8_view(settings: Settings, db: Database) -> None:
     path = settings.root_path / "outbox/droid/wide_qa_pairs.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes("\n".join(_lines(4)).encode("utf-16"))  # with its BOM
+    path.write_bytes("\n".join(_lines(4, tag="Café ✓")).encode("utf-16"))  # with its BOM
     ctx = FileContext(agent="droid", box="outbox", rel_path=PurePosixPath(path.name))
     with open(path, "rb") as source:
-        assert stream(source, ctx) is None
+        assert stream(source, ctx) is not None
     assert _run(settings, db, path, stream=True).result.stored == 4
+    assert _pairs(db)[0][0] == "Café ✓ question 0?"
 
 
 def test_a_sample_jsonl_delivery_streams_like_it_reads(settings: Settings, db: Database) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from daemon.config import Settings
@@ -25,7 +25,7 @@ from daemon.live.service import Daemon
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, QAPairRow, SignalRow
 from tests.dataset.support import read_data_file
-from tests.support import deliver, read_status, sample_files, wait_for
+from tests.support import count_rows, deliver, read_status, sample_files, wait_for
 
 SIGNAL = "outbox/droid/ALL_SESSIONS_COMPLETE.txt"
 SNAPSHOT = "droid-batch-1"
@@ -42,16 +42,6 @@ def settings(
     settings = Settings(root=root, settle_seconds=0.2, rescan_seconds=3600, database_url=url)
     assert settings.snapshot_on_close, "the environment variable was not read"
     return settings
-
-
-def _count(settings: Settings, what: Any) -> int:
-    """``SELECT count(*)`` of a table, as the database has it now."""
-    db = Database(settings.url)
-    try:
-        with db.reader() as db_session:
-            return db_session.scalar(select(func.count()).select_from(what)) or 0
-    finally:
-        db.dispose()
 
 
 def _signal_outcomes(settings: Settings) -> list[str]:
@@ -74,7 +64,9 @@ def _close_first_batch(settings: Settings, daemon: Daemon) -> Path:
     files = [rel for rel in sample_files() if rel != SIGNAL]
     for rel in files:
         deliver(settings.root_path, rel)
-    wait_for(lambda: _count(settings, FileRecord) == len(files), 20, "every delivery in the ledger")
+    wait_for(
+        lambda: count_rows(settings, FileRecord) == len(files), 20, "every delivery in the ledger"
+    )
     deliver(settings.root_path, SIGNAL)
     folder = settings.dataset_dir / SNAPSHOT
     wait_for((folder / "manifest.json").exists, 30, f"{SNAPSHOT}/manifest.json")
@@ -87,7 +79,7 @@ def test_a_batch_close_writes_a_snapshot_of_every_pair_logged_and_shown_to_the_o
 ) -> None:
     daemon = start_daemon()
     folder = _close_first_batch(settings, daemon)
-    stored = _count(settings, QAPairRow)
+    stored = count_rows(settings, QAPairRow)
     assert stored > 0
     manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
     assert (manifest["name"], manifest["pairs"], manifest["parent"]) == (SNAPSHOT, stored, None)
@@ -109,10 +101,12 @@ def test_a_second_signal_with_nothing_new_writes_no_second_snapshot(
     daemon = start_daemon()
     folder = _close_first_batch(settings, daemon)
     manifest = (folder / "manifest.json").read_bytes()
-    handled = _count(settings, FileRecord)
+    handled = count_rows(settings, FileRecord)
     again = settings.root_path / "outbox" / "droid" / "ALL_SESSIONS_COMPLETE.json"
     again.write_text('{"sessions": 43}', encoding="utf-8")
-    wait_for(lambda: _count(settings, FileRecord) == handled + 1, 20, "the second signal handled")
+    wait_for(
+        lambda: count_rows(settings, FileRecord) == handled + 1, 20, "the second signal handled"
+    )
     assert daemon.join(10)
     assert _signal_outcomes(settings) == ["closed", "already-closed"]
     assert sorted(p.name for p in settings.dataset_dir.iterdir()) == [SNAPSHOT]

@@ -172,7 +172,7 @@ def test_a_list_document_is_rejected() -> None:
 def test_truncated_export_is_invalid_json_with_a_place() -> None:
     result = export.parse(SAMPLE.read_bytes()[:300], ctx())
     assert isinstance(result, Rejected)
-    assert result.reason.startswith("invalid JSON:")
+    assert result.reason.startswith("invalid JSON at pair 1 of session 1 of the export:")
     assert result.line is not None and result.column is not None
 
 

@@ -16,6 +16,7 @@ from daemon.cli.demo import DEMO_FILES
 from handlers import export
 from handlers.base import FileContext, Rejected
 from handlers.models import QABatch
+from handlers.streaming import StreamRejected
 from tests.handlers.cases import drain
 from tests.handlers.test_fuzz_json_parsers import JSONISH, PAIRISH, serialize
 
@@ -92,7 +93,8 @@ def test_a_fault_late_in_the_file_rejects_it_before_any_pair_with_parses_reason(
     data = (text[:cut] + '"answer" "no colon"' + text[cut + len('"answer"') :]).encode()
     whole = export.parse(data, ctx())
     assert isinstance(whole, Rejected)
-    assert whole.reason.startswith("invalid JSON:") and whole.line and whole.column
+    assert whole.reason.startswith("invalid JSON at pair 30 of session 43 of the export:")
+    assert whole.line and whole.column
     # the check before streaming finds it: left to the whole read, not one pair handed out
     assert export.stream(io.BytesIO(data), ctx()) is None
 
@@ -160,17 +162,36 @@ def test_files_yajl_and_orjson_read_apart_give_what_parse_gives(case: str, data:
     same_as_parsed(data)  # streamed alike, or (yajl and orjson apart) left to the whole read
 
 
-@pytest.mark.parametrize(
-    "data",
-    [
-        json.dumps([PAIR]).encode(),
-        b"",
-        b"  \n ",
-        json.dumps({"sessions": [PAIR]}).encode("utf-16"),
-    ],
-)
-def test_what_does_not_open_an_object_in_utf8_is_left_to_the_whole_read(data: bytes) -> None:
+@pytest.mark.parametrize("data", [b"", b"  \n ", b"42"])
+def test_what_is_no_document_of_pairs_is_left_to_the_whole_read(data: bytes) -> None:
     assert export.stream(io.BytesIO(data), ctx()) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[PAIR], {"export_date": "2025", "data": [PAIR]}, {"sessions": {"1": PAIR}}, {"sessions": []}],
+)
+def test_a_document_of_the_wrong_shape_is_refused_from_its_top_as_parse_refuses_it(
+    value: object,
+) -> None:
+    """Not parsed whole (a valid 1 GB file under the wrong key would cost GBs): its stream
+    rejects it when read, before any record, with ``parse``'s reason word for word."""
+    data = json.dumps(value).encode()
+    source = io.BytesIO(data)
+    stream = export.stream(source, ctx())
+    assert stream is not None
+    with pytest.raises(StreamRejected) as refused:
+        next(stream.chunks(1_000))
+    assert refused.value.rejection == export.parse(data, ctx())
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_an_export_in_utf16_or_utf32_streams_as_it_parses(encoding: str) -> None:
+    text = json.dumps(export_doc(sessions=3, pairs=8), indent=1, ensure_ascii=False)
+    data = ("\ufeff" + text.replace("Topic", "Thème ✓ 😀")).encode(encoding)  # its BOM first
+    whole = export.parse(data, ctx())
+    assert isinstance(whole, QABatch) and whole.skipped and "😀" in str(whole.pairs[0].indicator)
+    assert streamed(data, size=5) == whole
 
 
 def test_an_export_is_read_as_it_goes_not_whole() -> None:
@@ -195,9 +216,9 @@ def test_a_stream_without_a_usable_pair_counts_every_skipped_one_in_its_reason()
 
 
 @settings(max_examples=300, deadline=None)
-@given(value=JSONISH, style=st.sampled_from(["compact", "indent", "utf-8-sig"]))
+@given(value=JSONISH, style=st.sampled_from(["compact", "indent", "utf-8-sig", "utf-16", "utf-32"]))
 def test_any_json_value_streams_as_it_parses(value: object, style: str) -> None:
-    if isinstance(value, dict) and style != "utf-8-sig":
+    if isinstance(value, dict) and style in ("compact", "indent"):
         value = {"sessions": [value], **value}  # more often an export
     same_as_parsed(serialize(value, style))
 
@@ -215,7 +236,7 @@ def test_any_json_value_streams_as_it_parses(value: object, style: str) -> None:
         min_size=1,
         max_size=4,
     ),
-    style=st.sampled_from(["compact", "indent"]),
+    style=st.sampled_from(["compact", "indent", "utf-16"]),
 )
 def test_any_sessions_stream_as_they_parse(sessions: list[object], style: str) -> None:
     same_as_parsed(serialize({"sessions": sessions}, style))

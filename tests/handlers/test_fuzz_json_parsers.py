@@ -100,8 +100,8 @@ def serialize(value: object, style: str) -> bytes:
         text = json.dumps(value, indent=2, ensure_ascii=False)
     else:
         text = json.dumps(value, ensure_ascii=False)
-    if style == "utf-16":
-        return text.encode("utf-16")
+    if style in ("utf-16", "utf-32"):
+        return text.encode(style)  # with its BOM
     if style == "utf-8-sig":
         return text.encode("utf-8-sig")
     return text.encode("utf-8", errors="surrogatepass")

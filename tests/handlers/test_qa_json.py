@@ -97,7 +97,7 @@ def test_sample_stochastic_in_utf16_with_bom_is_read() -> None:
 
 def test_bad_truncated_sample_is_invalid_json_with_line_and_column() -> None:
     result = bad("truncated_qa_pairs.json")
-    assert result.reason.startswith("invalid JSON: unexpected end of data")
+    assert result.reason.startswith("invalid JSON at pair 1: unexpected end of data")
     assert "expected a list of pairs" in result.reason
     assert result.line == 1
     assert result.column is not None and result.column > 100

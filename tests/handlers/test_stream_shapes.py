@@ -9,6 +9,7 @@ None). The good shapes are streamed, a chunk at a time, never read whole.
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 from pathlib import PurePosixPath
@@ -26,7 +27,7 @@ from tests.handlers.cases import drain
 from tests.handlers.test_fuzz_json_parsers import JSONISH, PAIRISH, serialize
 
 QA_NAME = "session_02/sma_qa_pairs.json"
-PAIR = {"question": "What is the SMA?", "answer": "The mean of the last n closes."}
+PAIR = {"question": "What is the SMA? ✓", "answer": "The mean of the last n closes. 😀"}
 
 
 def ctx(rel: str) -> FileContext:
@@ -62,13 +63,15 @@ def dumps(value: object, layout: str) -> bytes:
     if layout == "jsonl":
         assert isinstance(value, list)
         return "\n".join(json.dumps(item) for item in value).encode()
-    text = json.dumps(value, indent=None if layout == "compact" else 2)
+    text = json.dumps(value, indent=None if layout == "compact" else 2, ensure_ascii=False)
     if layout == "crlf":
         text = text.replace("\n", "\r\n")
+    if layout in ("utf-16", "utf-32"):
+        return text.encode(layout)  # with its BOM
     return text.encode("utf-8-sig" if layout == "bom" else "utf-8")
 
 
-LAYOUTS = ["compact", "indent", "crlf", "bom"]
+LAYOUTS = ["compact", "indent", "crlf", "bom", "utf-16", "utf-32"]
 
 
 # ------------------------------------------------------------------ the good shapes stream
@@ -99,10 +102,32 @@ def test_a_list_of_pairs_streams(layout: str) -> None:
     assert whole.session == 2  # from the folder
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32-be"])
 @pytest.mark.parametrize("rel", [QA_NAME, QA_NAME + "l"])
-def test_json_lines_stream_under_either_name(rel: str) -> None:
-    whole = same_as_parsed(qa_json, dumps(pairs(20, every_bad=6), "jsonl"), rel, streams=True)
+def test_json_lines_stream_under_either_name(rel: str, encoding: str) -> None:
+    text = dumps(pairs(20, every_bad=6), "jsonl").decode()
+    data = text.encode(encoding) if encoding != "utf-32-be" else ("\ufeff" + text).encode(encoding)
+    whole = same_as_parsed(qa_json, data, rel, streams=True)
     assert isinstance(whole, QABatch) and len(whole.pairs) == 16
+
+
+KEY_TWICE = [
+    ("the list", {"qa_pairs": [{"q": "A?", "a": "a"}]}, '"qa_pairs": [{"q": "B?", "a": "b"}]'),
+    ("the indicator", {"indicator": "SMA", "qa_pairs": pairs(4)}, '"indicator": "EMA"'),
+    ("a list then null", {"qa_pairs": pairs(3), "pairs": pairs(2)}, '"qa_pairs": null'),
+    ("a longer list first", {"qa_pairs": pairs(9, every_bad=2)}, '"qa_pairs": [{"q": "?"}, 1]'),
+]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+@pytest.mark.parametrize("indent", [None, 2])
+@pytest.mark.parametrize(("case", "doc", "again"), KEY_TWICE, ids=[c for c, _, _ in KEY_TWICE])
+def test_a_key_written_twice_streams_with_its_last_value(
+    case: str, doc: dict[str, object], again: str, indent: int | None, encoding: str
+) -> None:
+    """orjson keeps a key's last value (where the key first stood): the stream keeps the same."""
+    text = json.dumps(doc, indent=indent, ensure_ascii=False)
+    same_as_parsed(qa_json, f"{text[:-1]},\n{again}}}".encode(encoding), streams=True)
 
 
 def test_a_pretty_printed_document_in_a_jsonl_file_streams() -> None:
@@ -158,20 +183,46 @@ REJECTED = [
 ]
 
 
-@pytest.mark.parametrize("layout", ["compact", "indent", "bom"])
+@pytest.mark.parametrize("layout", ["compact", "indent", "bom", "utf-16"])
 @pytest.mark.parametrize(("case", "value"), REJECTED, ids=[c for c, _ in REJECTED])
 def test_each_shape_is_rejected_as_the_whole_read_rejects_it(
     case: str, value: object, layout: str
 ) -> None:
-    same_as_parsed(qa_json, dumps(value, layout))
+    """A list or an object is refused by its stream (never read whole); a lone value is not
+    a document of pairs at all, left to the whole read."""
+    same_as_parsed(qa_json, dumps(value, layout), streams=isinstance(value, list | dict))
+
+
+@pytest.mark.parametrize("value", [{"indicator": "RSI", "qa_pairs": [PAIR]}, []])
+def test_a_rag_export_of_the_wrong_shape_is_refused_by_its_stream(value: object) -> None:
+    same_as_parsed(rag_export, dumps(value, "compact"), "rag_export_x.json", streams=True)
 
 
 @pytest.mark.parametrize(
     ("case", "data"),
     [
         ("a key twice", b'{"qa_pairs": [{"q": "A?", "a": "a"}], "qa_pairs": [{"q": "B?"}]}'),
+        (
+            "a key twice, the last not a list",
+            b'{"qa_pairs": [{"q": "A?", "a": "a"}], "qa_pairs": 1}',
+        ),
+        (
+            "invalid UTF-16",
+            codecs.BOM_UTF16_LE + '[{"q": "A?", "a": "a"}]'.encode("utf-16-le")[:-3],
+        ),
+        (
+            "a lone surrogate in UTF-16",
+            '\ufeff[{"q": "A\ud800"}]'.encode("utf-16-le", "surrogatepass"),
+        ),
+        (
+            "two BOMs in UTF-16",
+            '\ufeff\ufeff{"q": "A?", "a": "a"}\n{"q": "B?", "a": "b"}'.encode("utf-16-le"),
+        ),
+        ("NUL in UTF-16", '[{"q": "A?", "a": "a\x00"}]'.encode("utf-16")),
         ("cut off", b'{"indicator": "RSI", "qa_pairs": [{"q": "A?", "a": "a"}'),
         ("trailing text", b'{"qa_pairs": [{"q": "A?", "a": "a"}]} x'),
+        ("a string left open after", b'{"qa_pairs": [{"q": "A?", "a": "a"}]}\n"abc'),
+        ("an escaped quote left open after", b'[{"q": "A\\"?", "a": "\\\\"}] "a\\"'),
         ("a lone surrogate", b'{"qa_pairs": [{"q": "A\\ud800?", "a": "a"}]}'),
         ("form feed", b'{"qa_pairs":\x0c[{"q": "A?", "a": "a"}]}'),
         ("invalid UTF-8 late", b'{"qa_pairs": [{"q": "A?", "a": "a"}, {"q": "\xe9"}]}'),
@@ -211,7 +262,7 @@ WRAPPERS = st.sampled_from(["object", "object-after", "list", "jsonl"])
     wrapper=WRAPPERS,
     key=st.sampled_from(LIST_KEYS),
     meta=st.dictionaries(st.sampled_from(["indicator", "topic", "session", "category"]), JSONISH),
-    style=st.sampled_from(["compact", "indent", "utf-8-sig"]),
+    style=st.sampled_from(["compact", "indent", "utf-8-sig", "utf-16", "utf-32"]),
     suffix=st.sampled_from(["", "l"]),
 )
 def test_any_pairs_in_any_shape_stream_as_they_parse(
@@ -233,3 +284,7 @@ def test_any_bytes_stream_as_they_parse(data: bytes) -> None:
     for prefix in (b"", b"{", b"[", b'{"qa_pairs": [', b'{"q": "A?", "a": "a"}\n'):
         same_as_parsed(qa_json, prefix + data)
         same_as_parsed(qa_json, prefix + data, QA_NAME + "l")
+        wide = (prefix + data).decode("latin-1").encode("utf-16")  # the same text in UTF-16
+        same_as_parsed(qa_json, wide)
+        same_as_parsed(qa_json, wide, QA_NAME + "l")
+    same_as_parsed(qa_json, codecs.BOM_UTF16_LE + data)  # any bytes after a UTF-16 BOM
