@@ -313,14 +313,7 @@ def _document_top(source: BinaryIO) -> object | None:
     top = _Top()
     try:
         for event, value in ijson.basic_parse(reader, use_float=True, buf_size=_CHECK_CHUNK):
-            if top.depth > 1 and top.opened is None:  # inside a member: only the depth counts
-                if event in _STARTS:
-                    top.depth += 1
-                    if top.depth > MAX_DEPTH:
-                        return None
-                elif event in _ENDS:
-                    top.depth -= 1
-            elif not top.take(event, value):
+            if not top.take(event, value):
                 return None
         return None if reader.irregular else top.value
     except (ijson.JSONError, ValueError):  # invalid JSON or UTF-8 (UnicodeDecodeError)
