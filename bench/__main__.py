@@ -9,6 +9,7 @@ scenario could not run). Progress goes to stderr, the table to stdout, everythin
     python -m bench                 # the full run (durations: docs/performance.md)
     python -m bench --quick         # smaller data, fewer repeats
     python -m bench --only export   # one scenario (repeatable)
+    python -m bench --only cli      # the command line's start (inboxd --help)
     python -m bench --only hosts    # the several-daemon rows of docs/performance.md
     python -m bench --only datasets # issue 15's snapshots: Parquet and DuckDB vs a baseline
     python -m bench --only status   # issue 16's status write and `inboxd status` at 1M pairs
@@ -41,6 +42,7 @@ for _name in [n for n in os.environ if n.startswith("INBOXD_")]:
 
 from bench import (  # noqa: E402
     burst,
+    cli,
     datasets,
     export,
     hosts,
@@ -57,6 +59,7 @@ from bench.table import render  # noqa: E402
 Scenario = Callable[[Config, dict[str, Any]], list[Row]]
 SCENARIOS: dict[str, Scenario] = {
     "export": export.run,
+    "cli": cli.run,
     "burst": burst.run,
     "latency": latency.run,
     "memory": memory.run,
@@ -75,8 +78,11 @@ def make_config(quick: bool, work: Path) -> Config:
             work=work,
             repeats=3,
             slow_repeats=1,
-            export_pairs=3_047,
+            export_pairs=3_120,
             export_sessions=32,
+            export_answer_length=2_750,
+            export_runs=3,
+            cli_runs=7,
             burst_files=300,
             burst_runs=3,
             perfile_files=5,
@@ -103,8 +109,11 @@ def make_config(quick: bool, work: Path) -> Config:
         work=work,
         repeats=3,
         slow_repeats=2,
-        export_pairs=12_188,
+        export_pairs=12_480,
         export_sessions=126,
+        export_answer_length=2_750,
+        export_runs=5,
+        cli_runs=11,
         burst_files=1_000,
         burst_runs=3,
         perfile_files=12,

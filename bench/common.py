@@ -8,6 +8,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -64,6 +65,9 @@ class Config:
     slow_repeats: int  # runs of the slow baselines (regex reference, users' script)
     export_pairs: int
     export_sessions: int
+    export_answer_length: int
+    export_runs: int  # rounds of inboxd and the shared reference, in turns
+    cli_runs: int  # runs of each command of the cli scenario
     burst_files: int
     burst_runs: int
     perfile_files: int  # the process-per-file baseline runs on the first N burst files
@@ -113,9 +117,18 @@ def make_root(path: Path) -> Path:
     return path
 
 
+# Where the children's bytecode is kept: an installed inboxd has its modules compiled once,
+# but a shell with PYTHONDONTWRITEBYTECODE (as on the project's machines) would have every
+# child compile the package's own modules again at each start.
+PYCACHE = Path(tempfile.gettempdir()) / "inboxd-bench-pycache"
+
+
 def child_env(**extra: str) -> dict[str, str]:
-    """The environment for inboxd children: no INBOXD_* from the caller's shell."""
+    """The environment for inboxd children: no INBOXD_* from the caller's shell, and
+    bytecode written and read (``PYCACHE``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("INBOXD_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     env["PYTHONPATH"] = str(REPO)
     env.update(extra)
     return env

@@ -1,11 +1,11 @@
-"""Scenario 4: peak RSS of ``inboxd process`` on a 1 GB JSON Lines RAG export, the 40 MB
+"""Scenario 4: peak RSS of ``inboxd process`` on a 1 GB JSON Lines RAG export, the 35 MB
 export, and a file of 200,000 pairs in each Q&A JSON shape (issue 16).
 
 Peak RSS is the child's own (GNU time's ``%M``, else ``wait4``). The size cap (512 MB by
-default) is raised for the child with ``INBOXD_MAX_FILE_BYTES``. The baseline of the first
-two is the reference importer: it streams JSON Lines a line at a time, and reads the 40 MB
-export whole with orjson; of the shapes, the same file read whole by the stdlib's json
-(``bench/whole_json.py``), in the same run.
+default) is raised for the child with ``INBOXD_MAX_FILE_BYTES``. The baselines, in the same
+run: ``reference.py`` streams the JSON Lines a line at a time; the shared reference
+(``shared_reference.py``) reads the export whole with ``json``; each shape's file is read
+whole by the stdlib's json (``bench/whole_json.py``).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def run(cfg: Config, shared: dict[str, Any]) -> list[Row]:
                 export.inboxd_process(path, work / f"export-{i}") for i in range(cfg.repeats)
             ],
             "reference": [
-                export.reference_process(path, work / f"export-ref-{i}.db", substring=True)
+                export.reference_process(path, work / f"export-ref-{i}.db")
                 for i in range(cfg.repeats)
             ],
             "pairs": pairs,
@@ -108,7 +108,7 @@ def run(cfg: Config, shared: dict[str, Any]) -> list[Row]:
             f"peak RSS, inboxd process on the {export_mb:.0f} MB export [median of {len(ours_ex)}]",
             ours_ex,
             ref_ex,
-            "reference.py (orjson, whole)",
+            "shared_reference.py (json, whole)",
         ),
     ]
     return rows + [_shape_row(cfg, work, shape) for shape in PAIR_SHAPES]

@@ -1,6 +1,6 @@
 """Where inboxd spends its CPU in the benchmark scenarios: cProfile, CPU time, top functions.
 
-    python -m bench.profile export [--pairs 12188]     # Pipeline.process on the export
+    python -m bench.profile export [--pairs 12480]     # Pipeline.process on the export
     python -m bench.profile burst [--files 300]        # the daemon's worker during a burst
     python -m bench.profile restart [--files 2000]     # Daemon.start() until ready
 
@@ -39,11 +39,9 @@ def _report(profile: cProfile.Profile, top: int) -> str:
 
 
 def profile_export(work: Path, pairs: int, top: int) -> str:
-    sessions = max(1, round(pairs * 126 / 12_188))
-    export = write_json(
-        work / "database_qa_export_profile.json",
-        with_telling_phrases(export_document(sessions=sessions, pairs=pairs)),
-    )
+    sessions = max(1, round(pairs * 126 / 12_480))
+    document = export_document(sessions=sessions, pairs=pairs, answer_length=2_750)
+    export = write_json(work / "database_qa_export_profile.json", with_telling_phrases(document))
     root = make_root(work / "root")
     target = root / "outbox" / "claude" / export.name
     os.link(export, target)
@@ -113,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("what", choices=("export", "burst", "restart"))
-    parser.add_argument("--pairs", type=int, default=12_188, help="export size")
+    parser.add_argument("--pairs", type=int, default=12_480, help="export size")
     parser.add_argument("--files", type=int, default=None, help="burst or restart files")
     parser.add_argument("--top", type=int, default=40, help="functions listed")
     args = parser.parse_args(argv)

@@ -485,11 +485,17 @@ class Meta:
         )
 
 
+_META_KEYS = frozenset((*INDICATOR_KEYS, *SESSION_KEYS, *CATEGORY_KEYS))
+_NO_META = Meta()
+
+
 def read_meta(record: Mapping[str, object]) -> Meta | Invalid:
     """Indicator, session and category from an object, by their aliases.
 
     ``SMA (Simple Moving Average)`` is stored as ``SMA``, as assignments list it.
     """
+    if record.keys().isdisjoint(_META_KEYS):  # most pairs say nothing of it: one set test
+        return _NO_META
     indicator = text_field(record, INDICATOR_KEYS)
     if isinstance(indicator, Invalid):
         return indicator

@@ -216,7 +216,7 @@ def process(
 ) -> None:
     """Process the given files now (same pipeline as the daemon); a file from outside the
     tree with --agent AGENT is copied into outbox/AGENT/ first."""
-    from daemon.cli.progress_bar import progress_reporter, render_comparison  # rich: slow import
+    from daemon.cli.progress_bar import progress_reporter, render_comparison
     from daemon.ingest.assembly import assemble
     from daemon.ingest.oneshot import prepare
 

@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 ProgressHook = Callable[[int, int], None]
 
 
@@ -21,6 +19,15 @@ def progress_reporter(label: str = "importing pairs") -> Iterator[ProgressHook |
     if not sys.stdout.isatty():
         yield None
         return
+    # here, not at the top: off a terminal (an agent's call, a script) rich.progress is not needed
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     with Progress(
         TextColumn(label),
         BarColumn(),

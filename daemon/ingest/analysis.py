@@ -2,8 +2,10 @@
 
 The flags mean what the users' integration script meant by them: a case-insensitive search
 for a few telling words (the ``*_RE`` patterns below are that definition). Scanning a long
-answer with such a regex is slow, so answers take an exact fast path: one
-lower-casing, then plain substring tests, with the regex only where a word boundary matters.
+answer with such a regex is slow, and so is a substring test a word (each is a scan of the
+answer), so answers take an exact fast path: one lower-casing, then one Aho-Corasick pass
+that finds every occurrence of every word at once (overlapping ones too, so no word hides
+another), with the regex only where a word boundary matters (``eth``).
 A few non-ASCII letters match an ASCII letter under the regexes' IGNORECASE although
 ``lower()`` does not make them one (the long s is an s, the Kelvin sign and the dotless and
 dotted i's are k and i): they are replaced by that letter first. Which letters these are is
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+import ahocorasick_rs
 
 FORMULA_RE = re.compile(r"formula|equation|calculat|=", re.IGNORECASE)
 EXAMPLES_RE = re.compile(r"example|for instance|e\.g\.|such as", re.IGNORECASE)
@@ -50,6 +54,23 @@ _CRYPTO_TERMS = (
 )
 _ETH_WORD = re.compile(r"\beth\b")
 _STUDIES = "studies"
+
+# Every telling word in one automaton, each found with the flag it sets (its index in
+# ``_FLAG_OF``); "eth" only as a candidate for ``_ETH_WORD``.
+_FORMULA, _EXAMPLES, _SOURCES, _CRYPTO, _ETH = range(5)
+_WORDS_BY_FLAG = (
+    (_FORMULA, _FORMULA_TERMS),
+    (_EXAMPLES, _EXAMPLES_TERMS),
+    (_SOURCES, (*_SOURCES_TERMS, _STUDIES)),
+    (_CRYPTO, _CRYPTO_TERMS),
+    (_ETH, ("eth",)),
+)
+_FLAG_OF = [flag for flag, words in _WORDS_BY_FLAG for _ in words]
+_FINDER = ahocorasick_rs.AhoCorasick(
+    [word for _, words in _WORDS_BY_FLAG for word in words],
+    # a DFA: the fastest search, at a few hundred kB for these ~27 words
+    implementation=ahocorasick_rs.Implementation.DFA,
+)
 
 
 @dataclass(frozen=True)
@@ -105,13 +126,18 @@ def analyse_answer(answer: str) -> AnswerAnalysis:
     text = _lowered(answer)
     if text is None:
         return analyse_answer_by_regex(answer)
+    try:
+        found = {
+            _FLAG_OF[word] for word, _, _ in _FINDER.find_matches_as_indexes(text, overlapping=True)
+        }
+    except UnicodeEncodeError:  # a lone surrogate (not UTF-8): the regexes read it
+        return analyse_answer_by_regex(answer)
     return AnswerAnalysis(
         answer_length=len(answer),
-        has_formula=any(term in text for term in _FORMULA_TERMS),
-        has_examples=any(term in text for term in _EXAMPLES_TERMS),
-        has_sources=any(term in text for term in _SOURCES_TERMS) or _STUDIES in text,
-        crypto_specific=any(term in text for term in _CRYPTO_TERMS)
-        or ("eth" in text and _ETH_WORD.search(text) is not None),
+        has_formula=_FORMULA in found,
+        has_examples=_EXAMPLES in found,
+        has_sources=_SOURCES in found,
+        crypto_specific=_CRYPTO in found or (_ETH in found and _ETH_WORD.search(text) is not None),
     )
 
 

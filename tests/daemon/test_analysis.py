@@ -139,3 +139,28 @@ def test_answers_with_look_alike_letters_take_the_fast_path(
     monkeypatch.setitem(analysis._FOLDS, "ſ", analysis._UNKNOWN)
     analyse_answer("ſource")
     assert calls == ["ſource"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "source.g.",
+        "according token",
+        "btcalculated",
+        "formulanalyst",
+        "Ethereum",
+        "eth=",
+        "studies",
+    ],
+)
+def test_words_that_overlap_each_set_their_flag(text: str) -> None:
+    """One pass finds every word, those sharing letters with another word too."""
+    flags = analyse_answer(text)
+    assert flags == analyse_answer_by_regex(text)
+    assert flags != analyse_answer_by_regex("nothing telling")
+
+
+def test_a_lone_surrogate_is_read_by_the_regexes() -> None:
+    text = "the formula \ud800 for bitcoin"
+    assert analyse_answer(text) == analyse_answer_by_regex(text)
+    assert analyse_answer(text).has_formula and analyse_answer(text).crypto_specific

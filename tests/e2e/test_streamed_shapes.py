@@ -21,7 +21,8 @@ from sqlalchemy import select
 import handlers
 from daemon.config import Settings
 from daemon.ingest.oneshot import prepare
-from daemon.ingest.pipeline import FileOutcome, Pipeline
+from daemon.ingest.outcome import FileOutcome
+from daemon.ingest.pipeline import Pipeline
 from daemon.live.service import Daemon
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, QAPairRow
