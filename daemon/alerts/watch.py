@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -97,15 +97,12 @@ class Watch:
     def _run(self) -> None:
         next_check = 0.0
         while not self._stopping.is_set():
-            try:
-                self._closed_batches()
-                self._database_waiting()
-                if time.monotonic() >= next_check:
-                    self._silent_agents()
-                    self.rounds += 1
-                    next_check = time.monotonic() + self.settings.notify_check_seconds
-            except Exception as exc:  # the database away: look again at the next round
-                log.warning("alert.check_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            _looked_at(self._closed_batches)
+            _looked_at(self._database_waiting)  # needs no database: told while it is away
+            if time.monotonic() >= next_check:
+                _looked_at(self._silent_agents)
+                self.rounds += 1
+                next_check = time.monotonic() + self.settings.notify_check_seconds
             self._wake.wait(max(0.0, min(next_check - time.monotonic(), 5.0)))
             self._wake.clear()
 
@@ -179,6 +176,16 @@ class Watch:
         elif not silent and agent in self.silent:
             self.silent.discard(agent)
             log.info("agent.active", agent=agent, path=last.rel_path if last is not None else None)
+
+
+def _looked_at(check: Callable[[], None]) -> None:
+    """One check; a failure (the database away) is logged and the check runs next round."""
+    try:
+        check()
+    except Exception as exc:
+        log.warning(
+            "alert.check_failed", check=check.__name__, error=f"{type(exc).__name__}: {exc}"[:300]
+        )
 
 
 def _read_silent(path: Path) -> set[str]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
 
+from daemon.alerts.watch import Watch
 from daemon.config import Settings
 from daemon.live.service import Daemon
 from daemon.store.engine import Database
@@ -50,6 +52,11 @@ def test_a_rejected_file_is_one_notification_naming_the_file_and_the_reason(
     reason = _reason(settings, "outbox/droid/truncated_qa_pairs.json")
     assert "line" in reason and "column" in reason
     assert message["message"].splitlines()[0] == f"droid: {reason}"
+
+
+def _watch(daemon: Daemon) -> Watch:
+    assert daemon.alerts.watch is not None, "notifications are configured"
+    return daemon.alerts.watch
 
 
 def _reason(settings: Settings, path: str) -> str:
@@ -196,8 +203,7 @@ def test_a_silent_agent_is_told_once_per_change_of_state(
     deliver(root, "inbox/droid/session-02-assignment.md")
     wait_for(lambda: len(receiver.got()) == 1, 30, "droid's silence told")
     assert receiver.got()[0]["title"].startswith("inboxd: droid silent for ")
-    watch = daemon.alerts.watch
-    assert watch is not None
+    watch = _watch(daemon)
     rounds = watch.rounds
     wait_for(lambda: watch.rounds >= rounds + 5, 30, "five more looks at the agents")
     assert len(receiver.got()) == 1, "a state is told once, not at every look"
@@ -217,12 +223,11 @@ def test_a_silent_agent_is_told_once_per_change_of_state(
     assert len(told()) == 3
 
     # a restart does not tell the same silence again
-    again = notifying_daemon(**silent)
-    watch = again.alerts.watch
-    assert watch is not None
-    wait_for(lambda: watch.rounds >= 5, 30, "five looks at the agents after the restart")
-    assert watch.silent == {"droid"}
-    again.stop()
+    restarted = notifying_daemon(**silent)
+    again = _watch(restarted)
+    wait_for(lambda: again.rounds >= 5, 30, "five looks at the agents after the restart")
+    assert again.silent == {"droid"}
+    restarted.stop()
     assert len(told()) == 3
     assert json.loads((root / "var/run/alerts.json").read_text()) == {"silent": ["droid"]}
 
@@ -248,3 +253,45 @@ def test_a_start_after_an_unclean_stop_is_told_once(
     assert got[0]["title"] == "inboxd: started after an unclean stop"
     assert f"(pid {killed.proc.pid})" in got[0]["message"]
     assert list((root / "var/run").glob("*.running")) == []
+
+
+def test_files_waiting_for_the_database_are_told_then_its_return(
+    settings: Settings, notifying_daemon: Notifying, receiver: Receiver
+) -> None:
+    daemon = notifying_daemon(
+        notify_events=["database_waiting"],
+        notify_waiting_after=1.0,
+        db_busy_timeout=0.1,
+        db_retry_seconds=0.3,
+    )
+    blocker = sqlite3.connect(settings.var_dir / "inboxd.db", timeout=5)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        deliver(settings.root_path, "outbox/droid/session_02/sma_qa_pairs.json")
+        got = wait_for(receiver.got, 30, "the waiting told")
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert got[0]["title"].startswith("inboxd: files waiting for the database for ")
+    assert "database unavailable" in got[0]["message"]
+    wait_for(lambda: len(receiver.got()) == 2, 30, "the database's return told")
+    daemon.stop()
+    assert len(receiver.got()) == 2
+    back = receiver.got()[1]
+    assert back["title"] == "inboxd: database answering again" and back["type"] == "info"
+    assert _outcomes(settings) == {"outbox/droid/session_02/sma_qa_pairs.json": "imported"}
+
+
+def test_agent_strings_in_a_message_are_text_not_layout_or_mentions(
+    settings: Settings, notifying_daemon: Notifying, receiver: Receiver
+) -> None:
+    name = "<b>@here *x*\nfake line_qa_pairs.json"
+    daemon = notifying_daemon()
+    deliver(settings.root_path, BAD, f"outbox/droid/{name}")
+    got = wait_for(receiver.got, 30, "the rejection told")
+    daemon.stop()
+    text = got[0]["message"]
+    line = text.splitlines()[0]
+    assert line.startswith("droid: outbox/droid/<b>@\u2060here *x*\\nfake line_qa_pairs.json")
+    assert "@here" not in text  # no mention: "@" is followed by a word joiner
+    assert not any(row.startswith("fake line") for row in text.splitlines())  # one line kept
