@@ -10,7 +10,6 @@ previous message.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,12 +36,12 @@ class Message:
 
 class Outbox:
     def __init__(
-        self, *, group_seconds: float, min_interval: float, examples: int, footer: str = ""
+        self, *, group_seconds: float, min_interval: float, examples: int, footer: str
     ) -> None:
         self.group_seconds = group_seconds
         self.min_interval = min_interval
         self.examples = examples
-        self.footer = footer or f"inboxd on {socket.gethostname()}"
+        self.footer = footer  # the last line of every message: which daemon says it
         self._groups: dict[NotifyEvent, Group] = {}
         self._first_at: float | None = None  # monotonic time of the burst's first alert
         self._last_sent = float("-inf")
@@ -64,23 +63,23 @@ class Outbox:
         with self._changed:
             return sum(group.count for group in self._groups.values())
 
-    def take(self, stopping: threading.Event, *, now: bool = False) -> Message | None:
-        """The next message once it is due (at once with ``now``, or when ``stopping`` is
-        set); None when there is nothing to send and ``stopping`` is set."""
+    def take(self, stopping: threading.Event) -> Message | None:
+        """The next message once it is due (at once when ``stopping`` is set: what is
+        pending goes out); None when there is nothing to send and ``stopping`` is set.
+        Whoever sets ``stopping`` calls ``wake``."""
         with self._changed:
             while True:
+                wait: float | None = None  # nothing pending: until an alert or a wake
                 if self._first_at is not None:
                     due = max(
                         self._first_at + self.group_seconds, self._last_sent + self.min_interval
                     )
                     wait = due - time.monotonic()
-                    if wait <= 0 or now or stopping.is_set():
+                    if wait <= 0 or stopping.is_set():
                         return self._message()
-                elif stopping.is_set() or now:
+                elif stopping.is_set():
                     return None
-                else:
-                    wait = 1.0  # no alert: look at ``stopping`` now and then
-                self._changed.wait(min(wait, 1.0))
+                self._changed.wait(wait)
 
     def wake(self) -> None:
         """Let a waiting ``take`` look at ``stopping`` now."""

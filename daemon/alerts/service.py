@@ -8,6 +8,7 @@ event up, counts an alert into the outbox, and returns.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,7 +38,7 @@ class Alerts:
                 group_seconds=settings.notify_group_seconds,
                 min_interval=settings.notify_min_interval,
                 examples=settings.notify_examples,
-                footer=f"inboxd on {_host()}, root {settings.root_path}",
+                footer=f"inboxd on {socket.gethostname()}, root {settings.root_path}",
             )
             self.sender = Sender(
                 self.outbox,
@@ -47,10 +48,6 @@ class Alerts:
             )
             self.watch = Watch(settings, db, run_dir / "alerts.json")
 
-    @property
-    def enabled(self) -> bool:
-        return self.sender is not None
-
     def start(self) -> None:
         if self.sender is not None and self.watch is not None:
             add_listener(self._on_event)
@@ -59,11 +56,16 @@ class Alerts:
             log.info(
                 "alert.listening", services=self.sender.channel.names, events=sorted(self.events)
             )
-        for ended in self.marker.claim():
+        try:
+            ended = self.marker.claim()
+        except OSError as exc:  # var/ not writable: the daemon runs on, without the marker
+            log.warning("daemon.marker_failed", folder=str(self.marker.folder), error=str(exc))
+            return
+        for previous in ended:
             log.warning(
                 "daemon.unclean_stop",
-                previous_pid=ended.get("pid"),
-                previous_start=ended.get("started_at"),
+                previous_pid=previous.get("pid"),
+                previous_start=previous.get("started_at"),
             )
 
     def stop(self) -> None:
@@ -81,9 +83,3 @@ class Alerts:
         alert = alert_for(event)
         if alert is not None and alert.kind in self.events and self.outbox is not None:
             self.outbox.add(alert)
-
-
-def _host() -> str:
-    import socket
-
-    return socket.gethostname()

@@ -38,6 +38,8 @@ from daemon.store.models import utcnow
 log = get_logger("inboxd.alerts")
 
 SIGNAL_KIND = "signal"  # handlers/signal.py: the completion signal's handler
+# a file that ended so had the database answer (its ledger row written or read)
+ANSWERED = frozenset(("imported", "rejected", "failed", "unchanged"))
 
 
 class Watch:
@@ -62,15 +64,16 @@ class Watch:
         name = event.get("event", "")
         if not name.startswith("file."):
             return
+        if name == "file.waiting" and "since" in event:  # the worker's: the database
+            self._waiting(str(event["since"]), str(event.get("reason", "")))
+            return
+        if event.get("outcome") in ANSWERED and self._waiting_since is not None:
+            with self._lock:  # a file handled: the database answers again
+                self._waiting_since = None
+            self._wake.set()
         if name == "file.imported" and event.get("kind") == SIGNAL_KIND:
             with self._lock:
                 self._signals.add(str(event.get("agent")))
-            self._wake.set()
-        elif name == "file.waiting" and "since" in event:  # the worker's: the database
-            self._waiting(str(event["since"]), str(event.get("reason", "")))
-        elif "outcome" in event and event["outcome"] != "waiting" and self._waiting_since:
-            with self._lock:  # a file handled: the database answers again
-                self._waiting_since = None
             self._wake.set()
 
     def _waiting(self, since: str, reason: str) -> None:
