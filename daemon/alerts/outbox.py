@@ -54,10 +54,10 @@ class Outbox:
             group.count += 1
             if len(group.first) < self.examples:
                 group.first.append(alert)
-            if self._first_at is None:
-                self._first_at = time.monotonic()
             self.added += 1
-            self._changed.notify_all()
+            if self._first_at is None:  # a burst begins: the sender learns when it is due
+                self._first_at = time.monotonic()
+                self._changed.notify_all()  # (the next ones change nothing it waits for)
 
     def pending(self) -> int:
         with self._changed:
