@@ -111,10 +111,12 @@ class Watch:
 
     def _closed_batches(self) -> None:
         with self._lock:
-            agents, self._signals = self._signals, set()
-        for agent in sorted(agents):
+            agents = sorted(self._signals)
+        for agent in agents:
             with self.db.reader() as reader:
                 row = reader.execute(LAST_SIGNAL, {"agent": agent}).first()
+            with self._lock:  # read: told below (a failed read is tried again next round)
+                self._signals.discard(agent)
             if row is None or row.outcome != "closed":
                 continue  # a repeated signal: nothing closed, nothing to tell
             findings = row.findings or {}
