@@ -15,6 +15,7 @@ scenario could not run). Progress goes to stderr, the table to stdout, everythin
     python -m bench --only status   # issue 16's status write and `inboxd status` at 1M pairs
     python -m bench --only web      # issue 17's dashboard: the overview at 1M pairs, the burst
                                     # with and without the HTTP server
+    python -m bench --only alerts   # issue 17: a burst with notifications stuck vs without
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ for _name in [n for n in os.environ if n.startswith("INBOXD_")]:
     del os.environ[_name]
 
 from bench import (  # noqa: E402
+    alerts,
     burst,
     cli,
     datasets,
@@ -68,6 +70,7 @@ SCENARIOS: dict[str, Scenario] = {
     "datasets": datasets.run,
     "status": status.run,
     "web": web.run,
+    "alerts": alerts.run,
 }
 
 

@@ -68,6 +68,17 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 DatasetFormat = Literal["parquet", "jsonl", "csv", "duckdb", "rag"]
 DATASET_FORMATS: tuple[DatasetFormat, ...] = ("parquet", "jsonl", "csv", "duckdb", "rag")
 MIN_TOKEN_LENGTH = 16  # http_token: shorter ones can be guessed
+# what a notification can be sent for (docs/notifications.md); all by default
+NotifyEvent = Literal[
+    "file_rejected", "batch_closed", "agent_silent", "database_waiting", "unclean_start"
+]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = (
+    "file_rejected",
+    "batch_closed",
+    "agent_silent",
+    "database_waiting",
+    "unclean_start",
+)
 MAX_TARGET_PER_INDICATOR = 1_000_000  # pairs per indicator: beyond it a target is a typo
 # the flags that set a setting, to name them in an error
 _FLAGS = {"root": "--root", "database_url": "--database", "polling": "--polling"}
@@ -208,6 +219,21 @@ def plain_folder_name(name: str) -> str:
     return name
 
 
+def _list_from_text(value: Any, separator: str | None) -> Any:
+    """A list setting given as text (the environment): a JSON list, or items split at
+    ``separator`` (None: at white space); anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f'not a JSON list ({exc.msg}); give droid,claude or ["droid", "claude"]'
+            ) from None
+    return [part.strip() for part in value.split(separator) if part.strip()]
+
+
 class FileMapping(BaseModel):
     """What a small training file's name stands for, when the file does not say."""
 
@@ -283,23 +309,52 @@ class Settings(BaseSettings):
     # browser (once, in its login form) or a scraper (a bearer header) gives; without one the
     # page listens on loopback only. Secret: never shown in a log line or an error
     http_token: SecretStr | None = None
-    # an agent with no delivery for this many seconds is marked silent on the dashboard
+    # an agent with no delivery for this many seconds is silent: marked on the dashboard,
+    # and told of (notify_events: agent_silent) while it has open assignments
     silent_after: float = Field(default=6 * 3600.0, gt=0)
+    # notifications (docs/notifications.md): apprise URLs (none: nothing is sent), and what for
+    notify_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    notify_events: Annotated[list[NotifyEvent], NoDecode] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS)
+    )
+    # a file waiting this long for the database is told of (seconds)
+    notify_waiting_after: float = Field(default=300, ge=0)
+    notify_check_seconds: float = Field(default=30, gt=0)  # how often the states are looked at
+    # a burst: what happens this long after its first alert goes in the same message
+    notify_group_seconds: float = Field(default=5, ge=0)
+    notify_min_interval: float = Field(default=30, ge=0)  # seconds between two messages
+    notify_examples: int = Field(default=5, ge=1, le=100)  # items listed in a grouped message
+    notify_retries: int = Field(default=6, ge=1, le=100)  # attempts per message, then dropped
+    notify_retry_max_seconds: float = Field(default=60, gt=0)  # the backoff's longest wait
 
-    @field_validator("agents", "ignore_patterns", "dataset_formats", mode="before")
+    @field_validator("agents", "ignore_patterns", "dataset_formats", "notify_events", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         """``droid,claude`` or a JSON list, from the environment."""
-        if isinstance(value, str):
-            if value.lstrip().startswith("["):
-                try:
-                    return json.loads(value)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(
-                        f'not a JSON list ({exc.msg}); give droid,claude or ["droid", "claude"]'
-                    ) from None
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return _list_from_text(value, ",")
+
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _split_spaces(cls, value: Any) -> Any:
+        """URLs separated by spaces, or a JSON list, from the environment (a URL may hold
+        a comma: ``mailto://...?to=a@x,b@y``)."""
+        return _list_from_text(value, None)
+
+    @field_validator("notify_urls")
+    @classmethod
+    def _apprise_urls(cls, urls: list[str]) -> list[str]:
+        """Each URL one apprise takes (apprise is imported only when there is one)."""
+        if urls:
+            from daemon.alerts.delivery import unknown_urls
+
+            bad = unknown_urls(urls)
+            if bad:
+                raise ValueError(
+                    f"{', '.join(bad)}: not a notification URL apprise knows; see "
+                    "https://github.com/caronc/apprise/wiki (json://host:port/path, "
+                    "tgram://token/chat, slack://..., ntfys://topic, mailtos://...)"
+                )
+        return urls
 
     @field_validator("agents")
     @classmethod
@@ -477,9 +532,13 @@ def _problem(error: ErrorDetails, given: Mapping[str, Any], config: ConfigFile) 
 
 def _shown(name: str, value: Any) -> str:
     """A value as it is quoted in an error; a database URL without its password, a token
-    not at all."""
+    not at all, the notification URLs by their scheme (their paths hold tokens)."""
     if name == "http_token":
         return "(hidden)"
+    if name == "notify_urls":
+        urls = value.split() if isinstance(value, str) else value
+        if isinstance(urls, list):
+            return repr([f"{str(url).partition('://')[0]}://..." for url in urls])
     if name == "database_url" and isinstance(value, str):
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError

@@ -9,6 +9,10 @@ local variables (they may hold secrets).
 
 Modules only call ``get_logger()`` and log events with fields:
 ``log.info("file.imported", agent=..., path=..., pairs=..., ms=...)``.
+
+A listener (``add_listener``) sees every event inboxd logs, whatever the level kept, in the
+thread that logs it: the alerts room turns some of them into notifications this way, so the
+code that logs an event knows nothing of who is told.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import logging.handlers
 import os
 import sys
+from collections.abc import Callable, Mapping, MutableMapping
 from io import TextIOWrapper
 from pathlib import Path
 from types import TracebackType
@@ -31,7 +36,11 @@ LOG_FILE_BACKUPS = 5
 FIRST_FIELDS = ("ts", "level", "event")
 # libraries whose info lines are their own chatter, not inboxd's events ("setup plugin ...",
 # "Context impl SQLiteImpl."): shown only when the level is debug
-QUIET_LIBRARIES = ("alembic",)
+# (apprise: "Sent JSON notification." per message; its warnings still show)
+QUIET_LIBRARIES = ("alembic", "apprise")
+
+Listener = Callable[[Mapping[str, Any]], None]
+_LISTENERS: list[Listener] = []
 
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
@@ -88,13 +97,42 @@ def configure_logging(
     for library in QUIET_LIBRARIES:
         logging.getLogger(library).setLevel(quiet)
     structlog.configure(
-        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[
+            *_SHARED,
+            _tell_listeners,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
     if not human:
         sys.excepthook = _log_uncaught  # a crash is one JSON event too, not a stderr traceback
+
+
+def add_listener(listener: Listener) -> None:
+    """Call ``listener`` with each event (its fields, read-only) from now on.
+
+    It runs in the logging thread (the worker's, for a file's events): it must return at
+    once and not log itself. An exception it raises is swallowed: logging never fails.
+    """
+    _LISTENERS.append(listener)
+
+
+def remove_listener(listener: Listener) -> None:
+    if listener in _LISTENERS:
+        _LISTENERS.remove(listener)
+
+
+def _tell_listeners(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for listener in tuple(_LISTENERS):
+        try:
+            listener(event_dict)
+        except Exception:  # a listener's bug must not cost the event or the caller
+            continue
+    return event_dict
 
 
 def is_journal_stream(stream: TextIO, journal_stream: str | None) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from daemon.alerts.service import Alerts
 from daemon.config import Settings
 from daemon.errors import TransientError
 from daemon.ingest import ledger
@@ -51,6 +52,7 @@ class Daemon:
         self.notifier = notifier or Notifier(None)
         self.db = db or Database.for_settings(settings)
         self.pipeline, self.status = assemble(settings, self.db, self._status_due)
+        self.alerts = Alerts(settings, self.db)
         self.open_files = OpenFiles()
         self.queue = WorkQueue(
             settings.settle_seconds,
@@ -84,6 +86,7 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         prepare(self.settings, self.db)
+        self.alerts.start()
         self.status.write_all()  # also repairs a torn status file left by a crash
         self._overflow.install()
         self._observer.start()  # before the scan: nothing can fall between the two
@@ -115,6 +118,7 @@ class Daemon:
             self._worker.join(timeout)
         self._flush_status(force=True)
         log.info("daemon.stopped", cold=False, **dict(self.counts), queued=self.queue.depth())
+        self.alerts.stop()
         self.db.dispose()
 
     def stopped_cold(self) -> None:

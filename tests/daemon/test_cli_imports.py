@@ -54,6 +54,7 @@ HELP_MUST_NOT_IMPORT = (
     "watchdog",
     "pyarrow",
     "duckdb",
+    "apprise",
     "handlers",
     "daemon.config",
     "daemon.logging",
@@ -67,6 +68,7 @@ HELP_MUST_NOT_IMPORT = (
 )
 STATUS_MUST_NOT_IMPORT = (
     "alembic",
+    "apprise",  # only a daemon with notify_urls set
     "watchdog",
     "pyarrow",
     "duckdb",
