@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -19,14 +18,6 @@ from tests.support import wait_for
 
 PAIRS = 3_000
 EXPORT = "outbox/claude/database_qa_export_crash.json"
-
-
-@pytest.fixture
-def processes() -> Iterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for process in started:
-        process.kill()
 
 
 def _counts(settings: Settings) -> tuple[int, list[tuple[str, str, int]]]:

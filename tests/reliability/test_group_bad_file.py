@@ -6,10 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import orjson
-import pytest
 from sqlalchemy import func, select
 
 from daemon.config import Settings
@@ -20,14 +18,6 @@ from tests.support import read_status, wait_for
 
 GOOD = 60
 BAD = ("group_007.json", "group_033.json")
-
-
-@pytest.fixture
-def processes() -> Iterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for process in started:
-        process.kill()
 
 
 def test_bad_files_inside_a_group_are_rejected_alone_with_their_reasons(

@@ -12,29 +12,19 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy import func, select
 
 from daemon.config import Settings
 from daemon.store.engine import Database
-from daemon.store.models import FileRecord, QAPairRow
 from tests.reliability.daemon_process import DaemonProcess
+from tests.reliability.probes import distinct_question_count, ledger_rows, pair_count
 from tests.support import wait_for
 
 FILES = 40
 PAIRS_PER_FILE = 5
-
-
-@pytest.fixture
-def processes() -> Iterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for process in started:
-        process.kill()
 
 
 def _deliver_at_rest(root: Path) -> list[str]:
@@ -59,14 +49,9 @@ def _state(settings: Settings) -> tuple[int, dict[str, tuple[str, int]]]:
     """(pairs stored, {file: (outcome, pairs stored)}); a question stored twice fails."""
     db = Database(settings.url)
     try:
-        with db.reader() as db_session:
-            pairs = db_session.scalar(select(func.count()).select_from(QAPairRow)) or 0
-            distinct = db_session.scalar(select(func.count(func.distinct(QAPairRow.question_key))))
-            assert distinct == pairs, "a question stored twice"
-            rows = db_session.execute(
-                select(FileRecord.rel_path, FileRecord.outcome, FileRecord.pairs_stored)
-            ).all()
-        return pairs, {path: (outcome, stored) for path, outcome, stored in rows}
+        pairs = pair_count(db)
+        assert distinct_question_count(db) == pairs, "a question stored twice"
+        return pairs, {row.rel_path: (row.outcome, row.pairs_stored) for row in ledger_rows(db)}
     finally:
         db.dispose()
 
