@@ -1,0 +1,77 @@
+"""A text's MinHash (datasketch) and the LSH band keys made from it.
+
+32 hash functions in 16 bands of 2: a pair whose words have Jaccard similarity s shares at
+least one band with a stored one with probability 1 - (1 - s²)¹⁶: 0.99 at s = 0.5 (the default
+threshold), 0.94 at 0.4, under 0.5 below 0.2. Every band key also hashes the anchor set, so
+only texts with the same numbers, timeframes, indicator names and directions ever meet: a
+template shared by thousands of questions about other indicators yields no candidates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from datasketch import MinHash
+
+from daemon.neardup.text import Shingles
+
+NUM_PERM = 32
+BANDS = 16
+ROWS_PER_BAND = NUM_PERM // BANDS
+SEED = 18  # fixed: a stored signature must be comparable with tomorrow's
+SCHEME = "affine32"  # datasketch's hashing scheme, named so an upgrade cannot change it
+# built once: datasketch otherwise draws the permutations again for every MinHash
+_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the index holds of a text: its MinHash, its anchors' digest, its band keys
+    (none when the text has no word to compare: such a text is never matched)."""
+
+    shingles: Shingles
+    minhash: bytes
+    anchors: int
+    band_keys: tuple[int, ...]
+
+
+def signed64(digest: bytes) -> int:
+    """Eight bytes as a signed 64-bit integer: what BIGINT (and SQLite's INTEGER) holds."""
+    return int.from_bytes(digest[:8], "little", signed=True)
+
+
+def anchors_digest(anchors: frozenset[str]) -> int:
+    joined = "\x1f".join(sorted(anchors)).encode("utf-8")
+    return signed64(hashlib.blake2b(joined, digest_size=8).digest())
+
+
+def minhash_values(words: frozenset[str]) -> np.ndarray[Any, np.dtype[np.uint32]]:
+    sketch = MinHash(num_perm=NUM_PERM, permutations=_PERMUTATIONS, scheme=SCHEME)
+    sketch.update_batch([word.encode("utf-8") for word in sorted(words)])
+    return np.asarray(sketch.hashvalues, dtype="<u4")
+
+
+def band_keys(values: bytes, anchors: int) -> tuple[int, ...]:
+    """One key per band: the band's hash values and the anchors' digest, hashed together."""
+    prefix = anchors.to_bytes(8, "little", signed=True)
+    width = ROWS_PER_BAND * 4
+    return tuple(
+        signed64(
+            hashlib.blake2b(
+                prefix + values[band * width : (band + 1) * width],
+                digest_size=8,
+                person=band.to_bytes(2, "little"),
+            ).digest()
+        )
+        for band in range(BANDS)
+    )
+
+
+def fingerprint(shingles: Shingles) -> Fingerprint:
+    anchors = anchors_digest(shingles.anchors)
+    values = minhash_values(shingles.words).tobytes()
+    keys = band_keys(values, anchors) if shingles.words else ()
+    return Fingerprint(shingles, values, anchors, keys)
