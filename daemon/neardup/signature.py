@@ -9,22 +9,31 @@ template shared by thousands of questions about other indicators yields no candi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-from datasketch import MinHash
+from typing import TYPE_CHECKING, Any
 
 from daemon.neardup.text import Shingles
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 NUM_PERM = 32
 BANDS = 16
 ROWS_PER_BAND = NUM_PERM // BANDS
 SEED = 18  # fixed: a stored signature must be comparable with tomorrow's
 SCHEME = "affine32"  # datasketch's hashing scheme, named so an upgrade cannot change it
-# built once: datasketch otherwise draws the permutations again for every MinHash
-_PERMUTATIONS = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
+
+
+@functools.cache
+def _minhash_type() -> tuple[type[MinHash], Any]:
+    """datasketch's MinHash and its permutations, drawn once (datasketch otherwise draws them
+    for every MinHash). Imported at the first use: importing datasketch takes scipy (0.4 s),
+    which a command that imports no pair never needs."""
+    from datasketch import MinHash
+
+    return MinHash, MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
 
 
 @dataclass(frozen=True)
@@ -48,10 +57,13 @@ def anchors_digest(anchors: frozenset[str]) -> int:
     return signed64(hashlib.blake2b(joined, digest_size=8).digest())
 
 
-def minhash_values(words: frozenset[str]) -> np.ndarray[Any, np.dtype[np.uint32]]:
-    sketch = MinHash(num_perm=NUM_PERM, permutations=_PERMUTATIONS, scheme=SCHEME)
+def minhash_bytes(words: frozenset[str]) -> bytes:
+    """The MinHash of the words: NUM_PERM unsigned 32-bit values, little-endian."""
+    minhash, permutations = _minhash_type()
+    sketch = minhash(num_perm=NUM_PERM, permutations=permutations, scheme=SCHEME)
     sketch.update_batch([word.encode("utf-8") for word in sorted(words)])
-    return np.asarray(sketch.hashvalues, dtype="<u4")
+    values: bytes = sketch.hashvalues.astype("<u4").tobytes()
+    return values
 
 
 def band_keys(values: bytes, anchors: int) -> tuple[int, ...]:
@@ -72,6 +84,6 @@ def band_keys(values: bytes, anchors: int) -> tuple[int, ...]:
 
 def fingerprint(shingles: Shingles) -> Fingerprint:
     anchors = anchors_digest(shingles.anchors)
-    values = minhash_values(shingles.words).tobytes()
+    values = minhash_bytes(shingles.words)
     keys = band_keys(values, anchors) if shingles.words else ()
     return Fingerprint(shingles, values, anchors, keys)

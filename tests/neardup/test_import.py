@@ -1,0 +1,176 @@
+"""Near-duplicates found on import: the flag and skip policies, within a file and across files,
+hard negatives left alone, the ledger's details, and a restart that finds the same matches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from daemon.cli.app import EXIT_OK
+from daemon.config import load_settings
+from daemon.errors import ConfigError
+from tests.neardup.conftest import marks, rows, write_pairs
+from tests.support import Run, cli_runner
+
+FIRST = [
+    "What does RSI measure?",
+    "How is RSI calculated on the daily chart?",
+    "What does it mean when RSI rises above 70?",
+]
+SECOND = [
+    "In crypto markets, what does the RSI measure exactly?",  # FIRST[0] again
+    "On the daily chart, how is RSI calculated??",  # FIRST[1] again, clauses reordered
+    "What does it mean when RSI rises above 30?",  # another number: not a near-duplicate
+    "How is RSI calculated on the weekly chart?",  # another timeframe: not one either
+    "Why do traders watch RSI divergences?",  # a new question
+]
+
+
+def near_details(root: Path, name: str) -> dict[str, object]:
+    (details,) = rows(root, f"SELECT details FROM files WHERE rel_path LIKE '%{name}'")[0]
+    value = json.loads(details)["near_duplicates"]
+    assert isinstance(value, dict)
+    return value
+
+
+def test_flag_stores_a_near_duplicate_marked_with_the_pair_it_resembles(
+    run: Run, root: Path
+) -> None:
+    write_pairs(root, "rsi_1_qa_pairs.json", FIRST)
+    write_pairs(root, "rsi_2_qa_pairs.json", SECOND)
+    assert run("scan")[0] == EXIT_OK
+    marked = {question: of for question, of, _ in marks(root)}
+    assert len(marked) == len(FIRST) + len(SECOND)  # flag: every pair stored
+    assert marked[SECOND[0]] == FIRST[0]
+    assert marked[SECOND[1]] == FIRST[1]
+    assert [marked[q] for q in SECOND[2:]] == [None, None, None]
+    assert [marked[q] for q in FIRST] == [None, None, None]
+    details = near_details(root, "rsi_2_qa_pairs.json")
+    assert details["policy"] == "flag"
+    assert details["count"] == 2
+    examples = details["examples"]
+    assert isinstance(examples, list)
+    assert [(e["question"], e["resembles"]) for e in examples] == [
+        (SECOND[0], FIRST[0]),
+        (SECOND[1], FIRST[1]),
+    ]
+
+
+def test_similarity_is_stored_with_the_mark(run: Run, root: Path) -> None:
+    write_pairs(root, "a_qa_pairs.json", ["What does RSI measure?"])
+    write_pairs(root, "b_qa_pairs.json", ["What does RSI measure for beginners?"])
+    assert run("scan")[0] == EXIT_OK
+    (_, (_, of, similarity)) = marks(root)
+    assert of == "What does RSI measure?"
+    assert similarity == pytest.approx(2 / 3)  # {rsi, measure} of {rsi, measure, beginner}
+
+
+def test_skip_counts_a_near_duplicate_as_a_duplicate_and_does_not_store_it(
+    run: Run, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INBOXD_NEAR_DUPLICATE_POLICY", "skip")
+    write_pairs(root, "rsi_1_qa_pairs.json", FIRST)
+    write_pairs(root, "rsi_2_qa_pairs.json", SECOND)
+    assert run("scan")[0] == EXIT_OK
+    stored = [question for question, _, _ in marks(root)]
+    assert stored == FIRST + SECOND[2:]
+    ((delivered, stored_count, duplicate),) = rows(
+        root,
+        "SELECT pairs_delivered, pairs_stored, pairs_duplicate FROM files"
+        " WHERE rel_path LIKE '%rsi_2_qa_pairs.json'",
+    )
+    assert (delivered, stored_count, duplicate) == (5, 3, 2)
+    assert near_details(root, "rsi_2_qa_pairs.json")["count"] == 2
+
+
+def test_a_near_duplicate_inside_one_file_is_found(run: Run, root: Path) -> None:
+    write_pairs(root, "rsi_1_qa_pairs.json", [FIRST[0], SECOND[0], SECOND[2]])
+    assert run("scan")[0] == EXIT_OK
+    assert [of for _, of, _ in marks(root)] == [None, FIRST[0], None]
+    examples = near_details(root, "rsi_1_qa_pairs.json")["examples"]
+    assert isinstance(examples, list)
+    (example,) = examples
+    assert example["of"] == rows(root, "SELECT min(qa_id) FROM qa_pairs")[0][0]
+
+
+def test_skip_inside_one_file_keeps_the_first(
+    run: Run, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INBOXD_NEAR_DUPLICATE_POLICY", "skip")
+    write_pairs(root, "rsi_1_qa_pairs.json", [FIRST[0], SECOND[0], SECOND[2]])
+    assert run("scan")[0] == EXIT_OK
+    assert [q for q, _, _ in marks(root)] == [FIRST[0], SECOND[2]]
+
+
+def test_off_looks_for_nothing_and_indexes_nothing(
+    run: Run, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INBOXD_NEAR_DUPLICATE_POLICY", "off")
+    write_pairs(root, "rsi_1_qa_pairs.json", FIRST + SECOND)
+    assert run("scan")[0] == EXIT_OK
+    assert [of for _, of, _ in marks(root)] == [None] * 8
+    assert rows(root, "SELECT count(*) FROM near_signatures") == [(0,)]
+
+
+def test_every_stored_pair_is_in_the_index(run: Run, root: Path) -> None:
+    write_pairs(root, "rsi_1_qa_pairs.json", FIRST + SECOND)
+    assert run("scan")[0] == EXIT_OK
+    assert rows(root, "SELECT count(*) FROM near_signatures") == [(8,)]
+    assert rows(root, "SELECT count(DISTINCT qa_id) FROM near_bands") == [(8,)]
+
+
+def test_after_a_restart_the_stored_index_finds_the_same_matches(
+    run: Run,
+    root: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A second command starts from the database alone (a new engine, nothing kept in
+    memory): it finds what one command taking both files finds."""
+    write_pairs(root, "rsi_1_qa_pairs.json", FIRST)
+    assert run("scan")[0] == EXIT_OK
+    write_pairs(root, "rsi_2_qa_pairs.json", SECOND)
+    assert run("scan")[0] == EXIT_OK
+    after_restart = marks(root)
+    # the same two files taken in one run
+    other = tmp_path_factory.mktemp("one-run")
+    for box in ("inbox", "outbox"):
+        (other / box / "droid").mkdir(parents=True)
+    write_pairs(other, "rsi_1_qa_pairs.json", FIRST)
+    write_pairs(other, "rsi_2_qa_pairs.json", SECOND)
+    with cli_runner(capsys, "--root", str(other)) as run_other:
+        assert run_other("scan")[0] == EXIT_OK
+    assert after_restart == marks(other)
+    assert [of for _, of, _ in after_restart].count(None) == 6
+
+
+def test_the_threshold_setting_decides(
+    run: Run, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INBOXD_NEAR_DUPLICATE_THRESHOLD", "0.9")
+    write_pairs(root, "a_qa_pairs.json", ["What does RSI measure?"])
+    write_pairs(root, "b_qa_pairs.json", ["What does RSI measure for beginners?"])  # 0.67
+    assert run("scan")[0] == EXIT_OK
+    assert [of for _, of, _ in marks(root)] == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("POLICY", "drop", "'flag', 'skip' or 'off'"),
+        ("THRESHOLD", "0", "greater than 0"),
+        ("SCOPE", "answer", "'question' or 'question-answer'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(
+    root: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(f"INBOXD_NEAR_DUPLICATE_{name}", value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(root=root)
+    message = str(raised.value)
+    assert message.startswith(f"INBOXD_NEAR_DUPLICATE_{name}='{value}'")
+    assert expected in message
+    assert "\n" not in message
