@@ -250,6 +250,8 @@ class Settings(BaseSettings):
     near_duplicate_threshold: float = Field(default=0.5, gt=0, le=1)
     # what is compared: the question, or question + answer (anchors: the question's)
     near_duplicate_scope: Literal["question", "question-answer"] = "question"
+    # pairs per transaction of `inboxd dedup --rebuild` (a killed run loses at most these)
+    near_duplicate_rebuild_chunk: int = Field(default=2000, ge=1)
     # the refinement hand-off: marked pairs handed with their mark (flag) or not handed (skip)
     handoff_near_duplicates: Literal["flag", "skip"] = "flag"
     max_file_bytes: int = Field(default=512 * 1024 * 1024, gt=0)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, select, update
 
 from daemon.config import Settings
 from daemon.neardup.signature import Fingerprint, fingerprint
@@ -30,6 +30,12 @@ BANDS_OF = select(NearBand.band_key, NearBand.qa_id).where(
 )
 TEXT_OF = select(QAPairRow.qa_id, QAPairRow.question, QAPairRow.answer).where(
     QAPairRow.qa_id.in_(bindparam("ids", expanding=True))
+)
+
+MARK = (
+    update(QAPairRow)
+    .where(QAPairRow.qa_id == bindparam("pair"))
+    .values(near_duplicate_of=bindparam("of"), near_similarity=bindparam("similarity"))
 )
 
 
@@ -172,3 +178,19 @@ def record(connection: Connection, stored: Sequence[tuple[int, Fingerprint]]) ->
     ]
     insert_many(connection, NEAR_SIGNATURES, signatures)
     insert_many(connection, NEAR_BANDS, bands)
+
+
+def mark(connection: Connection, qa_ids: Sequence[int], matches: Sequence[Match | None]) -> int:
+    """Store each matched pair's mark (``of_item`` a position in ``qa_ids``); how many."""
+    marks = [
+        {
+            "pair": qa_id,
+            "of": match.of if match.of is not None else qa_ids[match.of_item or 0],
+            "similarity": match.similarity,
+        }
+        for qa_id, match in zip(qa_ids, matches, strict=True)
+        if match is not None
+    ]
+    if marks:
+        connection.execute(MARK, marks)
+    return len(marks)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 
 from daemon.ingest.importers.base import ImportContext, ImportResult
-from daemon.neardup.matcher import Detector, Match, record, search
+from daemon.neardup.matcher import Detector, Match, mark, record, search
 from daemon.neardup.signature import Fingerprint
 from daemon.store.models import QAPairRow
 from handlers.models import QAPair
@@ -25,11 +25,6 @@ DETAIL_LIMIT = 50  # examples listed per file; the count is always complete
 STORED_OF_FILE = select(QAPairRow.question_key, QAPairRow.qa_id).where(
     QAPairRow.source_file_id == bindparam("file_id"),
     QAPairRow.question_key.in_(bindparam("keys", expanding=True)),
-)
-MARK = (
-    update(QAPairRow)
-    .where(QAPairRow.qa_id == bindparam("pair"))
-    .values(near_duplicate_of=bindparam("of"), near_similarity=bindparam("similarity"))
 )
 QUESTIONS_OF = select(QAPairRow.qa_id, QAPairRow.question).where(
     QAPairRow.qa_id.in_(bindparam("ids", expanding=True))
@@ -112,17 +107,7 @@ class NearDuplicates:
         qa_ids = [ids[key] for _, key in screened.pairs]
         connection = self.ictx.db_session.connection()
         record(connection, list(zip(qa_ids, screened.prints, strict=True)))
-        marks = [
-            {
-                "pair": qa_id,
-                "of": match.of if match.of is not None else qa_ids[match.of_item or 0],
-                "similarity": match.similarity,
-            }
-            for qa_id, match in zip(qa_ids, screened.matches, strict=True)
-            if match is not None
-        ]
-        if marks:
-            connection.execute(MARK, marks)
+        mark(connection, qa_ids, screened.matches)
         for example, key in self.unresolved:  # the earlier pairs they resemble have an id now
             example["of"] = ids.get(key)
         self.unresolved.clear()
