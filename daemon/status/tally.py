@@ -66,6 +66,7 @@ FILES_GROUPED = (
         func.sum(FileRecord.pairs_duplicate),
         func.sum(FileRecord.pairs_skipped),
         func.sum(FileRecord.pairs_filtered),
+        func.sum(FileRecord.pairs_near_duplicate),
     )
     .where(FileRecord.id > bindparam("above"), FileRecord.id <= bindparam("upto"))
     .group_by(FileRecord.agent, FileRecord.outcome)
@@ -78,6 +79,7 @@ NEW_FILES = select(
     FileRecord.pairs_duplicate,
     FileRecord.pairs_skipped,
     FileRecord.pairs_filtered,
+    FileRecord.pairs_near_duplicate,
     FileRecord.id,
     FileRecord.processed_at,
 ).where(FileRecord.id > bindparam("above"), FileRecord.id <= bindparam("upto"))
@@ -120,8 +122,8 @@ class StoredTally:
         self._files_mark: Any = None  # the processing time of that row
         self._files_total = 0
         self._outcomes: Counter[str] = Counter()
-        # agent -> [stored, duplicate, skipped, filtered]
-        self._agent_sums: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        # agent -> [stored, duplicate, skipped, filtered, near-duplicate]
+        self._agent_sums: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
         # agent -> sessions of its data files that brought only duplicates
         self._duplicate_only: defaultdict[str, set[int]] = defaultdict(set)
 
@@ -205,10 +207,10 @@ class StoredTally:
             new_mark = reader.scalar(FILE_MARK, {"files_at": upto})
         else:
             rows = reader.execute(NEW_FILES, bounds).all()
-        for agent, outcome, count, stored, duplicate, skipped, filtered, row_id, at in rows:
+        for agent, outcome, count, *counts, row_id, at in rows:
             self._outcomes[outcome] += count
             sums = self._agent_sums[agent]
-            for i, value in enumerate((stored, duplicate, skipped, filtered)):
+            for i, value in enumerate(counts):  # stored, duplicate, skipped, filtered, near
                 sums[i] += value or 0
             self._files_total += count
             if row_id == upto:
@@ -250,8 +252,12 @@ class StoredTally:
 
     def file_sums(self, agent: str) -> tuple[int, int, int, int]:
         """(stored, duplicate, skipped, filtered) over ``agent``'s ledger rows."""
-        stored, duplicate, skipped, filtered = self._agent_sums.get(agent, (0, 0, 0, 0))
+        stored, duplicate, skipped, filtered, _ = self._agent_sums.get(agent, (0, 0, 0, 0, 0))
         return stored, duplicate, skipped, filtered
+
+    def near_duplicates(self, agent: str) -> int:
+        """Near-duplicates found in ``agent``'s deliveries (marked or skipped)."""
+        return self._agent_sums.get(agent, (0, 0, 0, 0, 0))[4]
 
     @property
     def pairs_total(self) -> int:

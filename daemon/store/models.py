@@ -186,6 +186,10 @@ class FileRecord(Base):
     pairs_duplicate: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     pairs_skipped: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     pairs_filtered: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # near-duplicates found (marked, or skipped and counted in pairs_duplicate too; 0007)
+    pairs_near_duplicate: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     archive_path: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)

@@ -12,7 +12,7 @@ from daemon.cli.app import EXIT_OK
 from daemon.config import load_settings
 from daemon.errors import ConfigError
 from tests.neardup.conftest import marks, rows, write_pairs
-from tests.support import Run, cli_runner
+from tests.support import Run, cli_runner, read_status
 
 FIRST = [
     "What does RSI measure?",
@@ -174,3 +174,37 @@ def test_a_bad_setting_is_one_line_naming_it(
     assert message.startswith(f"INBOXD_NEAR_DUPLICATE_{name}='{value}'")
     assert expected in message
     assert "\n" not in message
+
+
+def test_the_agents_status_shows_its_near_duplicates_with_examples(run: Run, root: Path) -> None:
+    write_pairs(root, "rsi_1_qa_pairs.json", FIRST)
+    write_pairs(root, "rsi_2_qa_pairs.json", [*SECOND, "What does *RSI* measure for beginners?"])
+    assert run("scan")[0] == EXIT_OK
+    status = read_status(root, "droid")
+    assert status["pairs"]["near_duplicates"] == 3
+    near = status["near_duplicates"]
+    assert (near["policy"], near["found"]) == ("flag", 3)
+    assert near["last_file"] == "outbox/droid/rsi_2_qa_pairs.json"
+    assert near["examples"][0] == {
+        "question": SECOND[0],
+        "resembles": FIRST[0],
+        "similarity": 1.0,
+    }
+    markdown = (root / "inbox" / "droid" / "STATUS.md").read_text("utf-8")
+    assert "- near-duplicates: 3 (stored, marked)" in markdown
+    assert r"What does \*RSI\* measure for beginners?" in markdown  # agent text: escaped
+    assert read_status(root, "claude")["database"]["near_duplicates_marked"] == 3
+
+
+def test_under_skip_the_status_counts_what_was_not_stored(
+    run: Run, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INBOXD_NEAR_DUPLICATE_POLICY", "skip")
+    write_pairs(root, "rsi_1_qa_pairs.json", FIRST + SECOND)
+    assert run("scan")[0] == EXIT_OK
+    status = read_status(root, "droid")
+    assert status["pairs"]["near_duplicates"] == 2
+    assert status["pairs"]["duplicates_skipped"] == 2
+    assert [e["question"] for e in status["near_duplicates"]["examples"]] == SECOND[:2]
+    markdown = (root / "inbox" / "droid" / "STATUS.md").read_text("utf-8")
+    assert "- near-duplicates: 2 (not stored)" in markdown

@@ -84,6 +84,7 @@ class NearDuplicates:
 
     def _note(self, pair: QAPair, match: Match, fresh: list[tuple[QAPair, str]]) -> None:
         self.count += 1
+        self.result.near_duplicate += 1
         if len(self.examples) >= DETAIL_LIMIT:
             return
         example: dict[str, Any] = {

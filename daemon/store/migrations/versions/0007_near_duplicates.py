@@ -1,5 +1,6 @@
 """Near-duplicates (issue 18): ``qa_pairs.near_duplicate_of`` / ``near_similarity``, the
-pairs' MinHash signatures (``near_signatures``) and the LSH index's bands (``near_bands``).
+pairs' MinHash signatures (``near_signatures``), the LSH index's bands (``near_bands``) and
+each file's count (``files.pairs_near_duplicate``).
 
 Pairs stored before this revision have no signature; ``inboxd dedup --rebuild`` computes
 them and marks the near-duplicates among them.
@@ -22,6 +23,10 @@ INT64 = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    op.add_column(
+        "files",
+        sa.Column("pairs_near_duplicate", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    )
     op.add_column("qa_pairs", sa.Column("near_duplicate_of", sa.Integer(), nullable=True))
     op.add_column("qa_pairs", sa.Column("near_similarity", sa.Float(), nullable=True))
     op.create_index(
@@ -53,3 +58,4 @@ def downgrade() -> None:
     op.drop_index("ix_qa_pairs_near_duplicate_of", table_name="qa_pairs")
     op.drop_column("qa_pairs", "near_similarity")
     op.drop_column("qa_pairs", "near_duplicate_of")
+    op.drop_column("files", "pairs_near_duplicate")
