@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from daemon.cli.app import EXIT_OK
-from daemon.config import load_settings
+from daemon.config import Settings, load_settings
 from daemon.errors import ConfigError
+from daemon.ingest.handoff import hand_off
+from daemon.store.engine import Database
+from daemon.store.models import utcnow
 from tests.neardup.conftest import marks, rows, write_pairs
 from tests.support import Run, cli_runner, read_status
 
@@ -208,3 +211,42 @@ def test_under_skip_the_status_counts_what_was_not_stored(
     assert [e["question"] for e in status["near_duplicates"]["examples"]] == SECOND[:2]
     markdown = (root / "inbox" / "droid" / "STATUS.md").read_text("utf-8")
     assert "- near-duplicates: 2 (not stored)" in markdown
+
+
+def test_the_gap_report_counts_unique_and_near_duplicate_pairs_per_indicator(
+    run: Run, root: Path
+) -> None:
+    write_pairs(root, "rsi_1_qa_pairs.json", FIRST)
+    write_pairs(root, "rsi_2_qa_pairs.json", SECOND)
+    write_pairs(root, "mfi_qa_pairs.json", ["What does MFI measure?"], indicator="MFI")
+    assert run("scan")[0] == EXIT_OK
+    code, report = run("report", "gap")
+    assert code == EXIT_OK
+    assert "- found on import (marked or skipped): 2" in report
+    assert "| MFI | 1 | 1 | 0 |" in report
+    assert "| RSI | 8 | 6 | 2 |" in report
+
+
+@pytest.mark.parametrize(("handoff", "handed"), [("flag", 8), ("skip", 6)])
+def test_the_refiner_is_handed_near_duplicates_marked_or_not_at_all(
+    run: Run, root: Path, handoff: str, handed: int
+) -> None:
+    write_pairs(root, "rsi_1_qa_pairs.json", FIRST + SECOND)
+    assert run("scan")[0] == EXIT_OK
+    settings = Settings(root=root, handoff_near_duplicates=handoff)
+    db = Database(settings.url)
+    try:
+        with db.transaction() as session:
+            (batch,) = hand_off(session, settings, utcnow())
+    finally:
+        db.dispose()
+    records = [json.loads(line) for line in (root / batch["file"]).read_text().splitlines()]
+    assert len(records) == handed
+    marked = {r["question"]: r.get("near_duplicate_of") for r in records}
+    ids = dict(rows(root, "SELECT question, qa_id FROM qa_pairs"))
+    if handoff == "flag":
+        assert marked[SECOND[0]] == ids[FIRST[0]]
+        assert marked[SECOND[1]] == ids[FIRST[1]]
+        assert sum(1 for of in marked.values() if of is not None) == 2
+    else:
+        assert SECOND[0] not in marked and SECOND[1] not in marked

@@ -25,7 +25,9 @@ INT64 = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     op.add_column(
         "files",
-        sa.Column("pairs_near_duplicate", sa.Integer(), nullable=False, server_default=sa.text("0")),
+        sa.Column(
+            "pairs_near_duplicate", sa.Integer(), nullable=False, server_default=sa.text("0")
+        ),
     )
     op.add_column("qa_pairs", sa.Column("near_duplicate_of", sa.Integer(), nullable=True))
     op.add_column("qa_pairs", sa.Column("near_similarity", sa.Float(), nullable=True))
