@@ -22,15 +22,16 @@ from daemon.neardup.text import Shingles, jaccard, shingles
 from daemon.store.engine import insert_many
 from daemon.store.models import NearBand, NearSignature, QAPairRow
 
+Text = tuple[str, str, str | None]  # a pair's question, answer and indicator name
 LOOKUP_CHUNK = 500  # values per IN (...): well under every driver's parameter limit
 NEAR_BANDS = cast(Table, NearBand.__table__)
 NEAR_SIGNATURES = cast(Table, NearSignature.__table__)
 BANDS_OF = select(NearBand.band_key, NearBand.qa_id).where(
     NearBand.band_key.in_(bindparam("keys", expanding=True))
 )
-TEXT_OF = select(QAPairRow.qa_id, QAPairRow.question, QAPairRow.answer).where(
-    QAPairRow.qa_id.in_(bindparam("ids", expanding=True))
-)
+TEXT_OF = select(
+    QAPairRow.qa_id, QAPairRow.question, QAPairRow.answer, QAPairRow.indicator_name
+).where(QAPairRow.qa_id.in_(bindparam("ids", expanding=True)))
 
 MARK = (
     update(QAPairRow)
@@ -63,11 +64,12 @@ class Detector:
             settings.near_duplicate_scope == "question-answer",
         )
 
-    def shingles(self, question: str, answer: str) -> Shingles:
-        asked = shingles(question)
+    def shingles(self, text: Text) -> Shingles:
+        question, answer, indicator = text
+        asked = shingles(question, indicator)
         if not self.with_answer:
             return asked
-        return Shingles(asked.words | shingles(answer).words, asked.anchors)
+        return Shingles(asked.words | shingles(answer, indicator).words, asked.anchors)
 
     def confirm(self, mine: Shingles, theirs: Shingles) -> float | None:
         """Their similarity when it makes a near-duplicate: the same anchors, and words alike
@@ -95,16 +97,16 @@ class _Batch:
 def search(
     connection: Connection,
     detector: Detector,
-    texts: Sequence[tuple[str, str]],
+    texts: Sequence[Text],
     *,
     chain_matched: bool = True,
     own_ids: Sequence[int] | None = None,
 ) -> tuple[list[Fingerprint], list[Match | None]]:
-    """Each (question, answer)'s fingerprint and best match, in order: among the stored pairs
-    and the batch's earlier pairs (a matched one among them only with ``chain_matched``: a
+    """Each text's fingerprint and best match, in order: among the stored pairs and the
+    batch's earlier pairs (a matched one among them only with ``chain_matched``: a
     skipped pair is resembled by nothing). ``own_ids`` (the pairs are stored already, being
     rebuilt): only a stored pair with a lower id is resembled, the one that came first."""
-    prints = [fingerprint(detector.shingles(q, a)) for q, a in texts]
+    prints = [fingerprint(detector.shingles(text)) for text in texts]
     stored = _stored_candidates(connection, prints)
     known = _stored_shingles(connection, detector, {i for ids in stored.values() for i in ids})
     batch = _Batch()
@@ -162,8 +164,8 @@ def _stored_shingles(
     known: dict[int, Shingles] = {}
     for start in range(0, len(ordered), LOOKUP_CHUNK):
         rows = connection.execute(TEXT_OF, {"ids": ordered[start : start + LOOKUP_CHUNK]})
-        for qa_id, question, answer in rows:
-            known[qa_id] = detector.shingles(question, answer)
+        for qa_id, question, answer, indicator in rows:
+            known[qa_id] = detector.shingles((question, answer, indicator))
     return known
 
 

@@ -24,7 +24,7 @@ from daemon.store.models import NearSignature, QAPairRow
 Progress = Callable[[int, int], None]
 
 _UNINDEXED = (
-    select(QAPairRow.qa_id, QAPairRow.question, QAPairRow.answer)
+    select(QAPairRow.qa_id, QAPairRow.question, QAPairRow.answer, QAPairRow.indicator_name)
     .outerjoin(NearSignature, NearSignature.qa_id == QAPairRow.qa_id)
     .where(NearSignature.qa_id.is_(None), QAPairRow.qa_id > bindparam("after"))
     .order_by(QAPairRow.qa_id)
@@ -84,8 +84,8 @@ def _chunk(
     rows = connection.execute(_UNINDEXED, {"after": after, "chunk": chunk}).all()
     if not rows:
         return None
-    ids = [qa_id for qa_id, _, _ in rows]
-    texts = [(question, answer) for _, question, answer in rows]
+    ids = [row.qa_id for row in rows]
+    texts = [(row.question, row.answer, row.indicator_name) for row in rows]
     prints, matches = search(connection, detector, texts, own_ids=ids)
     record(connection, list(zip(ids, prints, strict=True)))
     return ids[-1], len(ids), mark(connection, ids, matches)

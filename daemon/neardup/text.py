@@ -7,13 +7,17 @@ much. Anchors are the words a paraphrase never changes and a different question 
 alone: numbers, timeframes, indicator names and directions ("RSI above 70" vs "RSI above 30",
 "RSI" vs "MFI", "daily" vs "weekly", "above" vs "below"). Two texts are near-duplicates only
 when their anchors are the same set, however alike the rest reads (``confirm``).
+
+The pair's own indicator name, when the question names it whole, counts as one word (and one
+anchor), however many words it has: "When did the Pi Cycle Top last trigger?" and "What is the
+Pi Cycle Top indicator?" share a name, not three words of four (a name of three words would
+otherwise make any two short questions about it look alike).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -73,21 +77,25 @@ def tokens(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
-def shingles(text: str, anchor_words: Iterable[str] = ()) -> Shingles:
-    """The words and anchors of ``text``; ``anchor_words`` adds names (a setting's) to
-    the built-in indicator names."""
-    extra = frozenset(anchor_words)
+def shingles(text: str, indicator: str | None = None) -> Shingles:
+    """The words and anchors of ``text``, a question about ``indicator`` (when known)."""
+    found = tokens(text)
+    name = [t for t in tokens(indicator) if t not in STOP_WORDS] if indicator else []
+    named = bool(name) and set(name) <= set(found)
     words: set[str] = set()
     anchors: set[str] = set()
-    for token in tokens(text):
-        if token in STOP_WORDS and token not in extra:
+    if named:
+        whole = "=" + " ".join(name)  # not a word a text can hold: tokens have no "="
+        words.add(whole)
+        anchors.add(whole)
+    for token in found:
+        if token in STOP_WORDS or (named and token in name):
             continue
         if (
             any(ch.isdigit() for ch in token)
             or token in TIMEFRAME_WORDS
             or token in INDICATOR_WORDS
             or token in DIRECTION_WORDS
-            or token in extra
         ):
             anchors.add(token)
         words.add(stem(token))

@@ -250,3 +250,26 @@ def test_the_refiner_is_handed_near_duplicates_marked_or_not_at_all(
         assert sum(1 for of in marked.values() if of is not None) == 2
     else:
         assert SECOND[0] not in marked and SECOND[1] not in marked
+
+
+def test_a_snapshot_carries_the_marks_and_can_leave_near_duplicates_out(
+    run: Run, root: Path
+) -> None:
+    write_pairs(root, "rsi_1_qa_pairs.json", FIRST + SECOND)
+    assert run("scan")[0] == EXIT_OK
+    for name, options in (("all", ()), ("unique", ("--exclude-near-duplicates",))):
+        code, out = run("dataset", "snapshot", name, "--format", "jsonl", *options)
+        assert code == EXIT_OK, out
+    folder = root / "var" / "datasets"
+    every = [json.loads(line) for line in (folder / "all/pairs.jsonl").read_text().splitlines()]
+    unique = [json.loads(line) for line in (folder / "unique/pairs.jsonl").read_text().splitlines()]
+    ids = dict(rows(root, "SELECT question, qa_id FROM qa_pairs"))
+    marked = {r["question"]: (r["near_duplicate_of"], r["near_similarity"]) for r in every}
+    assert marked[SECOND[0]] == (ids[FIRST[0]], 1.0)
+    assert marked[SECOND[2]] == (None, None)
+    assert sorted(r["question"] for r in unique) == sorted(FIRST + SECOND[2:])
+    manifest = json.loads((folder / "unique/manifest.json").read_text())
+    assert manifest["filters"] == {"exclude_near_duplicates": True}
+    review = [json.loads(line) for line in (folder / "all/review.jsonl").read_text().splitlines()]
+    reasons = {r["question"]: r["reasons"] for r in review}
+    assert reasons[SECOND[0]] == [f"a near-duplicate of pair {ids[FIRST[0]]} (similarity 1.00)"]

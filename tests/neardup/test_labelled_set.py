@@ -50,7 +50,11 @@ def score(db: Database, detector: Detector) -> tuple[Score, dict[str, Score]]:
     by_kind: dict[str, Score] = {}
     with db.engine.connect() as connection:
         for row in labelled():
-            _, matches = search(connection, detector, [(str(row["a"]), ""), (str(row["b"]), "")])
+            texts = [
+                (str(row["a"]), "", str(row["indicator_a"])),
+                (str(row["b"]), "", str(row["indicator_b"])),
+            ]
+            _, matches = search(connection, detector, texts)
             found = matches[1] is not None and matches[1].of_item == 0
             for tally in (total, by_kind.setdefault(str(row["kind"]), Score())):
                 if row["duplicate"]:

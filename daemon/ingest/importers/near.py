@@ -59,12 +59,14 @@ class NearDuplicates:
     def skipping(self) -> bool:
         return self.ictx.settings.near_duplicate_policy == "skip"
 
-    def screen(self, fresh: list[tuple[QAPair, str]]) -> Screened:
+    def screen(self, fresh: list[tuple[QAPair, str]], default_indicator: str) -> Screened:
         """Search the chunk's new pairs; under ``skip`` the near-duplicates are taken out
         (counted as duplicates), under ``flag`` kept with their match."""
         connection = self.ictx.db_session.connection()
         detector = Detector.from_settings(self.ictx.settings)
-        texts = [(pair.question, pair.answer) for pair, _ in fresh]
+        texts = [
+            (pair.question, pair.answer, pair.indicator or default_indicator) for pair, _ in fresh
+        ]
         prints, matches = search(connection, detector, texts, chain_matched=not self.skipping)
         kept = Screened([], [], [])
         position_of: dict[int, int] = {}  # a searched pair's position -> its place in kept

@@ -118,7 +118,7 @@ class _FileImport:
             fresh.append((pair, key))
             if ictx.progress and total and self.done % INSERT_CHUNK == 0:
                 ictx.progress(self.done, total)
-        screened = self.near.screen(fresh) if self.near.enabled else None
+        screened = self.near.screen(fresh, self.default_indicator) if self.near.enabled else None
         rows = [
             _row(ictx, self.book, batch, pair, key, self.default_indicator, self.default_category)
             for pair, key in (screened.pairs if screened else fresh)

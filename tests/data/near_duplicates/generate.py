@@ -1,11 +1,13 @@
 """The labelled set for near-duplicate detection (issue 18): ``labelled.jsonl`` beside this file.
 
-Each line is ``{"a", "b", "duplicate", "kind"}``. Duplicates (``kind: paraphrase``) are one
-question said again the way agents repeat themselves: clauses reordered, punctuation and case
-changed, context words added, words swapped for synonyms from a small list. Negatives are the
-ones a text similarity alone would merge: the same template with another indicator, another
-number or another timeframe (``"RSI above 70"`` vs ``"RSI above 30"``), plus a share of other
-questions about the same indicator. Seeded, so the committed file is what this writes:
+Each line is ``{"a", "b", "indicator_a", "indicator_b", "duplicate", "kind"}`` (the
+indicator each question was delivered under, as an import knows it). Duplicates (``kind:
+paraphrase``) are one question said again the way agents repeat themselves: clauses
+reordered, punctuation and case changed, context words added, words swapped for synonyms from
+a small list. Negatives are the ones a text similarity alone would merge: the same template
+with another indicator, another number or another timeframe (``"RSI above 70"`` vs ``"RSI
+above 30"``), plus a share of other questions about the same indicator (whose long names make
+short questions look alike). Seeded, so the committed file is what this writes:
 
     python -m tests.data.near_duplicates.generate          # rewrites labelled.jsonl
     python -m tests.data.near_duplicates.generate --check  # exit 1 when it differs
@@ -42,6 +44,10 @@ INDICATORS = [
     "Williams %R",
     "Parabolic SAR",
     "Keltner Channels",
+    "Pi Cycle Top",
+    "Hash Ribbons",
+    "Puell Multiple",
+    "Funding Rate",
 ]
 NUMBERS = ["14", "20", "30", "50", "70", "80", "100", "200", "9", "26"]
 TIMEFRAMES = ["1-hour", "4-hour", "daily", "weekly", "15-minute", "monthly"]
@@ -171,7 +177,7 @@ def other(values: list[str], taken: str, rng: random.Random) -> str:
     return rng.choice([value for value in values if value != taken])
 
 
-def hard_negative(template: str, slots: Slots, rng: random.Random) -> tuple[str, str]:
+def hard_negative(template: str, slots: Slots, rng: random.Random) -> tuple[str, Slots, str]:
     """The same template with one of its slots changed (its number or timeframe when it has
     one, more often than its indicator: those are the closer calls)."""
     kinds = ["indicator"] + ["number"] * ("{n}" in template) + ["timeframe"] * ("{t}" in template)
@@ -183,7 +189,7 @@ def hard_negative(template: str, slots: Slots, rng: random.Random) -> tuple[str,
     }[kind]
     # often lightly reworded too: a negative must not be told apart by its wording alone
     text = paraphrase(template, changed, rng) if rng.random() < 0.5 else changed.fill(template)
-    return text + ("?" if not text.endswith("?") else ""), kind
+    return text + ("?" if not text.endswith("?") else ""), changed, kind
 
 
 def generate(seed: int = SEED) -> list[dict[str, object]]:
@@ -198,18 +204,27 @@ def generate(seed: int = SEED) -> list[dict[str, object]]:
                 said_again = paraphrase(template, slots, rng)
                 while question_key(said_again) == question_key(original):  # not exact duplicates
                     said_again = paraphrase(template, slots, rng)
-                rows.append(row(original, said_again, True, "paraphrase"))
-            elif roll < 0.9:
-                negative, kind = hard_negative(template, slots, rng)
-                rows.append(row(original, negative, False, kind))
+                rows.append(row(original, said_again, slots, slots, True, "paraphrase"))
+            elif roll < 0.85:
+                negative, changed, kind = hard_negative(template, slots, rng)
+                rows.append(row(original, negative, slots, changed, False, kind))
             else:
                 another = rng.choice([t for t in TEMPLATES if t != template])
-                rows.append(row(original, slots.fill(another) + "?", False, "other-question"))
+                rows.append(
+                    row(original, slots.fill(another) + "?", slots, slots, False, "other-question")
+                )
     return rows
 
 
-def row(a: str, b: str, duplicate: bool, kind: str) -> dict[str, object]:
-    return {"a": a, "b": b, "duplicate": duplicate, "kind": kind}
+def row(a: str, b: str, of_a: Slots, of_b: Slots, duplicate: bool, kind: str) -> dict[str, object]:
+    return {
+        "a": a,
+        "b": b,
+        "indicator_a": of_a.indicator,
+        "indicator_b": of_b.indicator,
+        "duplicate": duplicate,
+        "kind": kind,
+    }
 
 
 def render(rows: list[dict[str, object]]) -> str:
