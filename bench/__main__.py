@@ -11,6 +11,7 @@ scenario could not run). Progress goes to stderr, the table to stdout, everythin
     python -m bench --only export   # one scenario (repeatable)
     python -m bench --only hosts    # the several-daemon rows of docs/performance.md
     python -m bench --only datasets # issue 15's snapshots: Parquet and DuckDB vs a baseline
+    python -m bench --only neardup  # issue 18's near-duplicates: import on/off, query, rebuild
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import orjson
 for _name in [n for n in os.environ if n.startswith("INBOXD_")]:
     del os.environ[_name]
 
-from bench import burst, datasets, export, hosts, latency, memory, restart  # noqa: E402
+from bench import burst, datasets, export, hosts, latency, memory, neardup, restart  # noqa: E402
 from bench.common import REPO, Config, Row, log  # noqa: E402
 from bench.inproc import quiet_logging  # noqa: E402
 from bench.table import render  # noqa: E402
@@ -50,6 +51,7 @@ SCENARIOS: dict[str, Scenario] = {
     "restart": restart.run,
     "hosts": hosts.run,
     "datasets": datasets.run,
+    "neardup": neardup.run,
 }
 
 
@@ -76,6 +78,8 @@ def make_config(quick: bool, work: Path) -> Config:
             hosts_indicators=20,
             datasets_pairs=20_000,
             datasets_large_pairs=0,
+            neardup_stored=50_000,
+            neardup_queries=300,
         )
     return Config(
         quick=False,

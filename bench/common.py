@@ -78,6 +78,8 @@ class Config:
     hosts_indicators: int
     datasets_pairs: int  # the snapshot compared with the baseline (Parquet and DuckDB)
     datasets_large_pairs: int  # the large Parquet snapshot's memory; 0: not run
+    neardup_stored: int = 1_000_000  # pairs stored for the near-duplicate query and rebuild
+    neardup_queries: int = 1_000  # single-pair searches timed against them
     users_noindex: bool = True
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,9 @@ NUM_PERM = 32
 BANDS = 16
 ROWS_PER_BAND = NUM_PERM // BANDS
 SEED = 18  # fixed: a stored signature must be comparable with tomorrow's
+_BANDS = struct.Struct(f"<{BANDS}Q")  # a band's ROWS_PER_BAND (2) 32-bit values: one word
+_GOLDEN = 0x9E3779B97F4A7C15
+_MASK = (1 << 64) - 1
 SCHEME = "affine32"  # datasketch's hashing scheme, named so an upgrade cannot change it
 
 
@@ -67,19 +71,17 @@ def minhash_bytes(words: frozenset[str]) -> bytes:
 
 
 def band_keys(values: bytes, anchors: int) -> tuple[int, ...]:
-    """One key per band: the band's hash values and the anchors' digest, hashed together."""
-    prefix = anchors.to_bytes(8, "little", signed=True)
-    width = ROWS_PER_BAND * 4
-    return tuple(
-        signed64(
-            hashlib.blake2b(
-                prefix + values[band * width : (band + 1) * width],
-                digest_size=8,
-                person=band.to_bytes(2, "little"),
-            ).digest()
-        )
-        for band in range(BANDS)
-    )
+    """One key per band: the band's two hash values (one 64-bit word) and the anchors'
+    digest, mixed by splitmix64's finalizer (every input bit moves every output bit), as
+    signed 64 bits. Plain integer arithmetic: fixed forever, whatever the platform."""
+    keys = []
+    for band, word in enumerate(_BANDS.unpack(values)):
+        mixed = (word ^ ((anchors + band * _GOLDEN) * _GOLDEN)) & _MASK
+        mixed = ((mixed ^ (mixed >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        mixed = ((mixed ^ (mixed >> 27)) * 0x94D049BB133111EB) & _MASK
+        mixed ^= mixed >> 31
+        keys.append(mixed - (1 << 64) if mixed >= 1 << 63 else mixed)
+    return tuple(keys)
 
 
 def fingerprint(shingles: Shingles) -> Fingerprint:
