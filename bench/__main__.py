@@ -16,6 +16,7 @@ scenario could not run). Progress goes to stderr, the table to stdout, everythin
     python -m bench --only web      # issue 17's dashboard: the overview at 1M pairs, the burst
                                     # with and without the HTTP server
     python -m bench --only alerts   # issue 17: a burst with notifications stuck vs without
+    python -m bench --only neardup  # issue 18's near-duplicates: import on/off, query, rebuild
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from bench import (  # noqa: E402
     hosts,
     latency,
     memory,
+    neardup,
     restart,
     status,
     web,
@@ -71,6 +73,7 @@ SCENARIOS: dict[str, Scenario] = {
     "status": status.run,
     "web": web.run,
     "alerts": alerts.run,
+    "neardup": neardup.run,
 }
 
 
@@ -106,6 +109,8 @@ def make_config(quick: bool, work: Path) -> Config:
             status_command_runs=7,
             web_pairs=100_000,
             web_renders=10,
+            neardup_stored=50_000,
+            neardup_queries=300,
         )
     return Config(
         quick=False,

@@ -267,6 +267,18 @@ class Settings(BaseSettings):
     dedup_policy: Literal["keep-first", "prefer-longer"] = "keep-first"
     prefer_longer_ratio: float = Field(default=1.2, ge=1)
     rag_distance_threshold: float = Field(default=0.5, ge=0, le=2)  # a cosine distance
+    # near-duplicates (docs/near-duplicates.md): flag = stored and marked, skip = counted as
+    # a duplicate and not stored, off = not looked for (`inboxd dedup --rebuild` catches up)
+    near_duplicate_policy: Literal["flag", "skip", "off"] = "flag"
+    # the Jaccard similarity of two questions' words (same anchors) that makes them one;
+    # 0.5 chosen from the labelled set in tests/data/near_duplicates/
+    near_duplicate_threshold: float = Field(default=0.5, gt=0, le=1)
+    # what is compared: the question, or question + answer (anchors: the question's)
+    near_duplicate_scope: Literal["question", "question-answer"] = "question"
+    # pairs per transaction of `inboxd dedup --rebuild` (a killed run loses at most these)
+    near_duplicate_rebuild_chunk: int = Field(default=2000, ge=1)
+    # the refinement hand-off: marked pairs handed with their mark (flag) or not handed (skip)
+    handoff_near_duplicates: Literal["flag", "skip"] = "flag"
     max_file_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     # JSON Lines files this large are read a line at a time (memory stays flat); smaller
     # ones are read whole, which is faster

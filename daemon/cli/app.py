@@ -37,6 +37,7 @@ from daemon.cli.common import (
     take_in,
 )
 from daemon.cli.dataset import dataset_app
+from daemon.cli.dedup import dedup
 from daemon.cli.help_format import FlagsWithoutType
 from daemon.errors import InboxdError, UsageError
 from daemon.status.escaping import visible
@@ -381,6 +382,7 @@ def retry(
 
 for name, command in views.COMMANDS.items():
     app.command(name)(command)
+app.command("dedup")(dedup)
 app.add_typer(dataset_app)
 
 

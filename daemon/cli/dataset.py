@@ -51,6 +51,7 @@ def _filters(
     sessions: str | None,
     since: str | None,
     exclude_duplicates: bool,
+    exclude_near_duplicates: bool,
 ) -> Filters:
     from daemon.dataset import filters as f
 
@@ -65,6 +66,7 @@ def _filters(
         sessions=None if sessions is None else f.parse_sessions(sessions),
         since=None if since is None else f.parse_since(since),
         exclude_duplicates=exclude_duplicates,
+        exclude_near_duplicates=exclude_near_duplicates,
     )
 
 
@@ -122,6 +124,10 @@ def snapshot(
     exclude_duplicates: Annotated[
         bool, typer.Option("--exclude-duplicates", help="Leave out pairs marked duplicate_of.")
     ] = False,
+    exclude_near_duplicates: Annotated[
+        bool,
+        typer.Option("--exclude-near-duplicates", help="Leave out pairs marked near_duplicate_of."),
+    ] = False,
     split: Annotated[
         str | None, typer.Option("--split", help="train=0.9,validation=0.05,test=0.05")
     ] = None,
@@ -151,6 +157,7 @@ def snapshot(
         sessions,
         since,
         exclude_duplicates,
+        exclude_near_duplicates,
     )
     cut = None if split is None else parse_split(split)
     formats = _formats(format_, []) if format_ else None

@@ -36,6 +36,8 @@ COLUMN_MEANINGS = {
     "has_sources": "the answer cites a source",
     "crypto_specific": "the answer is about crypto markets in particular",
     "duplicate_of": "the pair the refiner found it duplicates",
+    "near_duplicate_of": "the stored pair it asks again in other words (found on import)",
+    "near_similarity": "how alike the two questions' words are (Jaccard, 0 to 1)",
     "key_conflict": "its question key is shared with a pair kept from before adoption",
     "refinement_notes": "the refiner's notes",
     "created_date": "the day it was stored (an adopted pair keeps its production database's)",

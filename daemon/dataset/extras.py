@@ -114,6 +114,11 @@ def review_reasons(row: tuple[Any, ...], min_score: float, tier_below: str) -> l
         reasons.append("its question key is shared with another pair (kept from before adoption)")
     if row[INDEX["duplicate_of"]] is not None:
         reasons.append(f"the refiner marked it a duplicate of pair {row[INDEX['duplicate_of']]}")
+    if row[INDEX["near_duplicate_of"]] is not None:
+        reasons.append(
+            f"a near-duplicate of pair {row[INDEX['near_duplicate_of']]}"
+            f" (similarity {row[INDEX['near_similarity']]:.2f})"
+        )
     if row[INDEX["refinement_notes"]]:
         reasons.append(f"the refiner left notes: {row[INDEX['refinement_notes']]}")
     return reasons
@@ -134,7 +139,10 @@ def may_need_review(batch: pa.RecordBatch, min_score: float, tier_below: str) ->
         pc.or_(
             pc.or_(
                 pc.fill_null(batch.column("key_conflict"), False),
-                pc.is_valid(batch.column("duplicate_of")),
+                pc.or_(
+                    pc.is_valid(batch.column("duplicate_of")),
+                    pc.is_valid(batch.column("near_duplicate_of")),
+                ),
             ),
             pc.fill_null(pc.greater(pc.utf8_length(notes), 0), False),
         ),
@@ -154,6 +162,7 @@ _REVIEW_FIELDS = (
     "quality_score",
     "tier",
     "duplicate_of",
+    "near_duplicate_of",
     "refinement_notes",
 )
 

@@ -33,6 +33,7 @@ class Filters(BaseModel):
     sessions: tuple[int, int] | None = None  # first and last, both included
     since: datetime | None = None  # imported at or after
     exclude_duplicates: bool = False  # pairs the refiner marked ``duplicate_of``
+    exclude_near_duplicates: bool = False  # pairs marked ``near_duplicate_of`` on import
 
     def described(self) -> dict[str, Any]:
         """The filters that were set, as the manifest and the card show them."""

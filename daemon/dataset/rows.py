@@ -48,6 +48,8 @@ COLUMNS: tuple[tuple[str, pa.DataType, ColumnElement[Any] | InstrumentedAttribut
     ("has_sources", pa.bool_(), QAPairRow.has_sources),
     ("crypto_specific", pa.bool_(), QAPairRow.crypto_specific),
     ("duplicate_of", pa.int64(), QAPairRow.duplicate_of),
+    ("near_duplicate_of", pa.int64(), QAPairRow.near_duplicate_of),
+    ("near_similarity", pa.float64(), QAPairRow.near_similarity),
     ("key_conflict", pa.bool_(), QAPairRow.key_conflict),
     ("refinement_notes", pa.string(), QAPairRow.refinement_notes),
     ("created_date", pa.string(), QAPairRow.created_date),
@@ -106,6 +108,8 @@ def conditions(filters: Filters) -> list[ColumnElement[bool]]:
         found.append(FileRecord.processed_at >= filters.since)
     if filters.exclude_duplicates:
         found.append(QAPairRow.duplicate_of.is_(None))
+    if filters.exclude_near_duplicates:
+        found.append(QAPairRow.near_duplicate_of.is_(None))
     return found
 
 

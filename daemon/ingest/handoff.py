@@ -2,13 +2,15 @@
 
 ``inbox/<refiner>/refinement-batch-<stamp>-<n>.jsonl``, at most ``refinement_batch_size``
 records a file; each pair is handed once (``handed_at``) until its refinement returns.
+A near-duplicate is handed with its mark (``near_duplicate_of``, ``near_similarity``), or
+not handed at all under ``handoff_near_duplicates = skip``: scoring it again is wasted work.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import orjson
 from sqlalchemy import select, update
@@ -28,17 +30,18 @@ class HandedBatch(TypedDict):
 
 def hand_off(db_session: Session, settings: Settings, now: datetime) -> list[HandedBatch]:
     """Write the batch files and mark their pairs handed; returns [{file, pairs}]."""
-    rows = db_session.execute(
-        select(
-            QAPairRow.qa_id,
-            QAPairRow.question_key,
-            QAPairRow.indicator_name,
-            QAPairRow.question,
-            QAPairRow.answer,
-        )
-        .where(QAPairRow.refined_at.is_(None), QAPairRow.handed_at.is_(None))
-        .order_by(QAPairRow.qa_id)
-    ).all()
+    query = select(
+        QAPairRow.qa_id,
+        QAPairRow.question_key,
+        QAPairRow.indicator_name,
+        QAPairRow.question,
+        QAPairRow.answer,
+        QAPairRow.near_duplicate_of,
+        QAPairRow.near_similarity,
+    ).where(QAPairRow.refined_at.is_(None), QAPairRow.handed_at.is_(None))
+    if settings.handoff_near_duplicates == "skip":
+        query = query.where(QAPairRow.near_duplicate_of.is_(None))
+    rows = db_session.execute(query.order_by(QAPairRow.qa_id)).all()
     folder = settings.root_path / "inbox" / settings.refiner
     size = max(1, settings.refinement_batch_size)
     written: list[HandedBatch] = []
@@ -47,19 +50,7 @@ def hand_off(db_session: Session, settings: Settings, now: datetime) -> list[Han
         path = folder / f"refinement-batch-{now:%Y%m%d-%H%M%S}-{n}.jsonl"
         write_atomic(
             path,
-            b"".join(
-                orjson.dumps(
-                    {
-                        "qa_id": r.qa_id,
-                        "question_key": r.question_key,
-                        "indicator": r.indicator_name,
-                        "question": r.question,
-                        "answer": r.answer,
-                    }
-                )
-                + b"\n"
-                for r in chunk
-            ),
+            b"".join(orjson.dumps(_record(r)) + b"\n" for r in chunk),
         )
         ids = [r.qa_id for r in chunk]
         for id_start in range(0, len(ids), 500):
@@ -70,6 +61,21 @@ def hand_off(db_session: Session, settings: Settings, now: datetime) -> list[Han
             )
         written.append({"file": _relative(path, settings), "pairs": len(chunk)})
     return written
+
+
+def _record(row: Any) -> dict[str, Any]:
+    """One pair as the refiner reads it; a near-duplicate's mark only on a marked pair."""
+    record = {
+        "qa_id": row.qa_id,
+        "question_key": row.question_key,
+        "indicator": row.indicator_name,
+        "question": row.question,
+        "answer": row.answer,
+    }
+    if row.near_duplicate_of is not None:
+        record["near_duplicate_of"] = row.near_duplicate_of
+        record["near_similarity"] = row.near_similarity
+    return record
 
 
 def _relative(path: Path, settings: Settings) -> str:

@@ -97,6 +97,7 @@ def pending_row(delivery: Delivery, kind: str | None, root: Path) -> dict[str, A
         pairs_duplicate=0,
         pairs_skipped=0,
         pairs_filtered=0,
+        pairs_near_duplicate=0,
         archive_path=str(archived.relative_to(root)) if archived else None,
         processed_at=utcnow(),
         seen_count=1,
@@ -136,6 +137,7 @@ def settle(db_session: Session, record_id: int, result: ImportResult) -> None:
             "pairs_duplicate": result.duplicate,
             "pairs_skipped": result.skipped,
             "pairs_filtered": result.filtered,
+            "pairs_near_duplicate": result.near_duplicate,
             "details": result.details,
         },
     )

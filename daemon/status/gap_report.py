@@ -16,7 +16,7 @@ from daemon.config import Settings
 from daemon.fsutil import write_atomic
 from daemon.status.coverage import gaps, session_coverage
 from daemon.status.escaping import markdown
-from daemon.store.models import FileRecord, Indicator, QAPairRow
+from daemon.store.models import FileRecord, Indicator, NearSignature, QAPairRow
 
 
 def _pct(part: int, whole: int) -> str:
@@ -64,6 +64,7 @@ def gap_report(db_session: Session, settings: Settings, now: datetime) -> str:
         f"- duplicate rows kept from before adoption: {conflicts}",
         f"- pairs that came from whole-database exports: {from_exports}",
     ]
+    lines += near_duplicate_lines(db_session)
 
     flags = db_session.execute(
         select(
@@ -119,6 +120,44 @@ def gap_report(db_session: Session, settings: Settings, now: datetime) -> str:
         f"{found.target_pairs} ({_pct(found.pairs_toward_target, found.target_pairs)})",
     ]
     return "\n".join(lines) + "\n"
+
+
+def near_duplicate_lines(db_session: Session) -> list[str]:
+    """Per indicator: pairs stored, of which unique and near-duplicates (marked); the
+    near-duplicates found on import (skipped ones included) and the pairs never searched."""
+    by_indicator = db_session.execute(
+        select(
+            QAPairRow.indicator_name,
+            func.count(),
+            func.sum(case((QAPairRow.near_duplicate_of.is_not(None), 1), else_=0)),
+        )
+        .group_by(QAPairRow.indicator_name)
+        .order_by(QAPairRow.indicator_name)
+    ).all()
+    found = db_session.scalar(select(func.sum(FileRecord.pairs_near_duplicate))) or 0
+    unsearched = (
+        db_session.scalar(
+            select(func.count())
+            .select_from(QAPairRow)
+            .outerjoin(NearSignature, NearSignature.qa_id == QAPairRow.qa_id)
+            .where(NearSignature.qa_id.is_(None))
+        )
+        or 0
+    )
+    lines = [
+        "",
+        "## Near-duplicates",
+        "",
+        f"- found on import (marked or skipped): {found}",
+        f"- pairs never searched (`inboxd dedup --rebuild` searches them): {unsearched}",
+        "",
+        "| indicator | pairs | unique | near-duplicates |",
+        "|---|---|---|---|",
+    ]
+    for name, pairs, near in by_indicator:
+        near = near or 0
+        lines.append(f"| {markdown(name or '-')} | {pairs} | {pairs - near} | {near} |")
+    return lines
 
 
 def write_gap_report(db_session: Session, settings: Settings, now: datetime) -> Path:

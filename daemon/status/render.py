@@ -41,6 +41,7 @@ def render_markdown(view: dict[str, Any]) -> str:
         f"- duplicates skipped: {p['duplicates_skipped']}",
         f"- invalid pairs skipped: {p['invalid_skipped']}",
         f"- filtered (RAG distance): {p['filtered']}",
+        *_near_duplicates(view["near_duplicates"]),
         "",
         "## Progress claim",
     ]
@@ -129,3 +130,17 @@ def _names(names: Iterable[str]) -> str:
 def _nums(numbers: Iterable[int]) -> str:
     shown = [f"{int(n):02d}" for n in numbers]
     return ", ".join(shown) if shown else "none"
+
+
+def _near_duplicates(near: dict[str, Any]) -> list[str]:
+    """The near-duplicates line, and a few examples (agent-written questions: escaped)."""
+    kept = {"flag": "stored, marked", "skip": "not stored", "off": "not looked for"}
+    lines = [f"- near-duplicates: {near['found']} ({kept.get(near['policy'], near['policy'])})"]
+    if near["examples"]:
+        lines.append(f"  - e.g. in {markdown(near['last_file'])}:")
+    for example in near["examples"]:
+        lines.append(
+            f"    - {markdown(example['question'])} ~ {markdown(example['resembles'])}"
+            f" (similarity {example['similarity']})"
+        )
+    return lines

@@ -66,6 +66,7 @@ FILES_GROUPED = (
         func.sum(FileRecord.pairs_duplicate),
         func.sum(FileRecord.pairs_skipped),
         func.sum(FileRecord.pairs_filtered),
+        func.sum(FileRecord.pairs_near_duplicate),
     )
     .where(FileRecord.id > bindparam("above"), FileRecord.id <= bindparam("upto"))
     .group_by(FileRecord.agent, FileRecord.outcome)
@@ -78,6 +79,7 @@ NEW_FILES = select(
     FileRecord.pairs_duplicate,
     FileRecord.pairs_skipped,
     FileRecord.pairs_filtered,
+    FileRecord.pairs_near_duplicate,
     FileRecord.id,
     FileRecord.processed_at,
     FileRecord.kind,
@@ -126,8 +128,8 @@ class StoredTally:
         self._files_mark: Any = None  # the processing time of that row
         self._files_total = 0
         self._outcomes: Counter[str] = Counter()
-        # agent -> [stored, duplicate, skipped, filtered]
-        self._agent_sums: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        # agent -> [stored, duplicate, skipped, filtered, near-duplicate]
+        self._agent_sums: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
         # agent -> sessions of its data files that brought only duplicates
         self._duplicate_only: defaultdict[str, set[int]] = defaultdict(set)
         self._tiers: dict[str, int] | None = None  # refined pairs per tier; None: count
@@ -214,10 +216,10 @@ class StoredTally:
             if any(row[-1] not in kinds for row in rows):
                 self._tiers = None  # a refinement (or another file that is no delivery of
                 # pairs) may have set tiers; a Q&A delivery never does
-        for agent, outcome, count, stored, duplicate, skipped, filtered, row_id, at, _ in rows:
+        for agent, outcome, count, *counts, row_id, at, _kind in rows:
             self._outcomes[outcome] += count
             sums = self._agent_sums[agent]
-            for i, value in enumerate((stored, duplicate, skipped, filtered)):
+            for i, value in enumerate(counts):  # stored, duplicate, skipped, filtered, near
                 sums[i] += value or 0
             self._files_total += count
             if row_id == upto:
@@ -267,8 +269,12 @@ class StoredTally:
 
     def file_sums(self, agent: str) -> tuple[int, int, int, int]:
         """(stored, duplicate, skipped, filtered) over ``agent``'s ledger rows."""
-        stored, duplicate, skipped, filtered = self._agent_sums.get(agent, (0, 0, 0, 0))
+        stored, duplicate, skipped, filtered, _ = self._agent_sums.get(agent, (0, 0, 0, 0, 0))
         return stored, duplicate, skipped, filtered
+
+    def near_duplicates(self, agent: str) -> int:
+        """Near-duplicates found in ``agent``'s deliveries (marked or skipped)."""
+        return self._agent_sums.get(agent, (0, 0, 0, 0, 0))[4]
 
     @property
     def pairs_total(self) -> int:

@@ -74,6 +74,16 @@ LAST_SIGNAL = (
 )
 INDICATOR_COUNT = select(func.count()).select_from(Indicator)
 PENDING_COUNT = select(func.count()).select_from(PendingRefinement)
+NEAR_MARKED_COUNT = (  # partial index: only the marked rows
+    select(func.count()).select_from(QAPairRow).where(QAPairRow.near_duplicate_of.is_not(None))
+)
+LAST_NEAR_DUPLICATES = (  # index (agent, id), newest first: the agent's last file with some
+    select(FileRecord.rel_path, FileRecord.details)
+    .where(FileRecord.agent == bindparam("agent"), FileRecord.pairs_near_duplicate > 0)
+    .order_by(FileRecord.id.desc())
+    .limit(1)
+)
+NEAR_EXAMPLES = 5
 KEY_CONFLICT_COUNT = (  # partial index: only the marked rows
     select(func.count()).select_from(QAPairRow).where(QAPairRow.key_conflict == true())
 )
@@ -102,6 +112,7 @@ def database_totals(reader: Reader, tally: StoredTally | None = None) -> dict[st
         "files": tally.outcomes(),
         "duplicates_skipped": tally.duplicates_total(),
         "known_duplicate_rows": reader.scalar(KEY_CONFLICT_COUNT) or 0,
+        "near_duplicates_marked": reader.scalar(NEAR_MARKED_COUNT) or 0,
     }
 
 
@@ -118,6 +129,22 @@ def status_summary(
         "database": by_outcome,
         "agents": {agent: agent_view(reader, settings, agent, tally) for agent in agents},
     }
+
+
+def near_duplicates(reader: Reader, settings: Settings, agent: str, found: int) -> dict[str, Any]:
+    """How many near-duplicates the agent's deliveries held, and examples from its last file
+    that held some (the question, the stored one it resembles, their similarity)."""
+    shown: dict[str, Any] = {"policy": settings.near_duplicate_policy, "found": found}
+    last = reader.execute(LAST_NEAR_DUPLICATES, {"agent": agent}).first() if found else None
+    details = last.details if last is not None and isinstance(last.details, dict) else {}
+    examples = details.get("near_duplicates", {}).get("examples", [])
+    if last is not None:
+        shown["last_file"] = last.rel_path
+    shown["examples"] = [
+        {key: e.get(key) for key in ("question", "resembles", "similarity")}
+        for e in examples[:NEAR_EXAMPLES]
+    ]
+    return shown
 
 
 def rejected_files(reader: Reader, agent: str) -> list[AnyRow]:
@@ -197,7 +224,9 @@ def agent_view(
             "duplicates_skipped": counts[1],
             "invalid_skipped": counts[2],
             "filtered": counts[3],
+            "near_duplicates": tally.near_duplicates(agent),
         },
+        "near_duplicates": near_duplicates(reader, settings, agent, tally.near_duplicates(agent)),
         "recent_files": [file_entry(r) for r in recent],
         "rejected": [file_entry(r) for r in rejected],
         "waiting_files": [

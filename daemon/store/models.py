@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -88,6 +89,9 @@ class QAPairRow(Base):
     refined_at: Mapped[datetime | None] = mapped_column(DateTime)
     handed_at: Mapped[datetime | None] = mapped_column(DateTime)
     handed_file: Mapped[str | None] = mapped_column(Text)
+    # the stored pair this one resembles, and how much (Jaccard of their words; 0007)
+    near_duplicate_of: Mapped[int | None] = mapped_column(Integer)
+    near_similarity: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         # One key, one pair; rows that were duplicates before adoption are marked and exempt.
@@ -122,7 +126,41 @@ class QAPairRow(Base):
             sqlite_where=text("handed_at IS NOT NULL"),
             postgresql_where=text("handed_at IS NOT NULL"),
         ),
+        # partial: statuses, the gap report and snapshots look up the marked pairs only (0007)
+        Index(
+            "ix_qa_pairs_near_duplicate_of",
+            "near_duplicate_of",
+            sqlite_where=text("near_duplicate_of IS NOT NULL"),
+            postgresql_where=text("near_duplicate_of IS NOT NULL"),
+        ),
     )
+
+
+class NearSignature(Base):
+    """A stored pair's MinHash (``daemon/neardup``): the pair is in the near-duplicate index.
+
+    Kept so the index can be banded again without reading the text; its presence is what
+    ``inboxd dedup --rebuild`` resumes by (0007).
+    """
+
+    __tablename__ = "near_signatures"
+
+    qa_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    anchors: Mapped[int] = mapped_column(INT64, nullable=False)  # the anchor set's digest
+    minhash: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # uint32 each, LE
+
+
+class NearBand(Base):
+    """The locality-sensitive index itself, in the database: one row per (band, pair), so
+    every daemon on the database queries the same index and a restart rebuilds nothing (0007).
+    """
+
+    __tablename__ = "near_bands"
+
+    band_key: Mapped[int] = mapped_column(INT64, primary_key=True, autoincrement=False)
+    qa_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 class FileRecord(Base):
@@ -148,6 +186,10 @@ class FileRecord(Base):
     pairs_duplicate: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     pairs_skipped: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     pairs_filtered: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # near-duplicates found (marked, or skipped and counted in pairs_duplicate too; 0007)
+    pairs_near_duplicate: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     archive_path: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)

@@ -81,7 +81,8 @@ def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
             path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
         )
     ]
-    return {table: _query(path, f'SELECT * FROM "{table}" ORDER BY rowid') for table in tables}
+    # sorted in Python: a WITHOUT ROWID table (near_bands) has no rowid to order by
+    return {table: sorted(_query(path, f'SELECT * FROM "{table}"'), key=repr) for table in tables}
 
 
 # -- adoption ------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ def test_sample_tree_delivered_live_gives_sixteen_pairs_and_every_outcome(
         "duplicates_skipped": 1,
         "invalid_skipped": 0,
         "filtered": 1,
+        "near_duplicates": 0,
     }
     claude = _status(settings.root_path, "claude")
     assert claude["database"]["pairs"] == 16

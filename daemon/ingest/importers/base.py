@@ -37,6 +37,7 @@ class ImportResult:
     duplicate: int = 0
     skipped: int = 0
     filtered: int = 0
+    near_duplicate: int = 0  # marked, or (policy skip) counted in ``duplicate`` too
     details: dict[str, Any] = field(default_factory=dict)
     concerns: set[str] = field(default_factory=set)
     # work that must see the file's rows committed and must not hold the transaction open

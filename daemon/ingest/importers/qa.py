@@ -18,6 +18,7 @@ from daemon.ingest.compare import ExportComparison
 from daemon.ingest.importers import refinement
 from daemon.ingest.importers.base import ImportContext, ImportResult
 from daemon.ingest.importers.indicators import IndicatorBook
+from daemon.ingest.importers.near import NearDuplicates
 from daemon.store.engine import insert_many
 from daemon.store.locks import serialize_on
 from daemon.store.models import AnswerVersion, QAPairRow
@@ -88,18 +89,22 @@ class _FileImport:
     replaced: int = 0
     replaced_ids: set[int] = field(default_factory=set)  # stored before, answer replaced here
     done: int = 0
+    near: NearDuplicates = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.near = NearDuplicates(self.ictx, self.result)
 
     def add(self, pairs: list[QAPair], total: int | None) -> None:
-        """Store a chunk: duplicates counted (earlier in the file or stored), the rest added."""
+        """Store a chunk: duplicates counted (earlier in the file or stored), near-duplicates
+        marked or skipped, the rest added."""
         ictx, batch = self.ictx, self.batch
-        prefer_longer = ictx.settings.dedup_policy == "prefer-longer"
         keys = [question_key(pair.question) for pair in pairs]
         already = stored_pairs(ictx, set(keys))
         if batch.source_database:
             if self.comparison is None:  # before the file stores anything
                 self.comparison = ExportComparison.start(ictx)
             self.comparison.add(pairs, keys, already)
-        rows: list[dict[str, Any]] = []
+        fresh: list[tuple[QAPair, str]] = []
         seen_here: set[str] = set()
         for pair, key in zip(pairs, keys, strict=True):
             self.done += 1
@@ -107,45 +112,50 @@ class _FileImport:
             if given_session is not None:
                 self.sessions.add(given_session)
             if key in already or key in seen_here:
-                self.result.duplicate += 1
-                stored = already.get(key)
-                if (
-                    stored is not None
-                    and stored.from_this_file
-                    and stored.qa_id not in self.replaced_ids
-                ):
-                    stored = None  # a repeat inside the file: never replaces its own pair
-                if len(self.duplicates) < DETAIL_LIMIT:
-                    self.duplicates.append(
-                        {
-                            "pair": pair.position,
-                            "of": stored.qa_id if stored else None,
-                            "question": pair.question[:120],
-                        }
-                    )
-                if (
-                    prefer_longer
-                    and stored is not None
-                    and len(pair.answer) >= ictx.settings.prefer_longer_ratio * stored.answer_length
-                ):
-                    _replace_answer(ictx, stored.qa_id, pair.answer, batch.source_database)
-                    already[key] = StoredPair(stored.qa_id, len(pair.answer), False)
-                    self.replaced += 1
-                    self.replaced_ids.add(stored.qa_id)
+                self._duplicate(pair, key, already)
                 continue
             seen_here.add(key)
-            rows.append(
-                _row(
-                    ictx, self.book, batch, pair, key, self.default_indicator, self.default_category
-                )
-            )
+            fresh.append((pair, key))
             if ictx.progress and total and self.done % INSERT_CHUNK == 0:
                 ictx.progress(self.done, total)
+        screened = self.near.screen(fresh, self.default_indicator) if self.near.enabled else None
+        rows = [
+            _row(ictx, self.book, batch, pair, key, self.default_indicator, self.default_category)
+            for pair, key in (screened.pairs if screened else fresh)
+        ]
         if _insert(ictx, rows):
             # the refiner's status counts the records still waiting for their pair
             self.result.concerns.add(ictx.settings.refiner)
+        if screened:
+            self.near.stored(screened)
         self.result.stored += len(rows)
         self.indicators.update(row["indicator_name"] for row in rows)
+
+    def _duplicate(self, pair: QAPair, key: str, already: dict[str, StoredPair]) -> None:
+        """An exact duplicate: counted, listed, and under ``prefer-longer`` maybe its answer
+        replaces the stored one."""
+        ictx = self.ictx
+        self.result.duplicate += 1
+        stored = already.get(key)
+        if stored is not None and stored.from_this_file and stored.qa_id not in self.replaced_ids:
+            stored = None  # a repeat inside the file: never replaces its own pair
+        if len(self.duplicates) < DETAIL_LIMIT:
+            self.duplicates.append(
+                {
+                    "pair": pair.position,
+                    "of": stored.qa_id if stored else None,
+                    "question": pair.question[:120],
+                }
+            )
+        if (
+            ictx.settings.dedup_policy == "prefer-longer"
+            and stored is not None
+            and len(pair.answer) >= ictx.settings.prefer_longer_ratio * stored.answer_length
+        ):
+            _replace_answer(ictx, stored.qa_id, pair.answer, self.batch.source_database)
+            already[key] = StoredPair(stored.qa_id, len(pair.answer), False)
+            self.replaced += 1
+            self.replaced_ids.add(stored.qa_id)
 
 
 def apply(ictx: ImportContext, batch: QABatch | QAStream) -> ImportResult:
@@ -187,6 +197,8 @@ def apply(ictx: ImportContext, batch: QABatch | QAStream) -> ImportResult:
             "skipped": [s.model_dump(exclude_none=True) for s in skipped[:DETAIL_LIMIT]],
         }
     )
+    if state.near.enabled:
+        result.details["near_duplicates"] = state.near.details()
     if batch.filtered:
         result.details["filtered_reason"] = batch.filtered_reason
     return result

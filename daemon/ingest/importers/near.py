@@ -1,0 +1,141 @@
+"""Near-duplicates on import: the Q&A importer's new pairs searched and marked, or skipped.
+
+Under ``near_duplicate_policy = flag`` a pair that resembles a stored pair (or an earlier pair
+of the same file) is stored with ``near_duplicate_of`` and ``near_similarity``; under
+``skip`` it is counted as a duplicate and not stored, as an exact duplicate is. Either way
+the file's ledger details list them (``near_duplicates``), and every stored pair goes into
+the index in the same transaction (docs/near-duplicates.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from daemon.ingest.importers.base import ImportContext, ImportResult
+from daemon.neardup.matcher import Detector, Match, mark, record, search
+from daemon.neardup.signature import Fingerprint
+from daemon.store.models import QAPairRow
+from handlers.models import QAPair
+
+KEY_LOOKUP_CHUNK = 500
+DETAIL_LIMIT = 50  # examples listed per file; the count is always complete
+STORED_OF_FILE = select(QAPairRow.question_key, QAPairRow.qa_id).where(
+    QAPairRow.source_file_id == bindparam("file_id"),
+    QAPairRow.question_key.in_(bindparam("keys", expanding=True)),
+)
+QUESTIONS_OF = select(QAPairRow.qa_id, QAPairRow.question).where(
+    QAPairRow.qa_id.in_(bindparam("ids", expanding=True))
+)
+
+
+@dataclass
+class Screened:
+    """A chunk's new pairs that are to be stored, with their fingerprints and marks."""
+
+    pairs: list[tuple[QAPair, str]]
+    prints: list[Fingerprint]
+    matches: list[Match | None]
+
+
+@dataclass
+class NearDuplicates:
+    """One file's near-duplicate search, chunk by chunk."""
+
+    ictx: ImportContext
+    result: ImportResult
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    count: int = 0
+    # examples whose pair resembles an earlier one of its chunk: that one's key, till stored
+    unresolved: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+    @property
+    def enabled(self) -> bool:
+        return self.ictx.settings.near_duplicate_policy != "off"
+
+    @property
+    def skipping(self) -> bool:
+        return self.ictx.settings.near_duplicate_policy == "skip"
+
+    def screen(self, fresh: list[tuple[QAPair, str]], default_indicator: str) -> Screened:
+        """Search the chunk's new pairs; under ``skip`` the near-duplicates are taken out
+        (counted as duplicates), under ``flag`` kept with their match."""
+        connection = self.ictx.db_session.connection()
+        detector = Detector.from_settings(self.ictx.settings)
+        texts = [
+            (pair.question, pair.answer, pair.indicator or default_indicator) for pair, _ in fresh
+        ]
+        prints, matches = search(connection, detector, texts, chain_matched=not self.skipping)
+        kept = Screened([], [], [])
+        position_of: dict[int, int] = {}  # a searched pair's position -> its place in kept
+        for position, (entry, print_, match) in enumerate(zip(fresh, prints, matches, strict=True)):
+            if match is not None:
+                self._note(entry[0], match, fresh)
+                if self.skipping:
+                    self.result.duplicate += 1
+                    continue
+                if match.of_item is not None:  # an earlier pair of this chunk, kept
+                    match = Match(match.similarity, of_item=position_of[match.of_item])
+            position_of[position] = len(kept.pairs)
+            kept.pairs.append(entry)
+            kept.prints.append(print_)
+            kept.matches.append(match)
+        return kept
+
+    def _note(self, pair: QAPair, match: Match, fresh: list[tuple[QAPair, str]]) -> None:
+        self.count += 1
+        self.result.near_duplicate += 1
+        if len(self.examples) >= DETAIL_LIMIT:
+            return
+        example: dict[str, Any] = {
+            "pair": pair.position,
+            "of": match.of,
+            "similarity": round(match.similarity, 3),
+            "question": pair.question[:120],
+            "resembles": None,
+        }
+        if match.of_item is not None:
+            earlier, key = fresh[match.of_item]
+            example["resembles"] = earlier.question[:120]
+            self.unresolved.append((example, key))
+        self.examples.append(example)
+
+    def stored(self, screened: Screened) -> None:
+        """The chunk's pairs are inserted: index them and mark the near-duplicates."""
+        if not screened.pairs:
+            return
+        ids = self._ids_of([key for _, key in screened.pairs])
+        qa_ids = [ids[key] for _, key in screened.pairs]
+        connection = self.ictx.db_session.connection()
+        record(connection, list(zip(qa_ids, screened.prints, strict=True)))
+        mark(connection, qa_ids, screened.matches)
+        for example, key in self.unresolved:  # the earlier pairs they resemble have an id now
+            example["of"] = ids.get(key)
+        self.unresolved.clear()
+
+    def _ids_of(self, keys: list[str]) -> dict[str, int]:
+        connection = self.ictx.db_session.connection()
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), KEY_LOOKUP_CHUNK):
+            chunk = keys[start : start + KEY_LOOKUP_CHUNK]
+            rows = connection.execute(STORED_OF_FILE, {"file_id": self.ictx.file_id, "keys": chunk})
+            found.update((key, qa_id) for key, qa_id in rows if key is not None)
+        return found
+
+    def details(self) -> dict[str, Any]:
+        """The ledger's ``near_duplicates``: policy, count, examples (with the questions
+        they resemble)."""
+        missing = {e["of"] for e in self.examples if e["of"] is not None and not e["resembles"]}
+        if missing:
+            connection = self.ictx.db_session.connection()
+            questions = dict(connection.execute(QUESTIONS_OF, {"ids": sorted(missing)}).all())
+            for example in self.examples:
+                if example["resembles"] is None and example["of"] in questions:
+                    example["resembles"] = questions[example["of"]][:120]
+        return {
+            "policy": self.ictx.settings.near_duplicate_policy,
+            "count": self.count,
+            "examples": self.examples,
+        }
