@@ -40,7 +40,7 @@ def stored_unindexed(run: Run, root: Path, monkeypatch: pytest.MonkeyPatch) -> P
     monkeypatch.setenv("INBOXD_NEAR_DUPLICATE_POLICY", "off")
     write_pairs(root, "labelled_qa_pairs.json", labelled_questions())
     assert run("scan")[0] == EXIT_OK
-    monkeypatch.delenv("INBOXD_NEAR_DUPLICATE_POLICY")
+    monkeypatch.setenv("INBOXD_NEAR_DUPLICATE_POLICY", "flag")
     assert rows(root, "SELECT count(*) FROM near_signatures") == [(0,)]
     return root
 
@@ -59,7 +59,9 @@ def test_rebuild_gives_the_marks_an_import_looking_for_them_gives(
     for box in ("inbox", "outbox"):
         (other / box / "droid").mkdir(parents=True)
     write_pairs(other, "labelled_qa_pairs.json", labelled_questions())
-    done = inboxd("scan", "--root", str(other), cwd=tmp_path)
+    done = inboxd(
+        "scan", "--root", str(other), cwd=tmp_path, env={"INBOXD_NEAR_DUPLICATE_POLICY": "flag"}
+    )
     assert done.code == EXIT_OK, done.err
     assert marks(other) == rebuilt
 

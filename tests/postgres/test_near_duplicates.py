@@ -50,7 +50,7 @@ def host_root(tmp_path: Path, name: str) -> Path:
 
 @pytest.fixture
 def two_hosts(tmp_path: Path, postgres_url: str) -> Iterator[tuple[DaemonProcess, DaemonProcess]]:
-    env = {"INBOXD_DATABASE_URL": postgres_url}
+    env = {"INBOXD_DATABASE_URL": postgres_url, "INBOXD_NEAR_DUPLICATE_POLICY": "flag"}
     daemons = (
         DaemonProcess(host_root(tmp_path, "host_a"), (), **env),
         DaemonProcess(host_root(tmp_path, "host_b"), (), **env),
@@ -97,7 +97,7 @@ def test_dedup_rebuild_on_postgresql(
     monkeypatch.setenv("INBOXD_NEAR_DUPLICATE_POLICY", "off")
     args = ("--root", str(root), "--database", postgres_url)
     assert run("scan", *args)[0] == EXIT_OK
-    monkeypatch.delenv("INBOXD_NEAR_DUPLICATE_POLICY")
+    monkeypatch.setenv("INBOXD_NEAR_DUPLICATE_POLICY", "flag")
     code, out = run("dedup", "--rebuild", *args)
     assert code == EXIT_OK, out
     assert "pairs indexed: 8, near-duplicates marked: 2" in out
