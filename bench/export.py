@@ -1,7 +1,8 @@
 """Scenario 1: importing the 12,480-pair export (~35 MB), against the shared baseline.
 
 The baseline is the project's shared reference importer (``bench/shared_reference.py``, a copy
-of ``../shared/reference/reference_import.py``: stdlib ``sqlite3`` and ``json``, one
+of ``reference/reference_import.py`` in the team's shared folder, outside the repository:
+stdlib ``sqlite3`` and ``json``, one
 ``executemany`` in one transaction, WAL/``synchronous=NORMAL``, the unique question-key index,
 with ``--index`` the indicator index). Both are measured two ways, in turns, in the same run:
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-# Copied from the project's shared baseline, ../shared/reference/reference_import.py (issue 16:
-# `make bench` measures the export import against it), so nothing reads ../shared at run time.
-# One change: the schema is read from tests/files/legacy_production.sql, the repository's copy of
-# ../shared/samples/legacy_production.sql (byte for byte the same), instead of ../samples/.
+# Copied from the project's shared baseline, reference/reference_import.py in the team's shared
+# folder (issue 16: `make bench` measures the export import against it), so nothing reads that
+# folder at run time. One change: the schema is read from tests/files/legacy_production.sql, the
+# repository's copy of the shared folder's samples/legacy_production.sql (byte for byte the
+# same), instead of the samples folder beside the script's own folder.
 # Everything else is the baseline's code as it is: ruff and mypy leave this file alone
 # (pyproject.toml), so the copy stays comparable with its original by `diff`.
 """Reference importers: the baselines inboxd's export import is measured against.
