@@ -194,6 +194,7 @@ class Board:
             "missing": len(sessions["missing"]),
             "pairs": pairs["imported"],
             "duplicates": pairs["duplicates_skipped"],
+            "near_duplicates": pairs["near_duplicates"],  # found in its deliveries (issue 18)
             "rejected": len(view["rejected"]),
             "last_delivery": stamp(last.processed_at) if last is not None else None,
             "ago": ago(age),

@@ -14,6 +14,7 @@ from daemon.errors import ConfigError
 from daemon.ingest.handoff import hand_off
 from daemon.store.engine import Database
 from daemon.store.models import utcnow
+from daemon.web.board import Board
 from tests.neardup.conftest import marks, rows, write_pairs
 from tests.support import Run, cli_runner, read_status
 
@@ -273,3 +274,18 @@ def test_a_snapshot_carries_the_marks_and_can_leave_near_duplicates_out(
     review = [json.loads(line) for line in (folder / "all/review.jsonl").read_text().splitlines()]
     reasons = {r["question"]: r["reasons"] for r in review}
     assert reasons[SECOND[0]] == [f"a near-duplicate of pair {ids[FIRST[0]]} (similarity 1.00)"]
+
+
+def test_the_dashboard_card_counts_the_agents_near_duplicates(run: Run, root: Path) -> None:
+    write_pairs(root, "rsi_1_qa_pairs.json", FIRST)
+    write_pairs(root, "rsi_2_qa_pairs.json", SECOND)
+    assert run("scan")[0] == EXIT_OK
+    db = Database(load_settings(root=root).url)
+    try:
+        cards = {
+            card["agent"]: card for card in Board(load_settings(root=root), db).overview()["cards"]
+        }
+    finally:
+        db.dispose()
+    assert cards["droid"]["near_duplicates"] == 2
+    assert cards["claude"]["near_duplicates"] == 0
