@@ -50,7 +50,7 @@ from daemon.ingest.waiting import WaitingFiles, signature, unreadable_reason
 from daemon.logging import get_logger
 from daemon.store.backup import automatic_backup
 from daemon.store.engine import Database, FileSavepoint, begin_group
-from daemon.store.locks import KeyConflict, is_question_key_conflict
+from daemon.store.locks import BusyElsewhere, KeyConflict, is_question_key_conflict, taken_elsewhere
 from daemon.store.models import utcnow
 from handlers.base import FileContext, Handler, Rejected, StreamParser
 from handlers.streaming import QAStream, StreamRejected
@@ -401,9 +401,12 @@ class Pipeline:
         except TransientError as exc:
             return {index: exc for index, _parsed in together}
 
-    def _import_group_once(self, together: list[tuple[int, Parsed]]) -> dict[int, FileOutcome]:
-        """One attempt at a group: a savepoint per file, one commit for all."""
-        outcomes: dict[int, FileOutcome] = {}
+    def _import_group_once(
+        self, together: list[tuple[int, Parsed]]
+    ) -> dict[int, FileOutcome | BusyElsewhere]:
+        """One attempt at a group: a savepoint per file, one commit for all (a file another
+        daemon is importing now is left out, to be taken again in a moment)."""
+        outcomes: dict[int, FileOutcome | BusyElsewhere] = {}
         with self.db.transaction() as db_session:
             begin_group(db_session)
             for index, parsed in together:
@@ -412,10 +415,14 @@ class Pipeline:
                     self._crash_point("in_group")
         self._crash_point("after_commit")
         for index, parsed in together:
-            run_after_commit(outcomes[index].result, parsed.delivery)
+            outcome = outcomes[index]
+            if isinstance(outcome, FileOutcome):
+                run_after_commit(outcome.result, parsed.delivery)
         return outcomes
 
-    def _import_in_savepoint(self, db_session: Session, parsed: Parsed) -> FileOutcome:
+    def _import_in_savepoint(
+        self, db_session: Session, parsed: Parsed
+    ) -> FileOutcome | BusyElsewhere:
         """One file of a group: claimed, imported and settled, or rolled back alone.
 
         A database that is busy or away, or another daemon's question (``KeyConflict``),
@@ -423,6 +430,8 @@ class Pipeline:
         its importer): it is rolled back to its savepoint and recorded as failed.
         """
         delivery, kind = parsed.delivery, parsed.handler.name
+        if taken_elsewhere(db_session, f"{delivery.rel_root}\0{delivery.digest}"):
+            return BusyElsewhere(f"{delivery.rel_root}: being imported by another daemon")
         savepoint = FileSavepoint(db_session)
         try:
             record_id = ledger.claim(

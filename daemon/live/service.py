@@ -36,6 +36,7 @@ from daemon.live.watcher import (
 from daemon.live.workqueue import WorkQueue
 from daemon.logging import get_logger
 from daemon.store.engine import Database
+from daemon.store.locks import BusyElsewhere
 from daemon.store.models import utcnow
 
 log = get_logger("inboxd.daemon")
@@ -250,7 +251,9 @@ class Daemon:
                 self._handle(path)
             return
         for path, outcome in zip(paths, outcomes, strict=True):
-            if isinstance(outcome, TransientError):
+            if isinstance(outcome, BusyElsewhere):  # not waiting: another daemon has it
+                self.queue.retry_later(path, TRANSIENT_RETRY_SECONDS)
+            elif isinstance(outcome, TransientError):
                 self._must_wait(path, outcome)
             else:
                 self._handled(path, outcome)

@@ -26,6 +26,24 @@ class KeyConflict(TransientError):
     """
 
 
+class BusyElsewhere(TransientError):
+    """Another daemon's open transaction is importing this file now: it is left for a moment
+    (and then found in the ledger) rather than waited behind."""
+
+
+def taken_elsewhere(db_session: Session, name: str) -> bool:
+    """On PostgreSQL, take this name's transaction lock if it is free; True when another
+    daemon holds it. A group of files takes one per file before claiming it, so a second
+    daemon on the same folder skips the files the first is importing and takes others, instead
+    of waiting behind the first's whole group. SQLite has one writer at a time: never."""
+    if db_session.get_bind().dialect.name != "postgresql":
+        return False
+    taken = db_session.execute(
+        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": lock_key("file", name)}
+    ).scalar()
+    return not taken
+
+
 def is_question_key_conflict(exc: IntegrityError) -> bool:
     """True when the unique question key, not any other constraint, was violated."""
     diag = getattr(exc.orig, "diag", None)  # psycopg names the constraint

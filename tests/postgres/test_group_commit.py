@@ -1,7 +1,19 @@
 """Group commit on PostgreSQL: the same tests as on SQLite (savepoints, one commit, a failed
-file rolled back alone while the transaction goes on)."""
+file rolled back alone while the transaction goes on), and a file another daemon is importing
+left for later."""
 
+import hashlib
+
+from sqlalchemy import text
+
+from daemon.config import Settings
+from daemon.ingest.outcome import FileOutcome
+from daemon.ingest.pipeline import Pipeline
+from daemon.store.engine import Database
+from daemon.store.locks import BusyElsewhere, lock_key
 from tests.daemon.test_group_commit import (  # noqa: F401 (collected here with PG fixtures)
+    _outcomes,
+    _qa_file,
     commits,
     group_pipeline,
     test_a_file_that_fails_in_a_group_is_rolled_back_alone_and_recorded_failed,
@@ -9,3 +21,27 @@ from tests.daemon.test_group_commit import (  # noqa: F401 (collected here with 
     test_a_question_in_two_files_of_one_group_is_stored_once,
     test_rejected_unchanged_and_duplicate_files_keep_their_outcomes_in_a_group,
 )
+
+
+def test_a_file_another_daemon_is_importing_is_left_for_later_not_waited_for(
+    settings: Settings,
+    db: Database,
+    group_pipeline: tuple[Pipeline, list[set[str]]],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """Another daemon's open group holds the file's lock: this group skips it at once
+    (BusyElsewhere, taken again later) and imports the others; once free, it is imported."""
+    built, _asked = group_pipeline
+    root = settings.root_path
+    held = _qa_file(root, "held.json", "CCI", ["Held question?"])
+    free = _qa_file(root, "free.json", "CCI", ["Free question?"])
+    digest = hashlib.sha256(held.read_bytes()).hexdigest()
+    with db.engine.connect() as other:  # the other daemon's transaction, still open
+        assert other.execute(
+            text("SELECT pg_try_advisory_xact_lock(:key)"),
+            {"key": lock_key("file", f"outbox/droid/held.json\0{digest}")},
+        ).scalar()
+        results = built.process_group([held, free])
+        assert isinstance(results[0], BusyElsewhere)
+        assert isinstance(results[1], FileOutcome) and results[1].outcome == "imported"
+        other.rollback()
+    assert _outcomes(built.process_group([held])) == ["imported"]
