@@ -33,7 +33,7 @@ import handlers
 from daemon.config import Settings
 from daemon.errors import TransientError
 from daemon.ingest import ledger
-from daemon.ingest.archive import archive_copy, archive_stream, hash_file
+from daemon.ingest.archive import ArchiveCopies, archive_stream, hash_file
 from daemon.ingest.delivery import Delivery, Parsed, ReadFile, Refused, StreamedFile
 from daemon.ingest.importers import IMPORTERS, ImportContext, ImportResult
 from daemon.ingest.outcome import (
@@ -82,6 +82,7 @@ class Pipeline:
         self.waiting = waiting if waiting is not None else WaitingFiles()
         self._progress: Progress | None = None  # the current ``process`` call's
         self._backed_up: set[tuple[str, str]] = set()  # (path, SHA-256) backed up before
+        self._copies = ArchiveCopies(settings.archive_dir)  # see _copy_written
 
     def process(
         self,
@@ -101,6 +102,8 @@ class Pipeline:
             outcome = self._stages(where, dry_run=dry_run, force=force)
         except OperationalError as exc:  # the database went away outside a retried unit
             raise TransientError(f"database unavailable: {exc.orig}") from exc
+        finally:
+            self._copies.forget()
         concerns = self._finish(where, outcome, started)
         if concerns and self.on_status:
             self.on_status(concerns)
@@ -116,6 +119,12 @@ class Pipeline:
         Large (streamed) files and kinds that take a backup first are imported alone. A file
         the database could not take now ends as the ``TransientError`` to wait on.
         """
+        try:
+            return self._process_group(paths)
+        finally:
+            self._copies.forget()
+
+    def _process_group(self, paths: Sequence[Path]) -> list[FileOutcome | TransientError]:
         started = time.perf_counter()
         self._progress = None
         ended: dict[int, FileOutcome | TransientError] = {}
@@ -384,6 +393,8 @@ class Pipeline:
             ledger.settle(db_session, record_id, result)
             if dry_run:
                 db_session.rollback()
+            else:
+                self._copy_written(delivery)
         if not dry_run:
             self._crash_point("after_commit")
             run_after_commit(result, delivery)
@@ -444,6 +455,7 @@ class Pipeline:
             result = self._run_importer(db_session, parsed, record_id, dry_run=False)
             self._crash_point("in_transaction")
             ledger.settle(db_session, record_id, result)
+            self._copy_written(delivery)  # written meanwhile: a failed copy is this file's
         except (OperationalError, TransientError):
             raise
         except Exception as exc:
@@ -542,6 +554,7 @@ class Pipeline:
         """The ledger row of a file not imported (unless another daemon recorded it first)."""
 
         def attempt() -> None:
+            self._copy_written(delivery)
             with self.db.transaction() as db_session:
                 ledger.record_unimported(
                     db_session,
@@ -556,10 +569,14 @@ class Pipeline:
             with_db_retry(attempt, self.settings.db_retry_seconds)
 
     def _archive(self, delivery: Delivery, data: bytes) -> Path:
-        with _disk_full_waits():
-            return archive_copy(
-                self.settings.archive_dir, delivery.digest, data, delivery.where.path.suffix
-            )
+        """Where the delivery's copy is kept; it is written meanwhile (``_copy_written``)."""
+        return self._copies.copy(delivery.digest, data, delivery.where.path.suffix)
+
+    def _copy_written(self, delivery: Delivery) -> None:
+        """Before a commit that names the delivery's archive copy: the copy is on disk."""
+        if delivery.archived is not None:
+            with _disk_full_waits():
+                self._copies.written(delivery.archived)
 
     def _crash_point(self, name: str) -> None:
         """Test-only: die like ``kill -9`` here when ``crash_at`` names this point."""

@@ -145,12 +145,28 @@ def begin_group(db_session: Session) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+READ_CACHE = "inboxd.read_cache"
+
+
+def read_cache(db_session: Session) -> dict[str, Any]:
+    """What this transaction has read and may read again, kept by whoever reads it.
+
+    Why: the files of a group commit share one transaction, and each would otherwise read
+    the same rows anew (the indicators, say). The cache lives as long as the session, which
+    is one transaction (``Database.transaction``), and a file's savepoint rollback empties
+    it, since rows it describes may have been undone.
+    """
+    cache: dict[str, Any] = db_session.info.setdefault(READ_CACHE, {})
+    return cache
+
+
 class FileSavepoint:
     """A savepoint around one file of a group commit, in plain SQL.
 
     The ORM's nested transaction costs more than a small file's whole import; this is two
-    statements. Rolling back also empties the session (objects loaded or added since the
-    savepoint may no longer match the database): the importers read what they need anew.
+    statements. Rolling back also empties the session and its ``read_cache`` (objects and
+    rows read since the savepoint may no longer match the database): the importers read what
+    they need anew.
     """
 
     NAME = "inboxd_file"
@@ -169,6 +185,7 @@ class FileSavepoint:
         self._connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {self.NAME}")
         self._connection.exec_driver_sql(f"RELEASE SAVEPOINT {self.NAME}")
         self._db_session.expunge_all()
+        read_cache(self._db_session).clear()
 
 
 class Database:

@@ -177,3 +177,84 @@ def test_a_question_in_two_files_of_one_group_is_stored_once(
     assert isinstance(second, FileOutcome)
     assert (second.result.stored, second.result.duplicate) == (1, 1)
     assert sum(_pairs_of(db).values()) == 2
+
+
+def test_an_indicator_made_by_a_file_rolled_back_is_made_again_for_the_next(
+    settings: Settings,
+    db: Database,
+    group_pipeline: tuple[Pipeline, list[set[str]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The files of a group share what was read of the indicators; a file rolled back takes
+    the indicator it created with it, and the next file must not point at that row."""
+    built, _asked = group_pipeline
+    real: Importer = importers.IMPORTERS["qa"]
+
+    def failing_for_bad(ictx: ImportContext, model: Any) -> ImportResult:
+        result = real(ictx, model)
+        if ictx.file.name.startswith("bad"):
+            raise RuntimeError("an importer bug, after the indicator row was made")
+        return result
+
+    monkeypatch.setitem(importers.IMPORTERS, "qa", failing_for_bad)
+    root = settings.root_path
+    paths = [
+        _qa_file(root, "bad_1.json", "Ichimoku Cloud", ["What is the Kijun-sen?"]),
+        _qa_file(root, "good_2.json", "Ichimoku Cloud", ["What is the Tenkan-sen?"]),
+    ]
+    assert _outcomes(built.process_group(paths)) == ["failed", "imported"]
+    with db.reader() as db_session:
+        rows = db_session.execute(
+            text(
+                "SELECT i.indicator_name, q.pair_number FROM qa_pairs q "
+                "JOIN crypto_indicators i ON i.id = q.indicator_id"
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [("Ichimoku Cloud", 1)]
+
+
+def test_an_assignment_earlier_in_a_group_is_seen_by_the_pairs_after_it(
+    settings: Settings, db: Database, group_pipeline: tuple[Pipeline, list[set[str]]]
+) -> None:
+    """The indicators' plans read for one file are read again once an assignment changed them."""
+    built, _asked = group_pipeline
+    root = settings.root_path
+    first = _qa_file(root, "sma_1.json", "SMA", ["What is an SMA?"])
+    assignment = root / "inbox" / "droid" / "session-07-assignment.md"
+    assignment.write_text(
+        "# Session 07 Assignment: Averages\nCategory: Trend\n## Indicators\n1. EMA\n"
+    )
+    later = _qa_file(root, "ema_1.json", "EMA", ["What is an EMA?"])
+    assert _outcomes(built.process_group([first, assignment, later])) == ["imported"] * 3
+    with db.reader() as db_session:
+        sessions = dict(
+            db_session.execute(select(QAPairRow.indicator_name, QAPairRow.session_number)).all()
+        )
+    assert sessions == {"SMA": None, "EMA": 7}
+
+
+def test_a_copy_that_cannot_be_written_fails_its_own_file_only(
+    settings: Settings, db: Database, group_pipeline: tuple[Pipeline, list[set[str]]]
+) -> None:
+    """Archive copies are written in the background; the one that fails fails its file alone,
+    whose ledger row then names no copy, and every copy a committed row names is on disk."""
+    built, _asked = group_pipeline
+    root = settings.root_path
+    paths = [_qa_file(root, f"vwap_{n}.json", "VWAP", [f"VWAP question {n}?"]) for n in range(3)]
+    import hashlib
+
+    blocked = hashlib.sha256(paths[1].read_bytes()).hexdigest()[:2]
+    others = {hashlib.sha256(p.read_bytes()).hexdigest()[:2] for p in (paths[0], paths[2])}
+    assert blocked not in others, "the test's files must land in different archive folders"
+    settings.archive_dir.mkdir(parents=True, exist_ok=True)
+    (settings.archive_dir / blocked).write_text("a file where the folder should be")
+    results = built.process_group(paths)
+    assert _outcomes(results) == ["imported", "failed", "imported"]
+    failed = results[1]
+    assert isinstance(failed, FileOutcome) and failed.reason is not None
+    assert "outbox/droid/vwap_1.json" in failed.reason
+    with db.reader() as db_session:
+        named = dict(db_session.execute(select(FileRecord.rel_path, FileRecord.archive_path)).all())
+    assert named["outbox/droid/vwap_1.json"] is None
+    kept = [named[f"outbox/droid/vwap_{n}.json"] for n in (0, 2)]
+    assert all(path is not None and (root / path).is_file() for path in kept)

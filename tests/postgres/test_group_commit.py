@@ -19,6 +19,8 @@ from tests.daemon.test_group_commit import (  # noqa: F401 (collected here with 
     test_a_file_that_fails_in_a_group_is_rolled_back_alone_and_recorded_failed,
     test_a_group_is_imported_in_one_commit_with_each_file_its_own_outcome,
     test_a_question_in_two_files_of_one_group_is_stored_once,
+    test_an_assignment_earlier_in_a_group_is_seen_by_the_pairs_after_it,
+    test_an_indicator_made_by_a_file_rolled_back_is_made_again_for_the_next,
     test_rejected_unchanged_and_duplicate_files_keep_their_outcomes_in_a_group,
 )
 

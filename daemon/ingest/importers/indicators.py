@@ -10,6 +10,7 @@ from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
+from daemon.store.engine import read_cache
 from daemon.store.models import Indicator, QAPairRow, SessionIndicator, SessionPlan
 
 
@@ -47,7 +48,17 @@ class KnownIndicator(NamedTuple):
 
 
 class IndicatorBook:
-    """Indicators, plans and next pair numbers, loaded at most once per file, when needed."""
+    """Indicators, plans and next pair numbers, loaded at most once per transaction.
+
+    One book serves every file of a group commit (``for_file``): each file would otherwise
+    read every indicator again. It stays true within the transaction because the files that
+    use it hold their indicators' locks until commit (``serialize_on``; SQLite's one writer),
+    a file's savepoint rollback drops it (``read_cache``), and so does an assignment, which
+    changes the plans it holds. An indicator another host created since the book read them
+    is found by reading them again on a miss, before creating it.
+    """
+
+    CACHE_KEY = "indicator_book"
 
     def __init__(self, db_session: Session, settings: Settings, now: datetime) -> None:
         self._db_session = db_session
@@ -55,19 +66,43 @@ class IndicatorBook:
         self._now = now
         self._next_number: dict[int, int] = {}
         self._indicators: dict[str, KnownIndicator] | None = None
+        self._read_this_file = False  # the indicators were read for the current file
         self._plans_loaded = False
         self._planned_session: dict[str, int] = {}
         self._planned_spelling: dict[str, str] = {}
         self._session_category: dict[int, str | None] = {}
 
+    @classmethod
+    def for_file(cls, db_session: Session, settings: Settings, now: datetime) -> IndicatorBook:
+        """The transaction's book (a new one for its first file), ready for one more file."""
+        cache = read_cache(db_session)
+        book = cache.get(cls.CACHE_KEY)
+        if not isinstance(book, IndicatorBook):
+            book = cache[cls.CACHE_KEY] = cls(db_session, settings, now)
+        book._now = now
+        book._read_this_file = False
+        return book
+
     @property
     def _by_name(self) -> dict[str, KnownIndicator]:
         if self._indicators is None:
-            rows = self._db_session.connection().execute(ALL_INDICATORS)
-            self._indicators = {
-                name.casefold(): KnownIndicator(id_, name, category) for id_, name, category in rows
-            }
+            self._indicators = self._read_indicators()
         return self._indicators
+
+    def _read_indicators(self) -> dict[str, KnownIndicator]:
+        self._read_this_file = True
+        rows = self._db_session.connection().execute(ALL_INDICATORS)
+        return {
+            name.casefold(): KnownIndicator(id_, name, category) for id_, name, category in rows
+        }
+
+    def _find(self, key: str) -> KnownIndicator | None:
+        """The indicator of that (case-folded) name, read again once if read for a file before."""
+        known = self._by_name.get(key)
+        if known is None and not self._read_this_file:
+            self._indicators = self._read_indicators()
+            known = self._indicators.get(key)
+        return known
 
     def _load_plans(self) -> None:
         if self._plans_loaded:
@@ -100,7 +135,7 @@ class IndicatorBook:
     ) -> KnownIndicator:
         """The indicator row of that name, created (with a category) when new."""
         key = name.casefold()
-        known = self._by_name.get(key)
+        known = self._find(key)
         if known is None:
             self._load_plans()
             name = self._planned_spelling.get(key, name)  # "STOCHASTIC" -> "Stochastic"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 
 from daemon.ingest.importers.base import ImportContext, ImportResult
+from daemon.store.engine import read_cache
 from daemon.store.models import SessionIndicator, SessionPlan
 from handlers.models import Assignment, Note, SessionIndex
 
@@ -20,6 +21,7 @@ def _replace_plan(
     indicators: list[str],
 ) -> None:
     db_session = ictx.db_session
+    read_cache(db_session).clear()  # what was read of the plans (IndicatorBook) is stale
     plan = db_session.get(SessionPlan, number)
     if plan is None:
         plan = SessionPlan(session_number=number)

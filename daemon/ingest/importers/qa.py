@@ -161,7 +161,7 @@ class _FileImport:
 def apply(ictx: ImportContext, batch: QABatch | QAStream) -> ImportResult:
     result = ImportResult(filtered=batch.filtered, concerns={ictx.file.agent})
     default_indicator, default_category = file_defaults(batch, ictx)
-    book = IndicatorBook(ictx.db_session, ictx.settings, ictx.now)
+    book = IndicatorBook.for_file(ictx.db_session, ictx.settings, ictx.now)
     state = _FileImport(ictx, batch, result, book, default_indicator, default_category)
     # Several daemons on one PostgreSQL: per indicator, one writer at a time from here to
     # commit, so indicator rows and pair numbers are read after the previous writer's commit.
