@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, Table, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, Engine, ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
@@ -94,31 +95,62 @@ def _sqlite_pragmas(busy_timeout: float, dbapi_connection: Any, _record: Any) ->
 
 
 def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT rows (dicts with the same keys) in one executemany.
+    """INSERT rows (dicts with the same keys) the fastest way the database offers.
 
-    On SQLite, when no column needs SQLAlchemy's processing, the rows go to the driver as
-    tuples, skipping that per-row processing, a large share of a big import's inserts.
-    Otherwise, Core's ``execute``.
+    When no column needs SQLAlchemy's processing, the rows go to the driver as tuples:
+    SQLite in one ``executemany`` (skipping the per-row processing, a large share of a big
+    import's inserts), PostgreSQL through ``COPY`` (a third of the time of psycopg's
+    pipelined ``executemany`` for a burst file's 20 rows). Otherwise, Core's ``execute``.
+    A driver error is raised as SQLAlchemy's, as ``execute`` would raise it.
     """
     if not rows:
         return
     dialect = connection.dialect
-    plan = _sqlite_insert(table, tuple(rows[0]), dialect) if dialect.name == "sqlite" else None
-    if plan is None:
+    keys = tuple(rows[0])
+    values_of = _plain_values(table, keys, dialect)
+    if values_of is None or dialect.name not in ("sqlite", "postgresql"):
         connection.execute(table.insert(), rows)
-        return
-    sql, values_of = plan
-    connection.exec_driver_sql(sql, list(map(values_of, rows)))
+    elif dialect.name == "sqlite":
+        placeholders = ", ".join("?" * len(keys))
+        sql = f'INSERT INTO "{table.name}" ({_column_list(keys)}) VALUES ({placeholders})'
+        connection.exec_driver_sql(sql, list(map(values_of, rows)))
+    else:
+        _copy_rows(
+            connection, f'COPY "{table.name}" ({_column_list(keys)}) FROM STDIN', rows, values_of
+        )
+
+
+def _column_list(keys: tuple[str, ...]) -> str:
+    return ", ".join(f'"{key}"' for key in keys)
+
+
+def _copy_rows(
+    connection: Connection,
+    sql: str,
+    rows: list[dict[str, Any]],
+    values_of: Callable[[dict[str, Any]], tuple[Any, ...]],
+) -> None:
+    """PostgreSQL's COPY on the transaction's own connection (psycopg)."""
+    import psycopg  # only a PostgreSQL database reaches here
+
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(values_of(row))
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
 
 @functools.cache
-def _sqlite_insert(
+def _plain_values(
     table: Table, keys: tuple[str, ...], dialect: Dialect
-) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]]] | None:
-    """The INSERT statement for these columns and a row's values in its order; None when a
-    column's value would be converted by SQLAlchemy (a datetime, JSON, an enum, a float; a
-    bool only becomes 0 or 1, as sqlite3 binds it anyway), or when a column left out has a
-    Python-side default SQLAlchemy would fill in."""
+) -> Callable[[dict[str, Any]], tuple[Any, ...]] | None:
+    """A row's values in the order of ``keys``; None when a column's value would be converted
+    by SQLAlchemy (a datetime on SQLite, JSON, an enum, a float; a bool only becomes 0 or 1,
+    as sqlite3 binds it anyway), or when a column left out has a Python-side default
+    SQLAlchemy would fill in."""
     for key in keys:
         column_type = table.c[key].type
         converts = column_type.dialect_impl(dialect).bind_processor(dialect) is not None
@@ -126,10 +158,8 @@ def _sqlite_insert(
             return None
     if any(column.default is not None for column in table.c if column.key not in keys):
         return None
-    columns = ", ".join(f'"{key}"' for key in keys)
-    sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({", ".join("?" * len(keys))})'
     getter = operator.itemgetter(*keys)
-    return sql, (getter if len(keys) > 1 else lambda row: (getter(row),))
+    return getter if len(keys) > 1 else lambda row: (getter(row),)
 
 
 def begin_group(db_session: Session) -> None:

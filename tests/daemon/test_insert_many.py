@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Table
 
 from daemon.store import migrate
-from daemon.store.engine import Database, _sqlite_insert, insert_many
+from daemon.store.engine import Database, _plain_values, insert_many
 from daemon.store.models import Base, FileRecord, Indicator, QAPairRow
 
 
@@ -93,7 +93,7 @@ def _database(path: Path) -> Database:
 
 def test_rows_are_stored_exactly_as_the_core_insert_stores_them(tmp_path: Path) -> None:
     direct, core = _database(tmp_path / "direct.db"), _database(tmp_path / "core.db")
-    assert _sqlite_insert(QA_PAIRS, tuple(_rows()[0]), direct.engine.dialect) is not None
+    assert _plain_values(QA_PAIRS, tuple(_rows()[0]), direct.engine.dialect) is not None
     try:
         with direct.engine.begin() as connection:
             insert_many(connection, QA_PAIRS, _rows())
@@ -139,4 +139,4 @@ def test_a_column_sqlalchemy_must_convert_goes_through_core(tmp_path: Path) -> N
         ).fetchall()
     assert stored[0] == ("2026-11-30 09:05:01.250000", 1, 0)
     assert len(stored) == 2 and stored[1][0] is not None and stored[1][1:] == (1, 0)
-    assert _sqlite_insert(QA_PAIRS, (*_rows()[0], "quality_score"), db.engine.dialect) is None
+    assert _plain_values(QA_PAIRS, (*_rows()[0], "quality_score"), db.engine.dialect) is None
