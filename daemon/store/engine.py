@@ -179,12 +179,13 @@ READ_CACHE = "inboxd.read_cache"
 
 
 def read_cache(db_session: Session) -> dict[str, Any]:
-    """What this transaction has read and may read again, kept by whoever reads it.
+    """What this transaction has read (or taken: its advisory locks) and may need again.
 
     Why: the files of a group commit share one transaction, and each would otherwise read
-    the same rows anew (the indicators, say). The cache lives as long as the session, which
-    is one transaction (``Database.transaction``), and a file's savepoint rollback empties
-    it, since rows it describes may have been undone.
+    the same rows anew (the indicators, say) or ask for the same lock. The cache lives as
+    long as the session, which is one transaction (``Database.transaction``), and a file's
+    savepoint rollback empties it, since rows it describes may have been undone (and the
+    locks taken since the savepoint are released).
     """
     cache: dict[str, Any] = db_session.info.setdefault(READ_CACHE, {})
     return cache

@@ -14,9 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from daemon.errors import TransientError
+from daemon.store.engine import read_cache
 from daemon.store.models import QUESTION_KEY_INDEX
 
 MAX_NAMED_LOCKS = 64  # per transaction, beyond which one lock stands for the whole namespace
+HELD_LOCKS = "advisory_locks"  # in the transaction's read_cache: (key, mode) taken
 
 
 class KeyConflict(TransientError):
@@ -65,17 +67,27 @@ def serialize_on(
     up front (``whole``: a streamed file). Keys are taken in one order (namespace, then
     ascending), so two writers never wait on each other in a circle.
     On SQLite the database's single write lock already serializes writers: nothing to do.
+    A lock this transaction holds already (an earlier file of its group) is not asked for
+    again; the memo is dropped with a file's savepoint rollback, which releases its locks.
     """
     if db_session.get_bind().dialect.name != "postgresql":
         return
+    held: set[tuple[int, str]] = read_cache(db_session).setdefault(HELD_LOCKS, set())
     keys = sorted({lock_key(namespace, name) for name in names})
     whole_key = lock_key(namespace, "")
+    if (whole_key, "exclusive") in held:
+        return
     if whole or len(keys) > MAX_NAMED_LOCKS:
         db_session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": whole_key})
+        held.add((whole_key, "exclusive"))
         return
-    db_session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": whole_key})
+    if (whole_key, "shared") not in held:
+        db_session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": whole_key})
+        held.add((whole_key, "shared"))
     for key in keys:
-        db_session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        if (key, "exclusive") not in held:
+            db_session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            held.add((key, "exclusive"))
 
 
 def lock_key(namespace: str, name: str) -> int:

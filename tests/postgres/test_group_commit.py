@@ -3,15 +3,20 @@ file rolled back alone while the transaction goes on), and a file another daemon
 left for later."""
 
 import hashlib
+from typing import Any
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import event, text
 
 from daemon.config import Settings
+from daemon.ingest import importers
+from daemon.ingest.importers.base import ImportContext, ImportResult
 from daemon.ingest.outcome import FileOutcome
 from daemon.ingest.pipeline import Pipeline
 from daemon.store.engine import Database
 from daemon.store.locks import BusyElsewhere, lock_key
 from tests.daemon.test_group_commit import (  # noqa: F401 (collected here with PG fixtures)
+    Importer,
     _outcomes,
     _qa_file,
     commits,
@@ -47,3 +52,44 @@ def test_a_file_another_daemon_is_importing_is_left_for_later_not_waited_for(
         assert isinstance(results[1], FileOutcome) and results[1].outcome == "imported"
         other.rollback()
     assert _outcomes(built.process_group([held])) == ["imported"]
+
+
+def test_an_indicator_lock_is_taken_once_per_group_and_again_after_a_rollback(
+    settings: Settings,
+    db: Database,
+    group_pipeline: tuple[Pipeline, list[set[str]]],  # noqa: F811 (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Files of one group on one indicator ask for its lock once; a file rolled back to its
+    savepoint gave its locks back with it, so the next file asks again."""
+    built, _asked = group_pipeline
+    key = lock_key("indicator", "MACD")
+    taken: list[int] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_rest: Any) -> None:
+        if "pg_advisory_xact_lock(" in statement and parameters.get("key") == key:
+            taken.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    root = settings.root_path
+    paths = [_qa_file(root, f"macd_{n}.json", "MACD", [f"MACD question {n}?"]) for n in range(4)]
+    assert _outcomes(built.process_group(paths)) == ["imported"] * 4
+    assert len(taken) == 1
+
+    real: Importer = importers.IMPORTERS["qa"]
+
+    def failing_for_bad(ictx: ImportContext, model: Any) -> ImportResult:
+        result = real(ictx, model)
+        if ictx.file.name.startswith("bad"):
+            raise RuntimeError("an importer bug, after the lock was taken")
+        return result
+
+    monkeypatch.setitem(importers.IMPORTERS, "qa", failing_for_bad)
+    taken.clear()
+    again = [
+        _qa_file(root, "bad_macd.json", "MACD", ["A MACD question that fails?"]),
+        _qa_file(root, "macd_after.json", "MACD", ["A MACD question after it?"]),
+    ]
+    assert _outcomes(built.process_group(again)) == ["failed", "imported"]
+    assert len(taken) == 2
+    event.remove(db.engine, "before_cursor_execute", seen)
