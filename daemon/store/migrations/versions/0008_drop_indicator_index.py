@@ -1,7 +1,7 @@
 """Drop ``ix_qa_pairs_indicator_id``: ``ix_qa_pairs_indicator_pair_number`` (indicator_id,
 pair_number, 0004) serves every lookup by indicator as its leading column, foreign key checks
-included, and each index is work on every insert (a big export's inserts: about a fifth
-less time without it, docs/performance.md).
+included, and each index is work on every insert (a big export's inserts: ~4% less time
+without it, docs/performance.md).
 
 Revision ID: 0008_drop_indicator_index
 Revises: 0007
