@@ -102,8 +102,8 @@ class QAPairRow(Base):
             sqlite_where=text("key_conflict = 0"),
             postgresql_where=text("NOT key_conflict"),
         ),
-        Index("ix_qa_pairs_indicator_id", "indicator_id"),
         Index("ix_qa_pairs_source_file_id", "source_file_id"),
+        # also every lookup by indicator alone (its own index was dropped: 0008)
         Index("ix_qa_pairs_indicator_pair_number", "indicator_id", "pair_number"),
         Index("ix_qa_pairs_agent_session", "agent", "session_number"),
         Index("ix_qa_pairs_session_indicator", "session_number", "indicator_name"),
