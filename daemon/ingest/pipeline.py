@@ -15,14 +15,12 @@ a rescan skips it like any handled file.
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
-import hashlib
 import os
 import signal
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -33,7 +31,6 @@ import handlers
 from daemon.config import Settings
 from daemon.errors import TransientError
 from daemon.ingest import ledger
-from daemon.ingest.archive import ArchiveCopies, archive_stream, hash_file
 from daemon.ingest.delivery import Delivery, Parsed, ReadFile, Refused, StreamedFile
 from daemon.ingest.importers import IMPORTERS, ImportContext, ImportResult
 from daemon.ingest.outcome import (
@@ -44,15 +41,16 @@ from daemon.ingest.outcome import (
     log_outcome,
     run_after_commit,
 )
-from daemon.ingest.paths import Ignored, Location, escapes_root, locate
+from daemon.ingest.paths import Ignored, Location, locate
+from daemon.ingest.reading import DeliveryReader
 from daemon.ingest.retrying import read_whole, with_db_retry
-from daemon.ingest.waiting import WaitingFiles, signature, unreadable_reason
+from daemon.ingest.waiting import WaitingFiles
 from daemon.logging import get_logger
 from daemon.store.backup import automatic_backup
 from daemon.store.engine import Database, FileSavepoint, begin_group
 from daemon.store.locks import BusyElsewhere, KeyConflict, is_question_key_conflict, taken_elsewhere
 from daemon.store.models import utcnow
-from handlers.base import FileContext, Handler, Rejected, StreamParser
+from handlers.base import FileContext, Handler, Rejected
 from handlers.streaming import QAStream, StreamRejected
 
 log = get_logger("inboxd.pipeline")
@@ -82,7 +80,7 @@ class Pipeline:
         self.waiting = waiting if waiting is not None else WaitingFiles()
         self._progress: Progress | None = None  # the current ``process`` call's
         self._backed_up: set[tuple[str, str]] = set()  # (path, SHA-256) backed up before
-        self._copies = ArchiveCopies(settings.archive_dir)  # see _copy_written
+        self.reading = DeliveryReader(settings, self.waiting)
 
     def process(
         self,
@@ -103,7 +101,7 @@ class Pipeline:
         except OperationalError as exc:  # the database went away outside a retried unit
             raise TransientError(f"database unavailable: {exc.orig}") from exc
         finally:
-            self._copies.forget()
+            self.reading.copies.forget()
         concerns = self._finish(where, outcome, started)
         if concerns and self.on_status:
             self.on_status(concerns)
@@ -122,7 +120,7 @@ class Pipeline:
         try:
             return self._process_group(paths)
         finally:
-            self._copies.forget()
+            self.reading.copies.forget()
 
     def _process_group(self, paths: Sequence[Path]) -> list[FileOutcome | TransientError]:
         started = time.perf_counter()
@@ -195,7 +193,7 @@ class Pipeline:
         ends: list[Parsed | FileOutcome | None] = []
         reads: list[tuple[int, ReadFile]] = []  # (place in ends, the file read)
         for where in wheres:
-            read = self._read(where, dry_run=dry_run)
+            read = self.reading.read(where, dry_run=dry_run)
             if isinstance(read, Refused):
                 ends.append(self._reject(read.delivery, None, read.rejection, dry_run=dry_run))
             elif isinstance(read, FileOutcome):
@@ -209,79 +207,6 @@ class Pipeline:
             ends[index] = known or self._parse(read, dry_run=dry_run)
         del reads  # the parsed models are all the import needs: let the bytes go
         return cast(list[Parsed | FileOutcome], ends)  # every None was replaced just above
-
-    # -- read --------------------------------------------------------------------------------
-    def _read(self, where: Location, *, dry_run: bool) -> ReadFile | Refused | FileOutcome:
-        """The file's content, read once (a large one: hashed and archived in one pass)."""
-        stat: os.stat_result | None = None
-        try:
-            refusal = escapes_root(self.settings, where.path)
-            if refusal is not None:
-                return _refused_link(where, refusal)
-            stat = where.path.stat()
-            if not where.path.is_file():
-                return ended(where, "ignored", "not a regular file")
-            if stat.st_size > self.settings.max_file_bytes:
-                return _oversize(where, stat, self.settings.max_file_bytes)
-            still = self.waiting.unchanged(where.path, signature(stat))
-            if still is not None:  # nothing that could let us read it changed: not tried
-                return ended(where, "waiting", still, repeat=True)
-            return self._read_content(where, stat, dry_run=dry_run)
-        except FileNotFoundError:
-            return ended(where, "vanished", "gone before it could be read")
-        except PermissionError as exc:
-            if exc.filename is None or os.fspath(exc.filename) != os.fspath(where.path):
-                raise  # not the delivery (the archive folder, say): inboxd's own fault
-            return self._unreadable(where, stat)
-
-    def _unreadable(self, where: Location, stat: os.stat_result | None) -> FileOutcome:
-        """A delivery the daemon may not read waits, with its reason, until it changes.
-
-        Not the file's fault: nothing goes into the ledger (a rescan tries it again), it is
-        logged and shown once, and tried again only once its mode, owner or content change.
-        """
-        reason = unreadable_reason(where)
-        news = self.waiting.note(where, reason, signature(stat) if stat is not None else None)
-        return ended(where, "waiting", reason, repeat=not news)
-
-    def _read_content(self, where: Location, stat: os.stat_result, *, dry_run: bool) -> ReadFile:
-        ctx = FileContext(
-            agent=where.agent,
-            box=where.box,
-            rel_path=where.rel_path,
-            rag_distance_threshold=self.settings.rag_distance_threshold,
-            refiner=self.settings.refiner,
-        )
-        handler = handlers.route(ctx)
-        streamer = self._streamer(where, handler, stat.st_size)
-        if streamer is None:
-            data = read_whole(where.path)
-            delivery = Delivery(where, _sha256(data), len(data), stat.st_mtime_ns, stat.st_ctime_ns)
-            return ReadFile(delivery, ctx, handler, data)
-        # large: hashed (and archived) in chunks, never whole
-        if dry_run:
-            delivery = Delivery(
-                where, hash_file(where.path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
-            )
-        else:
-            with _disk_full_waits():
-                digest, archived = archive_stream(
-                    self.settings.archive_dir, where.path, where.path.suffix
-                )
-            delivery = Delivery(
-                where, digest, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, archived=archived
-            )
-        return ReadFile(delivery, ctx, handler, streamer)
-
-    def _streamer(
-        self, where: Location, handler: Handler | Rejected, size: int
-    ) -> StreamParser | None:
-        """The handler's streaming reader, when this file is large enough to need it."""
-        if isinstance(handler, Rejected) or handler.stream is None:
-            return None
-        if size < self.settings.stream_min_bytes or where.agent not in self.settings.agents:
-            return None
-        return handler.stream
 
     # -- dedupe against the ledger -----------------------------------------------------------
     def _dedupe(
@@ -337,7 +262,7 @@ class Pipeline:
         if isinstance(model, Rejected):
             return self._reject(delivery, handler, model, dry_run=dry_run, data=data)
         if not dry_run and delivery.archived is None:
-            delivery = delivery.kept_at(self._archive(delivery, data))
+            delivery = delivery.kept_at(self.reading.archive(delivery, data))
         return Parsed(delivery, ctx, handler, model)
 
     # -- import ------------------------------------------------------------------------------
@@ -394,7 +319,7 @@ class Pipeline:
             if dry_run:
                 db_session.rollback()
             else:
-                self._copy_written(delivery)
+                self.reading.copy_written(delivery)
         if not dry_run:
             self._crash_point("after_commit")
             run_after_commit(result, delivery)
@@ -455,7 +380,7 @@ class Pipeline:
             result = self._run_importer(db_session, parsed, record_id, dry_run=False)
             self._crash_point("in_transaction")
             ledger.settle(db_session, record_id, result)
-            self._copy_written(delivery)  # written meanwhile: a failed copy is this file's
+            self.reading.copy_written(delivery)  # written meanwhile: a failed copy is this file's
         except (OperationalError, TransientError):
             raise
         except Exception as exc:
@@ -519,7 +444,7 @@ class Pipeline:
         if dry_run:
             return outcome
         if data is not None:
-            delivery = delivery.kept_at(self._archive(delivery, data))
+            delivery = delivery.kept_at(self.reading.archive(delivery, data))
         self._record(delivery, outcome)
         return outcome
 
@@ -554,7 +479,7 @@ class Pipeline:
         """The ledger row of a file not imported (unless another daemon recorded it first)."""
 
         def attempt() -> None:
-            self._copy_written(delivery)
+            self.reading.copy_written(delivery)
             with self.db.transaction() as db_session:
                 ledger.record_unimported(
                     db_session,
@@ -567,16 +492,6 @@ class Pipeline:
 
         with contextlib.suppress(IntegrityError):  # another daemon recorded it first
             with_db_retry(attempt, self.settings.db_retry_seconds)
-
-    def _archive(self, delivery: Delivery, data: bytes) -> Path:
-        """Where the delivery's copy is kept; it is written meanwhile (``_copy_written``)."""
-        return self._copies.copy(delivery.digest, data, delivery.where.path.suffix)
-
-    def _copy_written(self, delivery: Delivery) -> None:
-        """Before a commit that names the delivery's archive copy: the copy is on disk."""
-        if delivery.archived is not None:
-            with _disk_full_waits():
-                self._copies.written(delivery.archived)
 
     def _crash_point(self, name: str) -> None:
         """Test-only: die like ``kill -9`` here when ``crash_at`` names this point."""
@@ -594,38 +509,3 @@ def _transient(exc: TransientError | OperationalError) -> TransientError:
     if isinstance(exc, TransientError):
         return exc
     return TransientError(f"database unavailable: {exc.orig}")
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _refused_link(where: Location, refusal: str) -> Refused:
-    """A link out of the tree: never followed, recorded by the link's own size and time."""
-    link = where.path.lstat()  # recorded so a rescan skips it like any handled file
-    digest = _sha256(f"refused:{where.rel_root}:{refusal}".encode())
-    return Refused(
-        Delivery(where, digest, link.st_size, link.st_mtime_ns, link.st_ctime_ns), Rejected(refusal)
-    )
-
-
-def _oversize(where: Location, stat: os.stat_result, cap: int) -> Refused:
-    """A file over the size cap: never read, known by its size and time."""
-    digest = _sha256(f"oversize:{where.rel_root}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    rejection = Rejected(
-        f"{stat.st_size} bytes is over the size cap of {cap} bytes (max_file_bytes); not read"
-    )
-    return Refused(
-        Delivery(where, digest, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns), rejection
-    )
-
-
-@contextlib.contextmanager
-def _disk_full_waits() -> Iterator[None]:
-    """A full disk while archiving is waited out like a busy database, never a rejection."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise TransientError(f"disk full while archiving: {exc}") from exc
-        raise

@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import select, update
 
 from daemon.config import Settings
-from daemon.ingest import ledger, pipeline
+from daemon.ingest import ledger, pipeline, reading
 from daemon.live.service import Daemon
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, utcnow
@@ -42,14 +42,14 @@ AN_HOUR = timedelta(hours=1)
 def hashed(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """How many times the pipeline hashed each content, by its digest."""
     counts: Counter[str] = Counter()
-    real = pipeline._sha256
+    real = reading.sha256
 
     def counting(data: bytes) -> str:
         digest = real(data)
         counts[digest] += 1
         return digest
 
-    monkeypatch.setattr(pipeline, "_sha256", counting)
+    monkeypatch.setattr(reading, "sha256", counting)
     return counts
 
 
