@@ -24,7 +24,7 @@ from bench.export import export_file
 from bench.inproc import prepared
 from daemon.ingest.pipeline import Pipeline
 from daemon.neardup.matcher import Detector, Text, search
-from daemon.neardup.signature import fingerprint
+from daemon.neardup.signature import fingerprints
 from daemon.neardup.text import shingles
 from handlers.text import question_key
 
@@ -113,16 +113,16 @@ def _queries(root: Path, count: int) -> tuple[list[float], float]:
     stored = questions(count, seed=18)[: count // 2]  # asked again, in other words
     texts: list[Text] = [(f"In practice, {q.lower()}", "", name) for q, name in stored]
     texts += [(q, "", name) for q, name in questions(count - len(texts), seed=99)]  # new
-    with prepared(root) as (settings, db), db.engine.connect() as connection:
+    with prepared(root) as (settings, db), db.reader() as session:
         detector = Detector.from_settings(settings)
-        fingerprint(shingles("warm up"))
+        fingerprints([shingles("warm up")])
         single = []
         for text in texts:
             started = time.perf_counter()
-            search(connection, detector, [text])
+            search(session, detector, [text])
             single.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
-        _, matches = search(connection, detector, texts)
+        _, matches = search(session, detector, texts)
         batched = (time.perf_counter() - started) * 1000 / len(texts)
     found = sum(1 for m in matches[: len(stored)] if m is not None)
     log(f"neardup: {found} of {len(stored)} reworded stored questions found")
@@ -133,7 +133,7 @@ def run(cfg: Config, shared: dict[str, Any]) -> list[Row]:
     export, pairs = export_file(cfg)
     work = cfg.work / "neardup"
     work.mkdir(parents=True, exist_ok=True)
-    fingerprint(shingles("warm up"))  # datasketch's import is not the import's cost
+    fingerprints([shingles("warm up")])  # datasketch's import is not the import's cost
     n = cfg.repeats
     log(f"neardup: export import, detection off and on, alternated x{n}")
     off: list[float] = []

@@ -1,0 +1,334 @@
+"""The LSH index, in memory: each stored pair's 16 band keys, from the stored signatures.
+
+One index per database and process (``shared_index``), loaded from ``near_signatures`` at the
+first search (the band keys are recomputed from the MinHash and the anchors' digest: nothing
+else is stored) and brought up to date before every search (``refresh``): pairs other
+processes and hosts committed since the last look are read then.
+
+Memory: one unsigned 64-bit word per (pair, band), the band key's low 32 bits above the
+pair's id, in one sorted numpy array searched with ``searchsorted``: 16 words, 128 bytes a
+pair (128 MB at 1,000,000 pairs), plus a dict of the pairs added since the last merge, merged
+into the array when it holds a 32nd of it. 32-bit keys: two different band keys meet by
+chance with probability 2⁻³² per stored key, so a pair searched against 1,000,000 others (16
+million keys) gets 16 x 16M / 2³² ≈ 0.06 false candidates: each is confirmed on its text
+anyway (``matcher``), and costs one more row read.
+
+A transaction's own pairs are held apart (``Pending``, on the session) until it commits: see
+that class.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, Engine, bindparam, func, select, text
+from sqlalchemy.orm import Session
+
+from daemon.neardup.signature import BANDS, EMPTY, NUM_PERM, U64, band_keys_array
+from daemon.store.engine import savepoint_aware
+from daemon.store.models import NearSignature, QAPairRow
+
+LOAD_CHUNK = 100_000  # signatures read and banded at a time on a (re)load
+ID_LIMIT = 1 << 32  # a pair's id is kept in 32 bits
+LOW = np.uint64(0xFFFFFFFF)
+MERGE_MIN, MERGE_MAX = 256 * BANDS, 4096 * BANDS  # recent keys merged into the array
+
+_SIGNATURES_AFTER = (
+    select(NearSignature.qa_id, NearSignature.anchors, NearSignature.minhash)
+    .where(NearSignature.qa_id > bindparam("after"))
+    .order_by(NearSignature.qa_id)
+    .limit(bindparam("limit"))
+)
+# PostgreSQL: the pairs above the floor with their signature if any (a pair without one was
+# stored with the search off: it is no gap), in one snapshot
+_PAIRS_AFTER = (
+    select(QAPairRow.qa_id, NearSignature.anchors, NearSignature.minhash)
+    .outerjoin(NearSignature, NearSignature.qa_id == QAPairRow.qa_id)
+    .where(QAPairRow.qa_id > bindparam("after"))
+    .order_by(QAPairRow.qa_id)
+)
+_HIGHEST = select(func.max(NearSignature.qa_id))
+_SNAPSHOT = text(
+    "SELECT txid_snapshot_xmin(s), txid_snapshot_xmax(s) FROM txid_current_snapshot() AS s"
+)
+
+
+def packed(keys: U64, ids: npt.NDArray[np.int64]) -> U64:
+    """(key's low 32 bits << 32) | id, one word per (pair, band): sorted, keys group."""
+    if len(ids) and int(ids.max()) >= ID_LIMIT:
+        raise ValueError(f"pair id {int(ids.max())} does not fit the near-duplicate index")
+    words: U64 = ((keys & LOW) << np.uint64(32)) | ids.astype(np.uint64)[:, None]
+    return words
+
+
+@dataclass(frozen=True)
+class Added:
+    """Stored pairs for the index: their ids and band keys (n x BANDS), those with words."""
+
+    ids: npt.NDArray[np.int64]
+    keys: U64
+
+    @classmethod
+    def empty(cls) -> Added:
+        return cls(np.empty(0, dtype=np.int64), np.empty((0, BANDS), dtype=np.uint64))
+
+    @classmethod
+    def joined(cls, parts: Sequence[Added]) -> Added:
+        if not parts:
+            return cls.empty()
+        return cls(np.concatenate([p.ids for p in parts]), np.concatenate([p.keys for p in parts]))
+
+
+@dataclass
+class _Late:
+    """A look's ids that may still commit (PostgreSQL): missing pairs above ``floor`` held by
+    transactions running at the look, all of which have an id below ``xmax``."""
+
+    floor: int
+    xmax: int
+
+
+@dataclass
+class Words:
+    """Packed words (``packed``) in one sorted array, searched by key with ``searchsorted``."""
+
+    array: U64 = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def insert(self, words: U64) -> None:
+        """Merged in place when few (a copy of the array), sorted anew when many."""
+        words = np.sort(words, axis=None)
+        if len(words) > len(self.array) // 32:
+            merged = np.concatenate([self.array, words])
+            merged.sort()
+            self.array = merged
+        else:
+            self.array = np.insert(self.array, np.searchsorted(self.array, words), words)
+
+    def lookup(self, low: U64, found: list[set[int]]) -> None:
+        """Into ``found[i]`` the ids sharing a key with row i (``low``: n x BANDS flattened,
+        the keys' low 32 bits)."""
+        if not len(self.array):
+            return
+        shifted = low << np.uint64(32)
+        start = np.searchsorted(self.array, shifted, "left")
+        end = np.searchsorted(self.array, shifted | LOW, "right")
+        for hit in np.nonzero(end > start)[0].tolist():
+            found[hit // BANDS].update((self.array[start[hit] : end[hit]] & LOW).tolist())
+
+
+@dataclass
+class BandIndex:
+    """The shared index of one database in this process (see the module's doc)."""
+
+    main: Words = field(default_factory=Words)
+    recent: Words = field(default_factory=Words)  # added since the last merge: small
+    high: int = -1  # the highest id read by a look; -1: never loaded
+    late: list[_Late] = field(default_factory=list)
+    seen_above: set[int] = field(default_factory=set)  # ids in the index above a look's floor
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def pairs(self) -> int:
+        return (len(self.main) + len(self.recent)) // BANDS
+
+    def candidates(self, keys: U64) -> list[set[int]]:
+        """The ids sharing a band key with each row of ``keys`` (n x BANDS)."""
+        found: list[set[int]] = [set() for _ in range(len(keys))]
+        low = (keys & LOW).ravel()
+        with self.lock:
+            self.main.lookup(low, found)
+            self.recent.lookup(low, found)
+        return found
+
+    def add(self, added: Added) -> None:
+        """Pairs committed by this process (their signatures stored)."""
+        with self.lock:
+            if self.seen_above:
+                fresh = ~np.isin(added.ids, np.fromiter(self.seen_above, dtype=np.int64))
+                added = Added(added.ids[fresh], added.keys[fresh])
+            # a look reads again from its floor: those above it are known when it does
+            self.seen_above.update(added.ids[added.ids > self._lowest()].tolist())
+            self.recent.insert(packed(added.keys, added.ids))
+            self._merge_if_due()
+
+    def _lowest(self) -> int:
+        """Where the next look reads from: an id above it is known when read again."""
+        return min([late.floor for late in self.late] + [self.high])
+
+    def _merge_if_due(self, force: bool = False) -> None:
+        """The recent pairs into the main array once they hold a 32nd of it (between 256 and
+        4,096 pairs): a merge copies the main array, the recent one is sorted at each add."""
+        due = min(max(MERGE_MIN, len(self.main) // 32), MERGE_MAX)
+        if len(self.recent) and (force or len(self.recent) >= due):
+            self.main.insert(self.recent.array)
+            self.recent = Words()
+
+    def merge(self) -> None:
+        """Everything into the main array (after a bulk of additions)."""
+        with self.lock:
+            self._merge_if_due(force=True)
+
+    # -- the looks -----------------------------------------------------------------------
+    def refresh(self, engine: Engine) -> None:
+        """Read the signatures committed since the last look (all of them the first time).
+
+        SQLite has one writer at a time and gives ids in commit order: the signatures above
+        the highest id read are all that is new. PostgreSQL's ids come from a sequence, taken
+        at insert: a transaction holding id 100 may commit after one holding 105 was read,
+        and a plain ``qa_id > highest`` would never see it. So each look runs in one
+        REPEATABLE READ snapshot and notes, when ids below the highest it read are missing
+        (no pair: not committed yet, or rolled back), the lowest of them and the snapshot's
+        ``xmax``: every transaction that may still commit them has an xid below it, having
+        written its ledger row before taking a pair's id. Later looks read again from that
+        floor (skipping the ids they know) until a look's snapshot ``xmin`` is at or past
+        that ``xmax``: those transactions have all ended, and that look saw what they
+        committed. It costs rows read twice while another host's transaction is open, never
+        a pair missed. A ``dedup --rebuild`` run elsewhere signs old ids, below every floor:
+        its signatures are read at the next start (docs/near-duplicates.md).
+        """
+        with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+                self._look_postgresql(connection)
+            else:
+                self._look_sqlite(connection)
+
+    def _look_sqlite(self, connection: Connection) -> None:
+        highest = connection.scalar(_HIGHEST)
+        if highest is None or highest < self.high:  # emptied, or another file restored
+            self._reset()
+            if highest is None:
+                self.high = 0
+                return
+        if highest == self.high:
+            return
+        while True:
+            rows = connection.execute(_SIGNATURES_AFTER, {"after": self.high, "limit": LOAD_CHUNK})
+            batch = rows.all()
+            if not batch:
+                return
+            self.high = max(self.high, batch[-1][0])
+            self._load([(qa_id, anchors, minhash) for qa_id, anchors, minhash in batch])
+            self.seen_above = {i for i in self.seen_above if i > self.high}
+
+    def _look_postgresql(self, connection: Connection) -> None:
+        xmin, xmax = connection.execute(_SNAPSHOT).one()
+        highest = connection.scalar(_HIGHEST)
+        if highest is not None and highest < self.high:
+            self._reset()
+        high_before = max(self.high, 0)
+        floor = min([late.floor for late in self.late] + [high_before])
+        present: list[int] = []
+        signed: list[tuple[int, int, bytes]] = []
+        for qa_id, anchors, minhash in connection.execute(_PAIRS_AFTER, {"after": floor}):
+            present.append(qa_id)
+            if minhash is not None:
+                signed.append((qa_id, anchors, minhash))
+        self.late = [late for late in self.late if late.xmax > xmin]
+        if present:
+            self.high = max(self.high, present[-1])
+            ids = np.array([i for i in present if i > high_before], dtype=np.int64)
+            gaps = _first_gap(ids, high_before)
+            if gaps is not None:
+                self.late.append(_Late(gaps, xmax))
+        self._load(signed)
+        lowest = self._lowest()
+        self.seen_above = {i for i in self.seen_above if i > lowest}
+
+    def _load(self, rows: list[tuple[int, int, bytes]]) -> None:
+        """Band and add signatures read from the database (those already known skipped):
+        the ids a later look may read again (above ``_lowest``) are remembered."""
+        rows = [row for row in rows if row[0] not in self.seen_above]
+        lowest = self._lowest()
+        for start in range(0, len(rows), LOAD_CHUNK):
+            part = rows[start : start + LOAD_CHUNK]
+            ids = np.array([row[0] for row in part], dtype=np.int64)
+            anchors = np.array([row[1] for row in part], dtype=np.int64)
+            values = np.frombuffer(b"".join(row[2] for row in part), dtype="<u4")
+            values = values.reshape(len(part), NUM_PERM)
+            keep = ~(values == EMPTY).all(axis=1)  # a text with no word is never matched
+            words = packed(band_keys_array(values[keep], anchors[keep]), ids[keep])
+            with self.lock:
+                self.main.insert(words)
+                self.seen_above.update(ids[ids > lowest].tolist())
+
+    def _reset(self) -> None:
+        with self.lock:
+            self.main, self.recent = Words(), Words()
+            self.high = -1
+            self.late = []
+            self.seen_above = set()
+
+
+def _first_gap(ids: npt.NDArray[np.int64], after: int) -> int | None:
+    """The id before the first one missing from ``after + 1 ..`` (``ids`` sorted), or None."""
+    if not len(ids):
+        return None
+    expected = np.arange(after + 1, after + 1 + len(ids), dtype=np.int64)
+    missing = np.nonzero(ids != expected)[0]
+    return int(expected[missing[0]]) - 1 if len(missing) else None
+
+
+_INDEXES: weakref.WeakKeyDictionary[Engine, BandIndex] = weakref.WeakKeyDictionary()
+_INDEXES_LOCK = threading.Lock()
+
+
+def shared_index(engine: Engine) -> BandIndex:
+    """This process's index of the database behind ``engine``."""
+    with _INDEXES_LOCK:
+        found = _INDEXES.get(engine)
+        if found is None:
+            found = _INDEXES[engine] = BandIndex()
+        return found
+
+
+@dataclass
+class Pending:
+    """A transaction's own pairs, searched by its later files and chunks, not by anyone else.
+
+    Attached to the session (``of``); published to the shared index by the importer's
+    after-commit action, so a rolled-back transaction leaves nothing behind. A file of a
+    group commit runs in a savepoint (``FileSavepoint``): rolled back alone, its pairs are
+    dropped from here too (``savepoint`` / ``rollback_to``: pairs are only appended).
+    """
+
+    added: list[Added] = field(default_factory=list)
+    words: Words = field(default_factory=Words)
+
+    KEY: ClassVar[str] = "inboxd.neardup.pending"
+
+    @classmethod
+    def of(cls, db_session: Session) -> Pending:
+        found = db_session.info.get(cls.KEY)
+        if found is None:
+            found = db_session.info[cls.KEY] = cls()
+            savepoint_aware(db_session).append(found)
+        assert isinstance(found, Pending)
+        return found
+
+    def add(self, added: Added) -> None:
+        self.added.append(added)
+        self.words.insert(packed(added.keys, added.ids))
+
+    def candidates(self, keys: U64, found: list[set[int]]) -> None:
+        """Into ``found[i]`` this transaction's pairs sharing a key with row i of ``keys``."""
+        self.words.lookup((keys & LOW).ravel(), found)
+
+    def savepoint(self) -> int:
+        return len(self.added)
+
+    def rollback_to(self, mark: int) -> None:
+        if mark < len(self.added):
+            del self.added[mark:]
+            joined = Added.joined(self.added)
+            self.words = Words()
+            self.words.insert(packed(joined.keys, joined.ids))
