@@ -104,25 +104,27 @@ class Words:
         return len(self.array)
 
     def insert(self, words: U64) -> None:
-        """Merged in place when few (a copy of the array), sorted anew when many."""
+        """Inserted where they go when few (one copy of the array); when many, appended and
+        the two sorted runs merged (a stable sort is numpy's timsort: it merges runs)."""
         words = np.sort(words, axis=None)
         if len(words) > len(self.array) // 32:
             merged = np.concatenate([self.array, words])
-            merged.sort()
+            merged.sort(kind="stable")
             self.array = merged
         else:
             self.array = np.insert(self.array, np.searchsorted(self.array, words), words)
 
-    def lookup(self, low: U64, found: list[set[int]]) -> None:
+    def lookup(self, low: U64, found: dict[int, set[int]]) -> None:
         """Into ``found[i]`` the ids sharing a key with row i (``low``: n x BANDS flattened,
-        the keys' low 32 bits)."""
+        the keys' low 32 bits); a row without any has no entry."""
         if not len(self.array):
             return
         shifted = low << np.uint64(32)
         start = np.searchsorted(self.array, shifted, "left")
         end = np.searchsorted(self.array, shifted | LOW, "right")
         for hit in np.nonzero(end > start)[0].tolist():
-            found[hit // BANDS].update((self.array[start[hit] : end[hit]] & LOW).tolist())
+            ids = (self.array[start[hit] : end[hit]] & LOW).tolist()
+            found.setdefault(hit // BANDS, set()).update(ids)
 
 
 @dataclass
@@ -140,9 +142,10 @@ class BandIndex:
     def pairs(self) -> int:
         return (len(self.main) + len(self.recent)) // BANDS
 
-    def candidates(self, keys: U64) -> list[set[int]]:
-        """The ids sharing a band key with each row of ``keys`` (n x BANDS)."""
-        found: list[set[int]] = [set() for _ in range(len(keys))]
+    def candidates(self, keys: U64) -> dict[int, set[int]]:
+        """The ids sharing a band key with each row of ``keys`` (n x BANDS), by row: a row
+        without any has no entry."""
+        found: dict[int, set[int]] = {}
         low = (keys & LOW).ravel()
         with self.lock:
             self.main.lookup(low, found)
@@ -319,7 +322,7 @@ class Pending:
         self.added.append(added)
         self.words.insert(packed(added.keys, added.ids))
 
-    def candidates(self, keys: U64, found: list[set[int]]) -> None:
+    def candidates(self, keys: U64, found: dict[int, set[int]]) -> None:
         """Into ``found[i]`` this transaction's pairs sharing a key with row i of ``keys``."""
         self.words.lookup((keys & LOW).ravel(), found)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 from sqlalchemy import Connection, Engine, Table, bindparam, select, update
@@ -30,6 +30,7 @@ from daemon.store.models import NearSignature, QAPairRow
 Text = tuple[str, str, str | None]  # a pair's question, answer and indicator name
 LOOKUP_CHUNK = 500  # values per IN (...): well under every driver's parameter limit
 NEAR_SIGNATURES = cast(Table, NearSignature.__table__)
+SIGNATURES_SQLITE = "INSERT INTO near_signatures (qa_id, anchors, minhash) VALUES (?, ?, ?)"
 TEXT_OF = select(
     QAPairRow.qa_id, QAPairRow.question, QAPairRow.answer, QAPairRow.indicator_name
 ).where(QAPairRow.qa_id.in_(bindparam("ids", expanding=True)))
@@ -124,23 +125,25 @@ def search(
     index.refresh(engine)
     stored = index.candidates(prints.keys)
     Pending.of(db_session).candidates(prints.keys, stored)
-    for position, found in enumerate(stored):
+    for position, found in stored.items():
         below = own_ids[position] if own_ids is not None else None
         if not prints.has_words(position):
             found.clear()
         elif below is not None:
             found.difference_update([i for i in found if i >= below])
     connection = db_session.connection()
-    known = _stored_shingles(connection, detector, set().union(*stored))
+    known = _stored_shingles(connection, detector, set().union(*stored.values()))
     sharing = _earlier_sharing(prints)
-    in_batch: set[int] = set()  # earlier texts that may be resembled
-    matches: list[Match | None] = []
-    for position, ids in enumerate(stored):
-        earlier = sharing.get(position, set()) & in_batch
-        best = _best(detector, prints, position, ids, known, earlier)
-        matches.append(best)
-        if best is None or chain_matched:
-            in_batch.add(position)
+    matched: set[int] = set()  # earlier texts matched: resembled by nothing without chaining
+    matches: list[Match | None] = [None] * len(prints.shingles)
+    for position in sorted(stored.keys() | sharing.keys()):
+        earlier = sharing.get(position, set())
+        if earlier and not chain_matched:
+            earlier = earlier - matched
+        best = _best(detector, prints, position, stored.get(position, set()), known, earlier)
+        matches[position] = best
+        if best is not None:
+            matched.add(position)
     return prints, matches
 
 
@@ -185,11 +188,17 @@ def record(connection: Connection, qa_ids: Sequence[int], prints: Prints) -> Add
     """Store the pairs' signatures (``qa_ids[i]`` is item i of ``prints``); what goes into
     the index once they are committed: those with words, and their band keys."""
     raw, size = prints.values.astype("<u4").tobytes(), prints.values.shape[1] * 4
-    signatures: list[dict[str, Any]] = [
-        {"qa_id": qa_id, "anchors": anchors, "minhash": raw[item * size : (item + 1) * size]}
+    rows = [
+        (qa_id, anchors, raw[item * size : (item + 1) * size])
         for item, (qa_id, anchors) in enumerate(zip(qa_ids, prints.anchors.tolist(), strict=True))
     ]
-    insert_many(connection, NEAR_SIGNATURES, signatures)
+    if connection.dialect.name == "sqlite":  # bytes as they are: no per-row processing
+        connection.exec_driver_sql(SIGNATURES_SQLITE, rows)
+    else:
+        keys = ("qa_id", "anchors", "minhash")
+        insert_many(
+            connection, NEAR_SIGNATURES, [dict(zip(keys, row, strict=True)) for row in rows]
+        )
     words = np.array([prints.has_words(item) for item in range(len(qa_ids))], dtype=bool)
     return Added(np.array(qa_ids, dtype=np.int64)[words], prints.keys[words])
 

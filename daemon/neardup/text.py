@@ -75,7 +75,16 @@ def stem(word: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
+    if text.isascii():  # NFKC leaves ASCII alone, and casefold is lower there: the short way
+        return _WORD.findall(text.lower())
     return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _name(indicator: str) -> tuple[frozenset[str], str]:
+    """An indicator name's tokens (stop words dropped), and the one word it makes."""
+    name = [t for t in tokens(indicator) if t not in STOP_WORDS]
+    return frozenset(name), "=" + " ".join(name)  # not a word a text can hold: no "=" in tokens
 
 
 _ANCHOR_WORDS = TIMEFRAME_WORDS | INDICATOR_WORDS | DIRECTION_WORDS
@@ -93,12 +102,11 @@ def _word(token: str) -> tuple[str, bool] | None:
 def shingles(text: str, indicator: str | None = None) -> Shingles:
     """The words and anchors of ``text``, a question about ``indicator`` (when known)."""
     found = tokens(text)
-    name = [t for t in tokens(indicator) if t not in STOP_WORDS] if indicator else []
-    named = bool(name) and set(name) <= set(found)
+    name, whole = _name(indicator) if indicator else (frozenset(), "")
+    named = bool(name) and name.issubset(found)
     words: set[str] = set()
     anchors: set[str] = set()
     if named:
-        whole = "=" + " ".join(name)  # not a word a text can hold: tokens have no "="
         words.add(whole)
         anchors.add(whole)
     for token in found:

@@ -15,7 +15,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, bindparam, func, select
 
 from daemon.ingest.importers.base import ImportContext, ImportResult
 from daemon.neardup.index import Added, Pending, shared_index
@@ -30,6 +30,7 @@ STORED_OF_FILE = select(QAPairRow.question_key, QAPairRow.qa_id).where(
     QAPairRow.source_file_id == bindparam("file_id"),
     QAPairRow.question_key.in_(bindparam("keys", expanding=True)),
 )
+HIGHEST_ID = select(func.max(QAPairRow.qa_id))
 QUESTIONS_OF = select(QAPairRow.qa_id, QAPairRow.question).where(
     QAPairRow.qa_id.in_(bindparam("ids", expanding=True))
 )
@@ -55,6 +56,7 @@ class NearDuplicates:
     # examples whose pair resembles an earlier one of its chunk: that one's key, till stored
     unresolved: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     indexed: list[Added] = field(default_factory=list)  # for the index, once committed
+    stored_before: int | None = None  # SQLite: the highest id before the chunk's insert
 
     @property
     def enabled(self) -> bool:
@@ -68,6 +70,9 @@ class NearDuplicates:
         """Search the chunk's new pairs; under ``skip`` the near-duplicates are taken out
         (counted as duplicates), under ``flag`` kept with their match."""
         detector = Detector.from_settings(self.ictx.settings)
+        connection = self.ictx.db_session.connection()
+        if connection.dialect.name == "sqlite":  # where this chunk's ids will begin
+            self.stored_before = connection.scalar(HIGHEST_ID) or 0
         texts = [
             (pair.question, pair.answer, pair.indicator or default_indicator) for pair, _ in fresh
         ]
@@ -114,8 +119,13 @@ class NearDuplicates:
         """The chunk's pairs are inserted: index them and mark the near-duplicates."""
         if not screened.pairs:
             return
-        ids = self._ids_of([key for _, key in screened.pairs])
-        qa_ids = [ids[key] for _, key in screened.pairs]
+        keys = [key for _, key in screened.pairs]
+        qa_ids = self._new_ids(len(keys))
+        if qa_ids:
+            ids = dict(zip(keys, qa_ids, strict=True))
+        else:
+            ids = self._ids_of(keys)
+            qa_ids = [ids[key] for key in keys]
         db_session = self.ictx.db_session
         connection = db_session.connection()
         indexed = record(connection, qa_ids, screened.prints)
@@ -133,6 +143,19 @@ class NearDuplicates:
     def _publish(self, engine: Engine) -> None:
         """The file is committed: its pairs into the process's index, for every search."""
         shared_index(engine).add(Added.joined(self.indexed))
+
+    def _new_ids(self, count: int) -> list[int]:
+        """The chunk's ids, in the order inserted, on SQLite: the one writer gives each new
+        row the highest id + 1, so they follow the highest before (checked: the highest
+        moved by as many as inserted; otherwise, and on PostgreSQL, where other sessions
+        draw from the sequence between our rows, they are looked up by question key)."""
+        if self.stored_before is None:
+            return []
+        connection = self.ictx.db_session.connection()
+        before, self.stored_before = self.stored_before, None
+        highest = connection.scalar(HIGHEST_ID) or 0
+        # count new ids, each above the one before, within count of ``before``: all of them
+        return list(range(before + 1, highest + 1)) if highest - before == count else []
 
     def _ids_of(self, keys: list[str]) -> dict[str, int]:
         connection = self.ictx.db_session.connection()
