@@ -34,9 +34,11 @@ from daemon.neardup.signature import BANDS, EMPTY, NUM_PERM, U64, band_keys_arra
 from daemon.store.engine import savepoint_aware
 from daemon.store.models import NearSignature, QAPairRow
 
+LOOKUP_CHUNK = 500  # ids per IN (...)
 LOAD_CHUNK = 100_000  # signatures read and banded at a time on a (re)load
 ID_LIMIT = 1 << 32  # a pair's id is kept in 32 bits
 LOW = np.uint64(0xFFFFFFFF)
+LATE_LIMIT = 1000  # missing ids a look keeps watching (the highest: the running hold those)
 MERGE_MIN, MERGE_MAX = 256 * BANDS, 4096 * BANDS  # recent keys merged into the array
 
 _SIGNATURES_AFTER = (
@@ -52,6 +54,11 @@ _PAIRS_AFTER = (
     .outerjoin(NearSignature, NearSignature.qa_id == QAPairRow.qa_id)
     .where(QAPairRow.qa_id > bindparam("after"))
     .order_by(QAPairRow.qa_id)
+)
+_PAIRS_IN = (
+    select(QAPairRow.qa_id, NearSignature.anchors, NearSignature.minhash)
+    .outerjoin(NearSignature, NearSignature.qa_id == QAPairRow.qa_id)
+    .where(QAPairRow.qa_id.in_(bindparam("ids", expanding=True)))
 )
 _HIGHEST = select(func.max(NearSignature.qa_id))
 _SNAPSHOT = text(
@@ -87,10 +94,11 @@ class Added:
 
 @dataclass
 class _Late:
-    """A look's ids that may still commit (PostgreSQL): missing pairs above ``floor`` held by
-    transactions running at the look, all of which have an id below ``xmax``."""
+    """Ids a PostgreSQL look found missing below the highest it read (no pair: a transaction
+    still running, or rolled back), and its snapshot's ``xmax``: every transaction that may
+    still commit them has a lower xid."""
 
-    floor: int
+    missing: set[int]
     xmax: int
 
 
@@ -158,14 +166,12 @@ class BandIndex:
             if self.seen_above:
                 fresh = ~np.isin(added.ids, np.fromiter(self.seen_above, dtype=np.int64))
                 added = Added(added.ids[fresh], added.keys[fresh])
-            # a look reads again from its floor: those above it are known when it does
-            self.seen_above.update(added.ids[added.ids > self._lowest()].tolist())
+            # a later look reads what is above the highest id read: known when it does
+            self.seen_above.update(added.ids[added.ids > self.high].tolist())
+            for late in self.late:  # committed and in the index: no longer to watch
+                late.missing.difference_update(added.ids.tolist())
             self.recent.insert(packed(added.keys, added.ids))
             self._merge_if_due()
-
-    def _lowest(self) -> int:
-        """Where the next look reads from: an id above it is known when read again."""
-        return min([late.floor for late in self.late] + [self.high])
 
     def _merge_if_due(self, force: bool = False) -> None:
         """The recent pairs into the main array once they hold a 32nd of it (between 256 and
@@ -188,15 +194,18 @@ class BandIndex:
         the highest id read are all that is new. PostgreSQL's ids come from a sequence, taken
         at insert: a transaction holding id 100 may commit after one holding 105 was read,
         and a plain ``qa_id > highest`` would never see it. So each look runs in one
-        REPEATABLE READ snapshot and notes, when ids below the highest it read are missing
-        (no pair: not committed yet, or rolled back), the lowest of them and the snapshot's
-        ``xmax``: every transaction that may still commit them has an xid below it, having
-        written its ledger row before taking a pair's id. Later looks read again from that
-        floor (skipping the ids they know) until a look's snapshot ``xmin`` is at or past
-        that ``xmax``: those transactions have all ended, and that look saw what they
-        committed. It costs rows read twice while another host's transaction is open, never
-        a pair missed. A ``dedup --rebuild`` run elsewhere signs old ids, below every floor:
-        its signatures are read at the next start (docs/near-duplicates.md).
+        REPEATABLE READ snapshot, reads the pairs above the highest id read before (with
+        their signature, if any: a pair stored with the search off is no gap) and notes the
+        ids missing below the new highest (not committed yet, or rolled back), with the
+        snapshot's ``xmax``: a transaction that may still commit one of them was running,
+        so has a lower xid (it wrote its ledger row before drawing a pair's id). Later looks
+        read those ids again, by id, until they are found or a look's snapshot ``xmin`` is
+        at or past that ``xmax``: every such transaction has ended, and that look saw what
+        they committed. Never a pair missed, at the cost of a lookup by id per look while
+        a gap is open (up to LATE_LIMIT ids a look: the highest missing, those the
+        transactions still running hold). A ``dedup --rebuild`` run elsewhere signs old ids,
+        below the highest: its signatures are read at the next start
+        (docs/near-duplicates.md).
         """
         with engine.connect() as connection:
             if connection.dialect.name == "postgresql":
@@ -229,29 +238,29 @@ class BandIndex:
         if highest is not None and highest < self.high:
             self._reset()
         high_before = max(self.high, 0)
-        floor = min([late.floor for late in self.late] + [high_before])
-        present: list[int] = []
-        signed: list[tuple[int, int, bytes]] = []
-        for qa_id, anchors, minhash in connection.execute(_PAIRS_AFTER, {"after": floor}):
-            present.append(qa_id)
-            if minhash is not None:
-                signed.append((qa_id, anchors, minhash))
-        self.late = [late for late in self.late if late.xmax > xmin]
-        if present:
-            self.high = max(self.high, present[-1])
-            ids = np.array([i for i in present if i > high_before], dtype=np.int64)
-            gaps = _first_gap(ids, high_before)
-            if gaps is not None:
-                self.late.append(_Late(gaps, xmax))
-        self._load(signed)
-        lowest = self._lowest()
-        self.seen_above = {i for i in self.seen_above if i > lowest}
+        rows = list(connection.execute(_PAIRS_AFTER, {"after": high_before}).tuples())
+        watched = sorted(set().union(*(late.missing for late in self.late)))
+        for start in range(0, len(watched), LOOKUP_CHUNK):
+            found = connection.execute(_PAIRS_IN, {"ids": watched[start : start + LOOKUP_CHUNK]})
+            rows += found.tuples()
+        present = {qa_id for qa_id, _, _ in rows}
+        for late in self.late:
+            late.missing -= present
+        self.late = [late for late in self.late if late.missing and late.xmax > xmin]
+        above = np.array([qa_id for qa_id, _, _ in rows if qa_id > high_before], dtype=np.int64)
+        if len(above):
+            high_after = int(above.max())
+            expected = np.arange(high_before + 1, high_after + 1, dtype=np.int64)
+            missing = np.setdiff1d(expected, above, assume_unique=True)[-LATE_LIMIT:]
+            if len(missing):
+                self.late.append(_Late(set(missing.tolist()), xmax))
+            self.high = high_after
+        self._load([(qa_id, anchors, minhash) for qa_id, anchors, minhash in rows if minhash])
+        self.seen_above = {i for i in self.seen_above if i > self.high}
 
     def _load(self, rows: list[tuple[int, int, bytes]]) -> None:
-        """Band and add signatures read from the database (those already known skipped):
-        the ids a later look may read again (above ``_lowest``) are remembered."""
+        """Band and add signatures read from the database (those already known skipped)."""
         rows = [row for row in rows if row[0] not in self.seen_above]
-        lowest = self._lowest()
         for start in range(0, len(rows), LOAD_CHUNK):
             part = rows[start : start + LOAD_CHUNK]
             ids = np.array([row[0] for row in part], dtype=np.int64)
@@ -262,7 +271,6 @@ class BandIndex:
             words = packed(band_keys_array(values[keep], anchors[keep]), ids[keep])
             with self.lock:
                 self.main.insert(words)
-                self.seen_above.update(ids[ids > lowest].tolist())
 
     def _reset(self) -> None:
         with self.lock:
@@ -270,15 +278,6 @@ class BandIndex:
             self.high = -1
             self.late = []
             self.seen_above = set()
-
-
-def _first_gap(ids: npt.NDArray[np.int64], after: int) -> int | None:
-    """The id before the first one missing from ``after + 1 ..`` (``ids`` sorted), or None."""
-    if not len(ids):
-        return None
-    expected = np.arange(after + 1, after + 1 + len(ids), dtype=np.int64)
-    missing = np.nonzero(ids != expected)[0]
-    return int(expected[missing[0]]) - 1 if len(missing) else None
 
 
 _INDEXES: weakref.WeakKeyDictionary[Engine, BandIndex] = weakref.WeakKeyDictionary()
