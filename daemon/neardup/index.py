@@ -238,11 +238,14 @@ class BandIndex:
         if highest is not None and highest < self.high:
             self._reset()
         high_before = max(self.high, 0)
-        rows = list(connection.execute(_PAIRS_AFTER, {"after": high_before}).tuples())
+        rows: list[tuple[int, int, bytes]] = [
+            (qa_id, anchors, minhash)
+            for qa_id, anchors, minhash in connection.execute(_PAIRS_AFTER, {"after": high_before})
+        ]
         watched = sorted(set().union(*(late.missing for late in self.late)))
         for start in range(0, len(watched), LOOKUP_CHUNK):
             found = connection.execute(_PAIRS_IN, {"ids": watched[start : start + LOOKUP_CHUNK]})
-            rows += found.tuples()
+            rows += [(qa_id, anchors, minhash) for qa_id, anchors, minhash in found]
         present = {qa_id for qa_id, _, _ in rows}
         for late in self.late:
             late.missing -= present
