@@ -11,6 +11,7 @@ pairs from memory.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,10 @@ class Match:
     of_item: int | None = None
 
 
+# a stored question is read again for every pair it is a candidate of: popular ones often
+_question_shingles = functools.lru_cache(maxsize=1 << 14)(shingles)
+
+
 @dataclass(frozen=True)
 class Detector:
     """The settings that decide a match, and what of a pair is compared."""
@@ -68,7 +73,7 @@ class Detector:
 
     def shingles(self, text: Text) -> Shingles:
         question, answer, indicator = text
-        asked = shingles(question, indicator)
+        asked = _question_shingles(question, indicator)
         if not self.with_answer:
             return asked
         return Shingles(asked.words | shingles(answer, indicator).words, asked.anchors)
