@@ -133,13 +133,8 @@ def marks(db: Database) -> dict[str, str | None]:
     return {question: questions.get(of) if of else None for question, of in rows}
 
 
-@pytest.fixture
-def flagging(settings: Settings) -> Settings:
-    return settings.model_copy(update={"near_duplicate_policy": "flag"})
-
-
 def test_a_group_sees_its_own_pairs_and_forgets_a_file_rolled_back(
-    flagging: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = importers.IMPORTERS["qa"]
     held: list[tuple[int, int]] = []  # after each file: the transaction's own pairs, signed
@@ -154,8 +149,8 @@ def test_a_group_sees_its_own_pairs_and_forgets_a_file_rolled_back(
         return result
 
     monkeypatch.setitem(importers.IMPORTERS, "qa", failing_for_bad)
-    pipeline, _status = assemble(flagging, db, lambda _agents: None)
-    root = flagging.root_path
+    pipeline, _status = assemble(settings, db, lambda _agents: None)
+    root = settings.root_path
     paths = [
         _qa_file(root, "first_1.json", "RSI", ["What does the RSI measure?"]),
         _qa_file(root, "bad_2.json", "ZETA", ["How is the Zeta oscillator smoothed?"]),
@@ -184,10 +179,10 @@ def test_a_group_sees_its_own_pairs_and_forgets_a_file_rolled_back(
 
 
 def test_a_transaction_rolled_back_leaves_nothing_in_the_index(
-    flagging: Settings, db: Database
+    settings: Settings, db: Database
 ) -> None:
-    pipeline, _status = assemble(flagging, db, lambda _agents: None)
-    root = flagging.root_path
+    pipeline, _status = assemble(settings, db, lambda _agents: None)
+    root = settings.root_path
     path = _qa_file(root, "rsi_1.json", "RSI", ["What does the RSI measure?", "Why RSI?"])
     outcome = pipeline.process(path, dry_run=True)
     assert outcome.outcome == "dry-run" and outcome.result.stored == 2
@@ -198,15 +193,15 @@ def test_a_transaction_rolled_back_leaves_nothing_in_the_index(
 
 
 def test_pairs_another_process_committed_are_read_before_a_search(
-    flagging: Settings, db: Database
+    settings: Settings, db: Database
 ) -> None:
     """Another ``Database`` on the same file stands for another process: what it stores is
     in this one's index at its next search, and found."""
-    pipeline, _status = assemble(flagging, db, lambda _agents: None)
-    root = flagging.root_path
-    other = Database(flagging.url)
+    pipeline, _status = assemble(settings, db, lambda _agents: None)
+    root = settings.root_path
+    other = Database(settings.url)
     try:
-        other_pipeline, _ = assemble(flagging, other, lambda _agents: None)
+        other_pipeline, _ = assemble(settings, other, lambda _agents: None)
         first = _qa_file(root, "rsi_1.json", "RSI", ["What does the RSI measure?"])
         assert pipeline.process(first).outcome == "imported"  # this process's index loaded
         second = _qa_file(root, "mfi_2.json", "MFI", ["How is the MFI computed?"])
