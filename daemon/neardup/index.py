@@ -61,6 +61,9 @@ _PAIRS_IN = (
     .where(QAPairRow.qa_id.in_(bindparam("ids", expanding=True)))
 )
 _HIGHEST = select(func.max(NearSignature.qa_id))
+_COUNT_AFTER = (
+    select(func.count()).select_from(NearSignature).where(NearSignature.qa_id > bindparam("after"))
+)
 _SNAPSHOT = text(
     "SELECT txid_snapshot_xmin(s), txid_snapshot_xmax(s) FROM txid_current_snapshot() AS s"
 )
@@ -111,11 +114,17 @@ class Words:
     def __len__(self) -> int:
         return len(self.array)
 
-    def insert(self, words: U64) -> None:
+    def insert(self, words: U64, *, owned: bool = False) -> None:
         """Inserted where they go when few (one copy of the array); when many, appended and
-        the two sorted runs merged (a stable sort is numpy's timsort: it merges runs)."""
-        words = np.sort(words, axis=None)
-        if len(words) > len(self.array) // 32:
+        the two sorted runs merged (a stable sort is numpy's timsort: it merges runs).
+        ``owned``: ``words`` may be sorted in place and kept (a load's: no copy)."""
+        if owned:
+            words.sort()
+        else:
+            words = np.sort(words, axis=None)
+        if not len(self.array):
+            self.array = words
+        elif len(words) > len(self.array) // 32:
             merged = np.concatenate([self.array, words])
             merged.sort(kind="stable")
             self.array = merged
@@ -227,14 +236,16 @@ class BandIndex:
                 return
         if highest == self.high:
             return
+        bulk = _Bulk(connection.scalar(_COUNT_AFTER, {"after": self.high}) or 0)
         while True:
             rows = connection.execute(_SIGNATURES_AFTER, {"after": self.high, "limit": LOAD_CHUNK})
-            batch = rows.all()
+            batch = [(qa_id, anchors, minhash) for qa_id, anchors, minhash in rows]
             if not batch:
-                return
+                break
             self.high = max(self.high, batch[-1][0])
-            self._load([(qa_id, anchors, minhash) for qa_id, anchors, minhash in batch])
-            self.seen_above = {i for i in self.seen_above if i > self.high}
+            bulk.add(self._banded(batch))
+        self._take(bulk)
+        self.seen_above = {i for i in self.seen_above if i > self.high}
 
     def _look_postgresql(self, connection: Connection) -> None:
         xmin, xmax = connection.execute(_SNAPSHOT).one()
@@ -242,42 +253,48 @@ class BandIndex:
         if highest is not None and highest < self.high:
             self._reset()
         high_before = max(self.high, 0)
-        rows: list[tuple[int, int, bytes]] = [
-            (qa_id, anchors, minhash)
-            for qa_id, anchors, minhash in connection.execute(_PAIRS_AFTER, {"after": high_before})
-        ]
+        bulk = _Bulk(connection.scalar(_COUNT_AFTER, {"after": high_before}) or 0)
+        above: list[npt.NDArray[np.int64]] = []  # the ids of every pair above, signed or not
+        streamed = connection.execution_options(stream_results=True, yield_per=LOAD_CHUNK)
+        for part in streamed.execute(_PAIRS_AFTER, {"after": high_before}).partitions():
+            above.append(np.array([row[0] for row in part], dtype=np.int64))
+            bulk.add(self._banded([(i, a, m) for i, a, m in part if m is not None]))
         watched = sorted(set().union(*(late.missing for late in self.late)))
+        present: set[int] = set()
         for start in range(0, len(watched), LOOKUP_CHUNK):
             found = connection.execute(_PAIRS_IN, {"ids": watched[start : start + LOOKUP_CHUNK]})
-            rows += [(qa_id, anchors, minhash) for qa_id, anchors, minhash in found]
-        present = {qa_id for qa_id, _, _ in rows}
+            rows = [(qa_id, anchors, minhash) for qa_id, anchors, minhash in found]
+            present.update(qa_id for qa_id, _, _ in rows)
+            bulk.add(self._banded([row for row in rows if row[2] is not None]))
         for late in self.late:
             late.missing -= present
         self.late = [late for late in self.late if late.missing and late.xmax > xmin]
-        above = np.array([qa_id for qa_id, _, _ in rows if qa_id > high_before], dtype=np.int64)
-        if len(above):
-            high_after = int(above.max())
+        ids = np.concatenate(above) if above else np.empty(0, dtype=np.int64)
+        if len(ids):
+            high_after = int(ids.max())
             expected = np.arange(high_before + 1, high_after + 1, dtype=np.int64)
-            missing = np.setdiff1d(expected, above, assume_unique=True)[-LATE_LIMIT:]
+            missing = np.setdiff1d(expected, ids, assume_unique=True)[-LATE_LIMIT:]
             if len(missing):
                 self.late.append(_Late(set(missing.tolist()), xmax))
             self.high = high_after
-        self._load([(qa_id, anchors, minhash) for qa_id, anchors, minhash in rows if minhash])
+        self._take(bulk)
         self.seen_above = {i for i in self.seen_above if i > self.high}
 
-    def _load(self, rows: list[tuple[int, int, bytes]]) -> None:
-        """Band and add signatures read from the database (those already known skipped)."""
+    def _banded(self, rows: list[tuple[int, int, bytes]]) -> U64:
+        """The words of signatures read from the database (those already known skipped)."""
         rows = [row for row in rows if row[0] not in self.seen_above]
-        for start in range(0, len(rows), LOAD_CHUNK):
-            part = rows[start : start + LOAD_CHUNK]
-            ids = np.array([row[0] for row in part], dtype=np.int64)
-            anchors = np.array([row[1] for row in part], dtype=np.int64)
-            values = np.frombuffer(b"".join(row[2] for row in part), dtype="<u4")
-            values = values.reshape(len(part), NUM_PERM)
-            keep = ~(values == EMPTY).all(axis=1)  # a text with no word is never matched
-            words = packed(band_keys_array(values[keep], anchors[keep]), ids[keep])
+        ids = np.array([row[0] for row in rows], dtype=np.int64)
+        anchors = np.array([row[1] for row in rows], dtype=np.int64)
+        values = np.frombuffer(b"".join(row[2] for row in rows), dtype="<u4")
+        values = values.reshape(len(rows), NUM_PERM)
+        keep = ~(values == EMPTY).all(axis=1)  # a text with no word is never matched
+        return packed(band_keys_array(values[keep], anchors[keep]), ids[keep]).ravel()
+
+    def _take(self, bulk: _Bulk) -> None:
+        words = bulk.words()
+        if len(words):
             with self.lock:
-                self.main.insert(words)
+                self.main.insert(words, owned=True)
 
     def _reset(self) -> None:
         with self.lock:
@@ -285,6 +302,27 @@ class BandIndex:
             self.high = -1
             self.late = []
             self.seen_above = set()
+
+
+class _Bulk:
+    """A load's words, gathered into one array sized from a count of the signatures (rows
+    committed since the count go to a list): no array copied chunk after chunk."""
+
+    def __init__(self, expected: int) -> None:
+        self.buffer = np.empty(expected * BANDS, dtype=np.uint64)
+        self.filled = 0
+        self.extra: list[U64] = []
+
+    def add(self, words: U64) -> None:
+        if self.filled + len(words) <= len(self.buffer):
+            self.buffer[self.filled : self.filled + len(words)] = words
+            self.filled += len(words)
+        else:
+            self.extra.append(words)
+
+    def words(self) -> U64:
+        filled = self.buffer[: self.filled]
+        return np.concatenate([filled, *self.extra]) if self.extra else filled
 
 
 _INDEXES: weakref.WeakKeyDictionary[Engine, BandIndex] = weakref.WeakKeyDictionary()
