@@ -97,7 +97,7 @@ def signed64(digest: bytes) -> int:
     return int.from_bytes(digest[:8], "little", signed=True)
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 13)  # anchor sets repeat: an indicator, a number
 def anchors_digest(anchors: frozenset[str]) -> int:
     joined = "\x1f".join(sorted(anchors)).encode("utf-8")
     return signed64(hashlib.blake2b(joined, digest_size=8).digest())
