@@ -35,19 +35,16 @@ from daemon.store.engine import savepoint_aware
 from daemon.store.models import NearSignature, QAPairRow
 
 LOOKUP_CHUNK = 500  # ids per IN (...)
-LOAD_CHUNK = 100_000  # signatures read and banded at a time on a (re)load
+LOAD_CHUNK = 20_000  # signatures read and banded at a time: their rows cost ~1 KB each
 ID_LIMIT = 1 << 32  # a pair's id is kept in 32 bits
 LOW = np.uint64(0xFFFFFFFF)
 LATE_LIMIT = 1000  # missing ids a look keeps watching (the highest: the running hold those)
 MERGE_MIN, MERGE_MAX = 256 * BANDS, 4096 * BANDS  # recent keys merged into the array
 
-_SIGNATURES_AFTER = (
-    select(NearSignature.qa_id, NearSignature.anchors, NearSignature.minhash)
-    .where(NearSignature.qa_id > bindparam("after"))
-    .order_by(NearSignature.qa_id)
-    .limit(bindparam("limit"))
+_SIGNATURES_AFTER_SQLITE = (
+    "SELECT qa_id, anchors, minhash FROM near_signatures WHERE qa_id > ? ORDER BY qa_id LIMIT ?"
 )
-# PostgreSQL: the pairs above the floor with their signature if any (a pair without one was
+# PostgreSQL: the pairs above an id with their signature if any (a pair without one was
 # stored with the search off: it is no gap), in one snapshot
 _PAIRS_AFTER = (
     select(QAPairRow.qa_id, NearSignature.anchors, NearSignature.minhash)
@@ -238,8 +235,11 @@ class BandIndex:
             return
         bulk = _Bulk(connection.scalar(_COUNT_AFTER, {"after": self.high}) or 0)
         while True:
-            rows = connection.execute(_SIGNATURES_AFTER, {"after": self.high, "limit": LOAD_CHUNK})
-            batch = [(qa_id, anchors, minhash) for qa_id, anchors, minhash in rows]
+            # the driver's rows as they are: a million go through here at a start
+            rows = connection.exec_driver_sql(_SIGNATURES_AFTER_SQLITE, (self.high, LOAD_CHUNK))
+            batch: list[tuple[int, int, bytes]] = list(
+                rows.cursor.fetchall() if rows.cursor else []
+            )
             if not batch:
                 break
             self.high = max(self.high, batch[-1][0])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Connection, Engine, Table, bindparam, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, literal, select, update
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
@@ -34,6 +34,10 @@ NEAR_SIGNATURES = cast(Table, NearSignature.__table__)
 SIGNATURES_SQLITE = "INSERT INTO near_signatures (qa_id, anchors, minhash) VALUES (?, ?, ?)"
 TEXT_OF = select(
     QAPairRow.qa_id, QAPairRow.question, QAPairRow.answer, QAPairRow.indicator_name
+).where(QAPairRow.qa_id.in_(bindparam("ids", expanding=True)))
+# the question alone, when only it is compared: an answer is often thousands of characters
+QUESTION_OF = select(
+    QAPairRow.qa_id, QAPairRow.question, literal(""), QAPairRow.indicator_name
 ).where(QAPairRow.qa_id.in_(bindparam("ids", expanding=True)))
 
 MARK = (
@@ -183,7 +187,8 @@ def _stored_shingles(
     ordered = sorted(ids)
     known: dict[int, Shingles] = {}
     for start in range(0, len(ordered), LOOKUP_CHUNK):
-        rows = connection.execute(TEXT_OF, {"ids": ordered[start : start + LOOKUP_CHUNK]})
+        query = TEXT_OF if detector.with_answer else QUESTION_OF
+        rows = connection.execute(query, {"ids": ordered[start : start + LOOKUP_CHUNK]})
         for qa_id, question, answer, indicator in rows:
             known[qa_id] = detector.shingles((question, answer, indicator))
     return known
