@@ -240,6 +240,7 @@ class BandIndex:
             batch: list[tuple[int, int, bytes]] = list(
                 rows.cursor.fetchall() if rows.cursor else []
             )
+            rows.close()
             if not batch:
                 break
             self.high = max(self.high, batch[-1][0])
