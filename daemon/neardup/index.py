@@ -8,10 +8,10 @@ processes and hosts committed since the last look are read then.
 Memory: one unsigned 64-bit word per (pair, band), the band key's low 32 bits above the
 pair's id, in one sorted numpy array searched with ``searchsorted``: 16 words, 128 bytes a
 pair (122 MiB at 1,000,000 pairs), plus a second, small sorted array of the pairs added
-since the last merge, merged into the first when it holds a 32nd of it. 32-bit keys: two different band keys meet by
-chance with probability 2⁻³² per stored key, so a pair searched against 1,000,000 others (16
-million keys) gets 16 x 16M / 2³² ≈ 0.06 false candidates: each is confirmed on its text
-anyway (``matcher``), and costs one more row read.
+since the last merge, merged into the first when it holds a 32nd of it. 32-bit keys: two
+different band keys meet by chance with probability 2⁻³² per stored key, so a pair searched
+against 1,000,000 others (16 million keys) gets 16 x 16M / 2³² ≈ 0.06 false candidates:
+each is confirmed on its text anyway (``matcher``), and costs one more row read.
 
 A transaction's own pairs are held apart (``Pending``, on the session) until it commits: see
 that class.

@@ -131,9 +131,12 @@ def search(
     prints = fingerprints([detector.shingles(text) for text in texts])
     engine = cast(Engine, db_session.get_bind())
     index = shared_index(engine)
-    index.refresh(engine)
+    pending = Pending.of(db_session)
+    # SQLite: once this transaction has written, no other can commit before it does
+    if not (pending.added and engine.dialect.name == "sqlite"):
+        index.refresh(engine)
     stored = index.candidates(prints.keys)
-    Pending.of(db_session).candidates(prints.keys, stored)
+    pending.candidates(prints.keys, stored)
     for position, found in stored.items():
         below = own_ids[position] if own_ids is not None else None
         if not prints.has_words(position):

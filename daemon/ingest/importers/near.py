@@ -15,7 +15,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy import Engine, bindparam, select
 
 from daemon.ingest.importers.base import ImportContext, ImportResult
 from daemon.neardup.index import Added, Pending, shared_index
@@ -30,7 +30,7 @@ STORED_OF_FILE = select(QAPairRow.question_key, QAPairRow.qa_id).where(
     QAPairRow.source_file_id == bindparam("file_id"),
     QAPairRow.question_key.in_(bindparam("keys", expanding=True)),
 )
-HIGHEST_ID = select(func.max(QAPairRow.qa_id))
+HIGHEST_ID = "SELECT max(qa_id) FROM qa_pairs"  # SQLite's, to the driver: once or twice a file
 QUESTIONS_OF = select(QAPairRow.qa_id, QAPairRow.question).where(
     QAPairRow.qa_id.in_(bindparam("ids", expanding=True))
 )
@@ -72,7 +72,7 @@ class NearDuplicates:
         detector = Detector.from_settings(self.ictx.settings)
         connection = self.ictx.db_session.connection()
         if connection.dialect.name == "sqlite":  # where this chunk's ids will begin
-            self.stored_before = connection.scalar(HIGHEST_ID) or 0
+            self.stored_before = connection.exec_driver_sql(HIGHEST_ID).scalar() or 0
         texts = [
             (pair.question, pair.answer, pair.indicator or default_indicator) for pair, _ in fresh
         ]
@@ -153,7 +153,7 @@ class NearDuplicates:
             return []
         connection = self.ictx.db_session.connection()
         before, self.stored_before = self.stored_before, None
-        highest = connection.scalar(HIGHEST_ID) or 0
+        highest = connection.exec_driver_sql(HIGHEST_ID).scalar() or 0
         # count new ids, each above the one before, within count of ``before``: all of them
         return list(range(before + 1, highest + 1)) if highest - before == count else []
 
