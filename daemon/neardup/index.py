@@ -61,8 +61,10 @@ _HIGHEST = select(func.max(NearSignature.qa_id))
 _COUNT_AFTER = (
     select(func.count()).select_from(NearSignature).where(NearSignature.qa_id > bindparam("after"))
 )
+# the look's snapshot and the highest pair id in it, in one round trip
 _SNAPSHOT = text(
-    "SELECT txid_snapshot_xmin(s), txid_snapshot_xmax(s) FROM txid_current_snapshot() AS s"
+    "SELECT txid_snapshot_xmin(s), txid_snapshot_xmax(s), (SELECT max(qa_id) FROM qa_pairs)"
+    " FROM txid_current_snapshot() AS s"
 )
 
 
@@ -233,7 +235,8 @@ class BandIndex:
                 return
         if highest == self.high:
             return
-        bulk = _Bulk(connection.scalar(_COUNT_AFTER, {"after": self.high}) or 0)
+        first = self.high < 0  # a first load is sized from a count; a look after, small
+        bulk = _Bulk(connection.scalar(_COUNT_AFTER, {"after": self.high}) or 0 if first else 0)
         while True:
             # the driver's rows as they are: a million go through here at a start
             rows = connection.exec_driver_sql(_SIGNATURES_AFTER_SQLITE, (self.high, LOAD_CHUNK))
@@ -249,15 +252,18 @@ class BandIndex:
         self.seen_above = {i for i in self.seen_above if i > self.high}
 
     def _look_postgresql(self, connection: Connection) -> None:
-        xmin, xmax = connection.execute(_SNAPSHOT).one()
-        highest = connection.scalar(_HIGHEST)
-        if highest is not None and highest < self.high:
+        xmin, xmax, highest = connection.execute(_SNAPSHOT).one()
+        if highest is not None and highest < self.high:  # emptied, or another restored
             self._reset()
-        high_before = max(self.high, 0)
-        bulk = _Bulk(connection.scalar(_COUNT_AFTER, {"after": high_before}) or 0)
+        if highest == self.high and not self.late:  # nothing new, nothing watched
+            return
+        high_before, first = max(self.high, 0), self.high < 0
+        bulk = _Bulk(connection.scalar(_COUNT_AFTER, {"after": high_before}) or 0 if first else 0)
         above: list[npt.NDArray[np.int64]] = []  # the ids of every pair above, signed or not
-        streamed = connection.execution_options(stream_results=True, yield_per=LOAD_CHUNK)
-        for part in streamed.execute(_PAIRS_AFTER, {"after": high_before}).partitions():
+        # a first load streams (a million rows); a look after reads a few in one go
+        options = {"stream_results": True, "yield_per": LOAD_CHUNK} if first else {}
+        streamed = connection.execution_options(**options)
+        for part in streamed.execute(_PAIRS_AFTER, {"after": high_before}).partitions(LOAD_CHUNK):
             above.append(np.array([row[0] for row in part], dtype=np.int64))
             bulk.add(self._banded([(i, a, m) for i, a, m in part if m is not None]))
         watched = sorted(set().union(*(late.missing for late in self.late)))
