@@ -110,6 +110,7 @@ def make_config(quick: bool, work: Path) -> Config:
             web_pairs=100_000,
             web_renders=10,
             neardup_stored=50_000,
+            neardup_rebuilt=20_000,
             neardup_queries=300,
         )
     return Config(

@@ -89,7 +89,10 @@ class Config:
     web_pairs: int = 1_000_000  # the dashboard's overview is rendered over this many pairs
     web_renders: int = 30  # overview requests timed (after the first)
     memory_shape_pairs: int = 200_000  # each Q&A JSON shape's file (issue 16: 236 MB)
-    neardup_stored: int = 1_000_000  # pairs stored for the near-duplicate query and rebuild
+    neardup_stored: int = 1_000_000  # pairs stored and signed for the near-duplicate query
+    # pairs `inboxd dedup --rebuild` indexes (1,000,000 took longer than the run can wait: its
+    # candidates grow with the index on this template-heavy data; docs/performance.md)
+    neardup_rebuilt: int = 200_000
     neardup_queries: int = 1_000  # single-pair searches timed against them
 
 

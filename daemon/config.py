@@ -269,7 +269,7 @@ class Settings(BaseSettings):
     rag_distance_threshold: float = Field(default=0.5, ge=0, le=2)  # a cosine distance
     # near-duplicates (docs/near-duplicates.md): flag = stored and marked, skip = counted as
     # a duplicate and not stored, off = not looked for (`inboxd dedup --rebuild` catches up)
-    near_duplicate_policy: Literal["flag", "skip", "off"] = "off"
+    near_duplicate_policy: Literal["flag", "skip", "off"] = "flag"
     # the Jaccard similarity of two questions' words (same anchors) that makes them one;
     # 0.5 chosen from the labelled set in tests/data/near_duplicates/
     near_duplicate_threshold: float = Field(default=0.5, gt=0, le=1)

@@ -1,36 +1,43 @@
 """The search: candidates from the index's bands, confirmed on words and anchors.
 
-The index lives in the database (``near_bands``, ``near_signatures``), written in the same
-transaction as the pairs: a restart has nothing to rebuild, and every daemon on one
-PostgreSQL queries what the others committed. A batch (one chunk of a file, or of
-``dedup --rebuild``) is searched in one go: the stored candidates of all its band keys in a
-few queries, their text in one, and the batch's own earlier pairs from memory.
+The index is held in memory (``index``), loaded from the signatures stored in the same
+transaction as the pairs (``near_signatures``): a restart bands them again without reading a
+text, and every daemon on one PostgreSQL reads what the others committed before it searches.
+A batch (one chunk of a file, or of ``dedup --rebuild``) is searched in one go: its
+fingerprints in one numpy pass, the candidates of all its band keys from the index and from
+its transaction's own earlier pairs, their text in one query, and the batch's own earlier
+pairs from memory.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+import numpy as np
+from sqlalchemy import Connection, Engine, Table, bindparam, literal, select, update
+from sqlalchemy.orm import Session
 
 from daemon.config import Settings
-from daemon.neardup.signature import Fingerprint, fingerprint
+from daemon.neardup.index import Added, Pending, shared_index
+from daemon.neardup.signature import BANDS, Prints, fingerprints
 from daemon.neardup.text import Shingles, jaccard, shingles
 from daemon.store.engine import insert_many
-from daemon.store.models import NearBand, NearSignature, QAPairRow
+from daemon.store.models import NearSignature, QAPairRow
 
 Text = tuple[str, str, str | None]  # a pair's question, answer and indicator name
 LOOKUP_CHUNK = 500  # values per IN (...): well under every driver's parameter limit
-NEAR_BANDS = cast(Table, NearBand.__table__)
 NEAR_SIGNATURES = cast(Table, NearSignature.__table__)
-BANDS_OF = select(NearBand.band_key, NearBand.qa_id).where(
-    NearBand.band_key.in_(bindparam("keys", expanding=True))
-)
+SIGNATURES_SQLITE = "INSERT INTO near_signatures (qa_id, anchors, minhash) VALUES (?, ?, ?)"
 TEXT_OF = select(
     QAPairRow.qa_id, QAPairRow.question, QAPairRow.answer, QAPairRow.indicator_name
+).where(QAPairRow.qa_id.in_(bindparam("ids", expanding=True)))
+# the question alone, when only it is compared: an answer is often thousands of characters
+QUESTION_OF = select(
+    QAPairRow.qa_id, QAPairRow.question, literal(""), QAPairRow.indicator_name
 ).where(QAPairRow.qa_id.in_(bindparam("ids", expanding=True)))
 
 MARK = (
@@ -50,6 +57,10 @@ class Match:
     of_item: int | None = None
 
 
+# a stored question is read again for every pair it is a candidate of: popular ones often
+_question_shingles = functools.lru_cache(maxsize=1 << 14)(shingles)
+
+
 @dataclass(frozen=True)
 class Detector:
     """The settings that decide a match, and what of a pair is compared."""
@@ -66,7 +77,7 @@ class Detector:
 
     def shingles(self, text: Text) -> Shingles:
         question, answer, indicator = text
-        asked = shingles(question, indicator)
+        asked = _question_shingles(question, indicator)
         if not self.with_answer:
             return asked
         return Shingles(asked.words | shingles(answer, indicator).words, asked.anchors)
@@ -80,80 +91,96 @@ class Detector:
         return similarity if similarity >= self.threshold else None
 
 
-@dataclass
-class _Batch:
-    """A batch's own pairs as it is searched, by band key (those that may be resembled)."""
-
-    by_key: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-
-    def add(self, position: int, print_: Fingerprint) -> None:
-        for key in print_.band_keys:
-            self.by_key[key].append(position)
-
-    def candidates(self, print_: Fingerprint) -> set[int]:
-        return {position for key in print_.band_keys for position in self.by_key.get(key, ())}
+def _earlier_sharing(prints: Prints) -> dict[int, set[int]]:
+    """For each text of the batch, the earlier texts sharing a band key with it (texts with
+    words only): the keys sorted once, rather than a dict entry a key."""
+    with_words = np.array([prints.has_words(i) for i in range(len(prints.shingles))], dtype=bool)
+    items = np.repeat(np.arange(len(with_words)), BANDS)[np.repeat(with_words, BANDS)]
+    flat = prints.keys[with_words].ravel()
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    sharing: dict[int, set[int]] = defaultdict(set)
+    same = np.nonzero(ordered[1:] == ordered[:-1])[0]
+    if not len(same):
+        return sharing
+    # runs of equal keys: each member shares with the members before it
+    starts = same[np.concatenate([[True], same[1:] != same[:-1] + 1])]
+    for first in starts.tolist():
+        last = first + 1
+        while last < len(ordered) and ordered[last] == ordered[first]:
+            last += 1
+        members = sorted(set(items[order[first:last]].tolist()))
+        for place, item in enumerate(members):
+            sharing[item].update(members[:place])
+    return sharing
 
 
 def search(
-    connection: Connection,
+    db_session: Session,
     detector: Detector,
     texts: Sequence[Text],
     *,
     chain_matched: bool = True,
     own_ids: Sequence[int] | None = None,
-) -> tuple[list[Fingerprint], list[Match | None]]:
-    """Each text's fingerprint and best match, in order: among the stored pairs and the
-    batch's earlier pairs (a matched one among them only with ``chain_matched``: a
-    skipped pair is resembled by nothing). ``own_ids`` (the pairs are stored already, being
-    rebuilt): only a stored pair with a lower id is resembled, the one that came first."""
-    prints = [fingerprint(detector.shingles(text)) for text in texts]
-    stored = _stored_candidates(connection, prints)
-    known = _stored_shingles(connection, detector, {i for ids in stored.values() for i in ids})
-    batch = _Batch()
-    matches: list[Match | None] = []
-    for position, print_ in enumerate(prints):
+) -> tuple[Prints, list[Match | None]]:
+    """Each text's fingerprint and best match, in order: among the stored pairs (those
+    committed, and those of this transaction) and the batch's earlier pairs (a matched one
+    among them only with ``chain_matched``: a skipped pair is resembled by nothing).
+    ``own_ids`` (the pairs are stored already, being rebuilt): only a stored pair with a
+    lower id is resembled, the one that came first."""
+    prints = fingerprints([detector.shingles(text) for text in texts])
+    engine = cast(Engine, db_session.get_bind())
+    index = shared_index(engine)
+    pending = Pending.of(db_session)
+    # SQLite: once this transaction has written, no other can commit before it does
+    if not (pending.added and engine.dialect.name == "sqlite"):
+        index.refresh(engine)
+    stored = index.candidates(prints.keys)
+    pending.candidates(prints.keys, stored)
+    for position, found in stored.items():
         below = own_ids[position] if own_ids is not None else None
-        ids = {
-            i for key in print_.band_keys for i in stored.get(key, ()) if below is None or i < below
-        }
-        best = _best(detector, print_, ids, known, batch.candidates(print_), prints)
-        matches.append(best)
-        if best is None or chain_matched:
-            batch.add(position, print_)
+        if not prints.has_words(position):
+            found.clear()
+        elif below is not None:
+            found.difference_update([i for i in found if i >= below])
+    connection = db_session.connection()
+    known = _stored_shingles(connection, detector, set().union(*stored.values()))
+    sharing = _earlier_sharing(prints)
+    matched: set[int] = set()  # earlier texts matched: resembled by nothing without chaining
+    matches: list[Match | None] = [None] * len(prints.shingles)
+    for position in sorted(stored.keys() | sharing.keys()):
+        earlier = sharing.get(position, set())
+        if earlier and not chain_matched:
+            earlier = earlier - matched
+        best = _best(detector, prints, position, stored.get(position, set()), known, earlier)
+        matches[position] = best
+        if best is not None:
+            matched.add(position)
     return prints, matches
 
 
 def _best(
     detector: Detector,
-    print_: Fingerprint,
+    prints: Prints,
+    position: int,
     stored_ids: set[int],
     known: dict[int, Shingles],
     earlier: set[int],
-    prints: list[Fingerprint],
 ) -> Match | None:
-    """The most similar confirmed candidate; on a tie the stored one, then the oldest."""
+    """The most similar confirmed candidate; on a tie the stored one, then the oldest. A
+    candidate whose pair is gone (deleted; a stale key) is none."""
+    mine = prints.shingles[position]
     found: list[tuple[float, int, int, Match]] = []
     for qa_id in stored_ids:
-        similarity = detector.confirm(print_.shingles, known[qa_id])
+        theirs = known.get(qa_id)
+        similarity = detector.confirm(mine, theirs) if theirs is not None else None
         if similarity is not None:
             found.append((-similarity, 0, qa_id, Match(similarity, of=qa_id)))
-    for position in earlier:
-        similarity = detector.confirm(print_.shingles, prints[position].shingles)
+    for item in earlier:
+        similarity = detector.confirm(mine, prints.shingles[item])
         if similarity is not None:
-            found.append((-similarity, 1, position, Match(similarity, of_item=position)))
+            found.append((-similarity, 1, item, Match(similarity, of_item=item)))
     return min(found, key=lambda entry: entry[:3])[3] if found else None
-
-
-def _stored_candidates(connection: Connection, prints: list[Fingerprint]) -> dict[int, list[int]]:
-    """band key -> the stored pairs in that bucket, for every band key of the batch."""
-    keys = sorted({key for print_ in prints for key in print_.band_keys})
-    found: dict[int, list[int]] = defaultdict(list)
-    for start in range(0, len(keys), LOOKUP_CHUNK):
-        for key, qa_id in connection.execute(
-            BANDS_OF, {"keys": keys[start : start + LOOKUP_CHUNK]}
-        ):
-            found[key].append(qa_id)
-    return found
 
 
 def _stored_shingles(
@@ -163,23 +190,30 @@ def _stored_shingles(
     ordered = sorted(ids)
     known: dict[int, Shingles] = {}
     for start in range(0, len(ordered), LOOKUP_CHUNK):
-        rows = connection.execute(TEXT_OF, {"ids": ordered[start : start + LOOKUP_CHUNK]})
+        query = TEXT_OF if detector.with_answer else QUESTION_OF
+        rows = connection.execute(query, {"ids": ordered[start : start + LOOKUP_CHUNK]})
         for qa_id, question, answer, indicator in rows:
             known[qa_id] = detector.shingles((question, answer, indicator))
     return known
 
 
-def record(connection: Connection, stored: Sequence[tuple[int, Fingerprint]]) -> None:
-    """Put stored pairs into the index: their signature, and a row per band."""
-    signatures: list[dict[str, Any]] = [
-        {"qa_id": qa_id, "anchors": print_.anchors, "minhash": print_.minhash}
-        for qa_id, print_ in stored
+def record(connection: Connection, qa_ids: Sequence[int], prints: Prints) -> Added:
+    """Store the pairs' signatures (``qa_ids[i]`` is item i of ``prints``); what goes into
+    the index once they are committed: those with words, and their band keys."""
+    raw, size = prints.values.astype("<u4").tobytes(), prints.values.shape[1] * 4
+    rows = [
+        (qa_id, anchors, raw[item * size : (item + 1) * size])
+        for item, (qa_id, anchors) in enumerate(zip(qa_ids, prints.anchors.tolist(), strict=True))
     ]
-    bands: list[dict[str, Any]] = [
-        {"band_key": key, "qa_id": qa_id} for qa_id, print_ in stored for key in print_.band_keys
-    ]
-    insert_many(connection, NEAR_SIGNATURES, signatures)
-    insert_many(connection, NEAR_BANDS, bands)
+    if connection.dialect.name == "sqlite":  # bytes as they are: no per-row processing
+        connection.exec_driver_sql(SIGNATURES_SQLITE, rows)
+    else:
+        keys = ("qa_id", "anchors", "minhash")
+        insert_many(
+            connection, NEAR_SIGNATURES, [dict(zip(keys, row, strict=True)) for row in rows]
+        )
+    words = np.array([prints.has_words(item) for item in range(len(qa_ids))], dtype=bool)
+    return Added(np.array(qa_ids, dtype=np.int64)[words], prints.keys[words])
 
 
 def mark(connection: Connection, qa_ids: Sequence[int], matches: Sequence[Match | None]) -> int:

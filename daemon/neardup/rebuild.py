@@ -5,6 +5,8 @@ One pass in id order, a chunk per transaction: each pair is compared with the in
 stored before it (a lower id) and with the chunk's earlier pairs, as if they had arrived in
 that order. A pair with a signature is done; a killed run loses its open chunk only, and the
 next run takes up from there with the same marks (the order and the comparisons are fixed).
+Each chunk's pairs join the process's index once committed (``index``): the search reads
+nothing but the candidates' text.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session
 
 from daemon.config import Settings
+from daemon.neardup.index import Added, shared_index
 from daemon.neardup.matcher import Detector, mark, record, search
 from daemon.store.engine import Database
 from daemon.store.models import NearSignature, QAPairRow
@@ -55,17 +59,17 @@ def rebuild(db: Database, settings: Settings, progress: Progress | None = None) 
     detector = Detector.from_settings(settings)
     total = unindexed(db)
     after, indexed, marked, chunks = 0, 0, 0, 0
+    index = shared_index(db.engine)
     while True:
         with db.transaction() as session:
-            done = _chunk(
-                session.connection(), detector, after, settings.near_duplicate_rebuild_chunk
-            )
+            done = _chunk(session, detector, after, settings.near_duplicate_rebuild_chunk)
             chunks += 1
             if settings.crash_at == f"rebuild-chunk-{chunks}":  # test-only: kill -9 here
                 os.kill(os.getpid(), signal.SIGKILL)
         if done is None:
             break
-        after, count, chunk_marked = done
+        after, count, chunk_marked, added = done
+        index.add(added)  # committed: searchable from now
         indexed += count
         marked += chunk_marked
         if progress:
@@ -78,14 +82,16 @@ def rebuild(db: Database, settings: Settings, progress: Progress | None = None) 
 
 
 def _chunk(
-    connection: Connection, detector: Detector, after: int, chunk: int
-) -> tuple[int, int, int] | None:
-    """Index and mark the next chunk: (its last id, pairs indexed, marked), None when done."""
+    db_session: Session, detector: Detector, after: int, chunk: int
+) -> tuple[int, int, int, Added] | None:
+    """Index and mark the next chunk: (its last id, pairs indexed, marked, what goes into the
+    index once committed), None when done."""
+    connection = db_session.connection()
     rows = connection.execute(_UNINDEXED, {"after": after, "chunk": chunk}).all()
     if not rows:
         return None
     ids = [row.qa_id for row in rows]
     texts = [(row.question, row.answer, row.indicator_name) for row in rows]
-    prints, matches = search(connection, detector, texts, own_ids=ids)
-    record(connection, list(zip(ids, prints, strict=True)))
-    return ids[-1], len(ids), mark(connection, ids, matches)
+    prints, matches = search(db_session, detector, texts, own_ids=ids)
+    added = record(connection, ids, prints)
+    return ids[-1], len(ids), mark(connection, ids, matches), added

@@ -16,6 +16,7 @@ otherwise make any two short questions about it look alike).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -74,31 +75,47 @@ def stem(word: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
+    if text.isascii():  # NFKC leaves ASCII alone, and casefold is lower there: the short way
+        return _WORD.findall(text.lower())
     return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _name(indicator: str) -> tuple[frozenset[str], str]:
+    """An indicator name's tokens (stop words dropped), and the one word it makes."""
+    name = [t for t in tokens(indicator) if t not in STOP_WORDS]
+    return frozenset(name), "=" + " ".join(name)  # not a word a text can hold: no "=" in tokens
+
+
+_ANCHOR_WORDS = TIMEFRAME_WORDS | INDICATOR_WORDS | DIRECTION_WORDS
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _word(token: str) -> tuple[str, bool] | None:
+    """A token as compared: its word (stemmed) and whether it is an anchor; None for a stop
+    word. Cached: a corpus's questions reuse a few thousand tokens."""
+    if token in STOP_WORDS:
+        return None
+    return stem(token), any(ch.isdigit() for ch in token) or token in _ANCHOR_WORDS
 
 
 def shingles(text: str, indicator: str | None = None) -> Shingles:
     """The words and anchors of ``text``, a question about ``indicator`` (when known)."""
     found = tokens(text)
-    name = [t for t in tokens(indicator) if t not in STOP_WORDS] if indicator else []
-    named = bool(name) and set(name) <= set(found)
+    name, whole = _name(indicator) if indicator else (frozenset(), "")
+    named = bool(name) and name.issubset(found)
     words: set[str] = set()
     anchors: set[str] = set()
     if named:
-        whole = "=" + " ".join(name)  # not a word a text can hold: tokens have no "="
         words.add(whole)
         anchors.add(whole)
     for token in found:
-        if token in STOP_WORDS or (named and token in name):
+        word = _word(token)
+        if word is None or (named and token in name):
             continue
-        if (
-            any(ch.isdigit() for ch in token)
-            or token in TIMEFRAME_WORDS
-            or token in INDICATOR_WORDS
-            or token in DIRECTION_WORDS
-        ):
+        if word[1]:
             anchors.add(token)
-        words.add(stem(token))
+        words.add(word[0])
     return Shingles(frozenset(words), frozenset(anchors))
 
 

@@ -11,7 +11,7 @@ import operator
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Boolean, Table, create_engine, event
 from sqlalchemy.engine import Connection, Dialect, Engine, ExceptionContext, make_url
@@ -206,6 +206,7 @@ class FileSavepoint:
         self._db_session = db_session
         self._connection = db_session.connection()
         self._connection.exec_driver_sql(f"SAVEPOINT {self.NAME}")
+        self._marks = {id(held): held.savepoint() for held in savepoint_aware(db_session)}
 
     def release(self) -> None:
         """Keep the file's work (it commits with the group)."""
@@ -217,6 +218,26 @@ class FileSavepoint:
         self._connection.exec_driver_sql(f"RELEASE SAVEPOINT {self.NAME}")
         self._db_session.expunge_all()
         read_cache(self._db_session).clear()
+        for held in savepoint_aware(self._db_session):  # one made since: back to empty
+            held.rollback_to(self._marks.get(id(held), 0))
+
+
+class SavepointAware(Protocol):
+    """What a transaction holds in memory beside the database (the near-duplicate search's
+    own pairs, ``daemon.neardup.index.Pending``), undone with a file's savepoint."""
+
+    def savepoint(self) -> int: ...
+
+    def rollback_to(self, mark: int) -> None: ...
+
+
+SAVEPOINT_AWARE = "inboxd.savepoint_aware"
+
+
+def savepoint_aware(db_session: Session) -> list[SavepointAware]:
+    """What ``db_session`` holds that a file's savepoint must undo (``Session.info``)."""
+    held: list[SavepointAware] = db_session.info.setdefault(SAVEPOINT_AWARE, [])
+    return held
 
 
 class Database:

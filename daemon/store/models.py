@@ -139,8 +139,9 @@ class QAPairRow(Base):
 class NearSignature(Base):
     """A stored pair's MinHash (``daemon/neardup``): the pair is in the near-duplicate index.
 
-    Kept so the index can be banded again without reading the text; its presence is what
-    ``inboxd dedup --rebuild`` resumes by (0007).
+    Each process bands these into its index in memory (``daemon/neardup/index.py``) without
+    reading the text; its presence is what ``inboxd dedup --rebuild`` resumes by (0007; the
+    bands themselves were stored too until 0009).
     """
 
     __tablename__ = "near_signatures"
@@ -148,19 +149,6 @@ class NearSignature(Base):
     qa_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     anchors: Mapped[int] = mapped_column(INT64, nullable=False)  # the anchor set's digest
     minhash: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)  # uint32 each, LE
-
-
-class NearBand(Base):
-    """The locality-sensitive index itself, in the database: one row per (band, pair), so
-    every daemon on the database queries the same index and a restart rebuilds nothing (0007).
-    """
-
-    __tablename__ = "near_bands"
-
-    band_key: Mapped[int] = mapped_column(INT64, primary_key=True, autoincrement=False)
-    qa_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-
-    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 class FileRecord(Base):

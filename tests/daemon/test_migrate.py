@@ -81,7 +81,7 @@ def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
             path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
         )
     ]
-    # sorted in Python: a WITHOUT ROWID table (near_bands) has no rowid to order by
+    # sorted in Python: rows in a stable order whatever the table's keys
     return {table: sorted(_query(path, f'SELECT * FROM "{table}"'), key=repr) for table in tables}
 
 

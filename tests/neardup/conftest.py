@@ -14,13 +14,6 @@ import pytest
 from tests.support import Run, cli_runner
 
 
-@pytest.fixture(autouse=True)
-def looking_for_near_duplicates(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests look for near-duplicates on import (``flag``), the setting's default
-    being ``off`` until the search meets its cost bound (docs/near-duplicates.md)."""
-    monkeypatch.setenv("INBOXD_NEAR_DUPLICATE_POLICY", "flag")
-
-
 @pytest.fixture
 def run(capsys: pytest.CaptureFixture[str], root: Path) -> Iterator[Run]:
     with cli_runner(capsys, "--root", str(root)) as invoke:

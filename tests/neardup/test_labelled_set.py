@@ -48,13 +48,13 @@ def labelled() -> list[dict[str, object]]:
 def score(db: Database, detector: Detector) -> tuple[Score, dict[str, Score]]:
     total = Score()
     by_kind: dict[str, Score] = {}
-    with db.engine.connect() as connection:
+    with db.reader() as session:
         for row in labelled():
             texts = [
                 (str(row["a"]), "", str(row["indicator_a"])),
                 (str(row["b"]), "", str(row["indicator_b"])),
             ]
-            _, matches = search(connection, detector, texts)
+            _, matches = search(session, detector, texts)
             found = matches[1] is not None and matches[1].of_item == 0
             for tally in (total, by_kind.setdefault(str(row["kind"]), Score())):
                 if row["duplicate"]:

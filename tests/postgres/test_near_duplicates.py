@@ -1,6 +1,7 @@
 """Near-duplicates with several hosts on one PostgreSQL: two daemon processes, each watching
 its own folders, find each other's pairs (the index is in the database); ``dedup --rebuild``
-runs on PostgreSQL as on SQLite."""
+runs on PostgreSQL as on SQLite; a pair committed late (a lower id after a higher one was
+read) is still read."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.orm import aliased
 
 from daemon.cli.app import EXIT_OK
+from daemon.neardup.index import BandIndex
+from daemon.neardup.matcher import record
+from daemon.neardup.signature import U64, fingerprints
+from daemon.neardup.text import shingles
 from daemon.store.engine import Database
 from daemon.store.models import NearSignature, QAPairRow
 from tests.neardup.conftest import write_pairs
@@ -109,3 +114,40 @@ def test_dedup_rebuild_on_postgresql(
             assert session.scalar(select(func.count()).select_from(NearSignature)) == 8
     finally:
         db.dispose()
+
+
+def _store_pair(connection: Connection, question: str) -> tuple[int, U64]:
+    """A pair and its signature, written on ``connection`` (its transaction left open):
+    its id and band keys."""
+    qa_id = connection.execute(
+        insert(QAPairRow)
+        .values(question=question, answer="An answer.", question_key=question.lower())
+        .returning(QAPairRow.qa_id)
+    ).scalar_one()
+    prints = fingerprints([shingles(question, "RSI")])
+    record(connection, [qa_id], prints)
+    return qa_id, prints.keys
+
+
+def test_a_pair_committed_after_a_higher_id_was_read_is_read_later(db: Database) -> None:
+    """PostgreSQL's ids come from a sequence: a transaction holding a lower id may commit
+    after a higher one was read. The look that read the higher id notes the gap and reads
+    again from there until every transaction then running has ended."""
+    index = BandIndex()
+    index.refresh(db.engine)
+    with db.engine.connect() as slow, db.engine.connect() as fast:
+        slow.begin()
+        low_id, low_keys = _store_pair(slow, "What does the RSI measure on the daily chart?")
+        with fast.begin():
+            high_id, high_keys = _store_pair(fast, "How is the RSI computed from closes?")
+        assert low_id < high_id
+        index.refresh(db.engine)
+        assert index.candidates(high_keys) == {0: {high_id}}
+        assert index.candidates(low_keys) == {}  # not committed yet
+        assert [late.missing for late in index.late] == [{low_id}]  # the gap, watched
+        slow.commit()
+    index.refresh(db.engine)
+    assert index.candidates(low_keys) == {0: {low_id}}
+    assert index.late == [] and index.pairs == 2  # found: no longer watched, read once
+    index.refresh(db.engine)
+    assert index.pairs == 2

@@ -3,20 +3,24 @@
 Under ``near_duplicate_policy = flag`` a pair that resembles a stored pair (or an earlier pair
 of the same file) is stored with ``near_duplicate_of`` and ``near_similarity``; under
 ``skip`` it is counted as a duplicate and not stored, as an exact duplicate is. Either way
-the file's ledger details list them (``near_duplicates``), and every stored pair goes into
-the index in the same transaction (docs/near-duplicates.md).
+the file's ledger details list them (``near_duplicates``). Every stored pair's signature is
+written in the same transaction; its band keys go to the transaction's own pairs (searched by
+the file's later chunks and the group's later files) and, once the file is committed, to the
+process's index (docs/near-duplicates.md).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Engine, bindparam, select
 
 from daemon.ingest.importers.base import ImportContext, ImportResult
+from daemon.neardup.index import Added, Pending, shared_index
 from daemon.neardup.matcher import Detector, Match, mark, record, search
-from daemon.neardup.signature import Fingerprint
+from daemon.neardup.signature import Prints
 from daemon.store.models import QAPairRow
 from handlers.models import QAPair
 
@@ -26,6 +30,7 @@ STORED_OF_FILE = select(QAPairRow.question_key, QAPairRow.qa_id).where(
     QAPairRow.source_file_id == bindparam("file_id"),
     QAPairRow.question_key.in_(bindparam("keys", expanding=True)),
 )
+HIGHEST_ID = "SELECT max(qa_id) FROM qa_pairs"  # SQLite's, to the driver: once or twice a file
 QUESTIONS_OF = select(QAPairRow.qa_id, QAPairRow.question).where(
     QAPairRow.qa_id.in_(bindparam("ids", expanding=True))
 )
@@ -36,7 +41,7 @@ class Screened:
     """A chunk's new pairs that are to be stored, with their fingerprints and marks."""
 
     pairs: list[tuple[QAPair, str]]
-    prints: list[Fingerprint]
+    prints: Prints
     matches: list[Match | None]
 
 
@@ -50,6 +55,8 @@ class NearDuplicates:
     count: int = 0
     # examples whose pair resembles an earlier one of its chunk: that one's key, till stored
     unresolved: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    indexed: list[Added] = field(default_factory=list)  # for the index, once committed
+    stored_before: int | None = None  # SQLite: the highest id before the chunk's insert
 
     @property
     def enabled(self) -> bool:
@@ -62,15 +69,21 @@ class NearDuplicates:
     def screen(self, fresh: list[tuple[QAPair, str]], default_indicator: str) -> Screened:
         """Search the chunk's new pairs; under ``skip`` the near-duplicates are taken out
         (counted as duplicates), under ``flag`` kept with their match."""
-        connection = self.ictx.db_session.connection()
         detector = Detector.from_settings(self.ictx.settings)
+        connection = self.ictx.db_session.connection()
+        if connection.dialect.name == "sqlite":  # where this chunk's ids will begin
+            self.stored_before = connection.exec_driver_sql(HIGHEST_ID).scalar() or 0
         texts = [
             (pair.question, pair.answer, pair.indicator or default_indicator) for pair, _ in fresh
         ]
-        prints, matches = search(connection, detector, texts, chain_matched=not self.skipping)
-        kept = Screened([], [], [])
+        prints, matches = search(
+            self.ictx.db_session, detector, texts, chain_matched=not self.skipping
+        )
+        kept_pairs: list[tuple[QAPair, str]] = []
+        kept_items: list[int] = []
+        kept_matches: list[Match | None] = []
         position_of: dict[int, int] = {}  # a searched pair's position -> its place in kept
-        for position, (entry, print_, match) in enumerate(zip(fresh, prints, matches, strict=True)):
+        for position, (entry, match) in enumerate(zip(fresh, matches, strict=True)):
             if match is not None:
                 self._note(entry[0], match, fresh)
                 if self.skipping:
@@ -78,11 +91,11 @@ class NearDuplicates:
                     continue
                 if match.of_item is not None:  # an earlier pair of this chunk, kept
                     match = Match(match.similarity, of_item=position_of[match.of_item])
-            position_of[position] = len(kept.pairs)
-            kept.pairs.append(entry)
-            kept.prints.append(print_)
-            kept.matches.append(match)
-        return kept
+            position_of[position] = len(kept_pairs)
+            kept_pairs.append(entry)
+            kept_items.append(position)
+            kept_matches.append(match)
+        return Screened(kept_pairs, prints.take(kept_items), kept_matches)
 
     def _note(self, pair: QAPair, match: Match, fresh: list[tuple[QAPair, str]]) -> None:
         self.count += 1
@@ -106,14 +119,43 @@ class NearDuplicates:
         """The chunk's pairs are inserted: index them and mark the near-duplicates."""
         if not screened.pairs:
             return
-        ids = self._ids_of([key for _, key in screened.pairs])
-        qa_ids = [ids[key] for _, key in screened.pairs]
-        connection = self.ictx.db_session.connection()
-        record(connection, list(zip(qa_ids, screened.prints, strict=True)))
+        keys = [key for _, key in screened.pairs]
+        qa_ids = self._new_ids(len(keys))
+        if qa_ids:
+            ids = dict(zip(keys, qa_ids, strict=True))
+        else:
+            ids = self._ids_of(keys)
+            qa_ids = [ids[key] for key in keys]
+        db_session = self.ictx.db_session
+        connection = db_session.connection()
+        indexed = record(connection, qa_ids, screened.prints)
         mark(connection, qa_ids, screened.matches)
+        Pending.of(db_session).add(indexed)
+        if not self.indexed and not self.ictx.dry_run:
+            engine = db_session.get_bind()
+            assert isinstance(engine, Engine)
+            self.result.after_commit.append(functools.partial(self._publish, engine))
+        self.indexed.append(indexed)
         for example, key in self.unresolved:  # the earlier pairs they resemble have an id now
             example["of"] = ids.get(key)
         self.unresolved.clear()
+
+    def _publish(self, engine: Engine) -> None:
+        """The file is committed: its pairs into the process's index, for every search."""
+        shared_index(engine).add(Added.joined(self.indexed))
+
+    def _new_ids(self, count: int) -> list[int]:
+        """The chunk's ids, in the order inserted, on SQLite: the one writer gives each new
+        row the highest id + 1, so they follow the highest before (checked: the highest
+        moved by as many as inserted; otherwise, and on PostgreSQL, where other sessions
+        draw from the sequence between our rows, they are looked up by question key)."""
+        if self.stored_before is None:
+            return []
+        connection = self.ictx.db_session.connection()
+        before, self.stored_before = self.stored_before, None
+        highest = connection.exec_driver_sql(HIGHEST_ID).scalar() or 0
+        # count new ids, each above the one before, within count of ``before``: all of them
+        return list(range(before + 1, highest + 1)) if highest - before == count else []
 
     def _ids_of(self, keys: list[str]) -> dict[str, int]:
         connection = self.ictx.db_session.connection()
