@@ -179,6 +179,19 @@ def test_a_question_in_two_files_of_one_group_is_stored_once(
     assert sum(_pairs_of(db).values()) == 2
 
 
+def fail_files_named_bad(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Q&A importer raises (a bug) after its work for a file whose name starts "bad"."""
+    real: Importer = importers.IMPORTERS["qa"]
+
+    def failing_for_bad(ictx: ImportContext, model: Any) -> ImportResult:
+        result = real(ictx, model)
+        if ictx.file.name.startswith("bad"):
+            raise RuntimeError("an importer bug, after the file's rows, indicators and locks")
+        return result
+
+    monkeypatch.setitem(importers.IMPORTERS, "qa", failing_for_bad)  # the pipeline's too
+
+
 def test_an_indicator_made_by_a_file_rolled_back_is_made_again_for_the_next(
     settings: Settings,
     db: Database,
@@ -188,15 +201,7 @@ def test_an_indicator_made_by_a_file_rolled_back_is_made_again_for_the_next(
     """The files of a group share what was read of the indicators; a file rolled back takes
     the indicator it created with it, and the next file must not point at that row."""
     built, _asked = group_pipeline
-    real: Importer = importers.IMPORTERS["qa"]
-
-    def failing_for_bad(ictx: ImportContext, model: Any) -> ImportResult:
-        result = real(ictx, model)
-        if ictx.file.name.startswith("bad"):
-            raise RuntimeError("an importer bug, after the indicator row was made")
-        return result
-
-    monkeypatch.setitem(importers.IMPORTERS, "qa", failing_for_bad)
+    fail_files_named_bad(monkeypatch)
     root = settings.root_path
     paths = [
         _qa_file(root, "bad_1.json", "Ichimoku Cloud", ["What is the Kijun-sen?"]),

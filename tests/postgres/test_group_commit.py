@@ -9,17 +9,15 @@ import pytest
 from sqlalchemy import event, text
 
 from daemon.config import Settings
-from daemon.ingest import importers
-from daemon.ingest.importers.base import ImportContext, ImportResult
 from daemon.ingest.outcome import FileOutcome
 from daemon.ingest.pipeline import Pipeline
 from daemon.store.engine import Database
 from daemon.store.locks import BusyElsewhere, lock_key
 from tests.daemon.test_group_commit import (  # noqa: F401 (collected here with PG fixtures)
-    Importer,
     _outcomes,
     _qa_file,
     commits,
+    fail_files_named_bad,
     group_pipeline,
     test_a_file_that_fails_in_a_group_is_rolled_back_alone_and_recorded_failed,
     test_a_group_is_imported_in_one_commit_with_each_file_its_own_outcome,
@@ -76,15 +74,7 @@ def test_an_indicator_lock_is_taken_once_per_group_and_again_after_a_rollback(
     assert _outcomes(built.process_group(paths)) == ["imported"] * 4
     assert len(taken) == 1
 
-    real: Importer = importers.IMPORTERS["qa"]
-
-    def failing_for_bad(ictx: ImportContext, model: Any) -> ImportResult:
-        result = real(ictx, model)
-        if ictx.file.name.startswith("bad"):
-            raise RuntimeError("an importer bug, after the lock was taken")
-        return result
-
-    monkeypatch.setitem(importers.IMPORTERS, "qa", failing_for_bad)
+    fail_files_named_bad(monkeypatch)
     taken.clear()
     again = [
         _qa_file(root, "bad_macd.json", "MACD", ["A MACD question that fails?"]),
