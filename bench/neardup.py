@@ -28,8 +28,9 @@ from bench.common import INBOXD, Config, Row, child_env, log, make_root, median,
 from bench.export import export_file
 from bench.inproc import prepared
 from daemon.ingest.pipeline import Pipeline
+from daemon.neardup.detector import Detector, Text
 from daemon.neardup.index import shared_index
-from daemon.neardup.matcher import Detector, Text, search
+from daemon.neardup.matcher import search
 from daemon.neardup.signature import fingerprints
 from daemon.neardup.text import shingles
 from handlers.text import question_key

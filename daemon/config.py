@@ -283,6 +283,9 @@ class Settings(BaseSettings):
     # JSON Lines files this large are read a line at a time (memory stays flat); smaller
     # ones are read whole, which is faster
     stream_min_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+    # such a file is read and its pairs prepared (keys, flags, fingerprints) by a second
+    # process while this one stores them: two cores at work (false: all in this process)
+    stream_worker: bool = True
     # group commit: under a burst the worker imports the files already due together, each
     # with its own savepoint, in one transaction of at most this many files (1: one by one)
     group_max_files: int = Field(default=256, ge=1, le=100_000)

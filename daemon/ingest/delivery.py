@@ -9,12 +9,15 @@ attempt of the import.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from daemon.ingest.paths import Location
+from daemon.ingest.preparing import StreamRequest
+from daemon.ingest.stream_worker import RemoteStream, StreamWorker, WorkerUnavailable
 from handlers.base import FileContext, Handler, Rejected, StreamParser
 from handlers.streaming import QAStream
 
@@ -78,7 +81,11 @@ class StreamedFile:
     streamer: StreamParser
     path: Path  # the archived copy (the delivery itself on a dry run)
     ctx: FileContext
+    # the second process that reads it during the import, when there is one
+    worker: StreamWorker | None = None
+    request: StreamRequest | None = None
     _checked: QAStream | None = field(default=None, repr=False, compare=False)
+    _remote: RemoteStream | None = field(default=None, repr=False, compare=False)
 
     def open_stream(self) -> QAStream | None:
         """The file opened for its streaming reader, or None when it cannot be streamed."""
@@ -93,19 +100,47 @@ class StreamedFile:
         return stream
 
     def streamable(self) -> bool:
-        """Whether the streaming reader takes it (a faulty or odd file is read whole)."""
-        if self._checked is None:
-            self._checked = self.open_stream()
-        return self._checked is not None
+        """Whether the streaming reader takes it (a faulty or odd file is read whole). The
+        second process, when it can take the file, checks it and goes on reading it."""
+        if self._remote is None and self._checked is None:
+            try:
+                self._remote = self._open_remote()
+            except _Unstreamable:
+                return False
+            if self._remote is None:
+                self._checked = self.open_stream()
+        return self._remote is not None or self._checked is not None
 
-    def open(self) -> QAStream:
+    def open(self) -> QAStream | RemoteStream:
         """The stream for one import attempt (a retry reads the file again)."""
+        remote, self._remote = self._remote, None
         stream, self._checked = self._checked, None
+        if remote is None and stream is None:
+            with contextlib.suppress(_Unstreamable):
+                remote = self._open_remote()
+        if remote is not None:
+            return remote
         if stream is None:
             stream = self.open_stream()
         if stream is None:
             raise RuntimeError(f"{self.path} could be streamed, now cannot")
         return stream
+
+    def _open_remote(self) -> RemoteStream | None:
+        """Opened by the second process; None when it cannot take the file now."""
+        if self.worker is None or self.request is None:
+            return None
+        try:
+            remote = self.worker.open(self.request)
+        except WorkerUnavailable:
+            return None  # read here
+        if remote is None:
+            raise _Unstreamable
+        return remote
+
+
+class _Unstreamable(Exception):
+    """The second process found the file cannot be streamed."""
 
 
 Payload = BaseModel | StreamedFile

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 import handlers
 from daemon.config import Settings
 from daemon.errors import TransientError
-from daemon.ingest import ledger
+from daemon.ingest import ledger, stream_worker
 from daemon.ingest.delivery import Delivery, Parsed, ReadFile, Refused, StreamedFile
 from daemon.ingest.importers import IMPORTERS, ImportContext, ImportResult
 from daemon.ingest.outcome import (
@@ -42,15 +42,18 @@ from daemon.ingest.outcome import (
     run_after_commit,
 )
 from daemon.ingest.paths import Ignored, Location, locate
+from daemon.ingest.preparing import StreamRequest
 from daemon.ingest.reading import DeliveryReader
 from daemon.ingest.retrying import read_whole, with_db_retry
+from daemon.ingest.stream_worker import RemoteStream
 from daemon.ingest.waiting import WaitingFiles
 from daemon.logging import get_logger
+from daemon.neardup.detector import Detector
 from daemon.store.backup import automatic_backup
 from daemon.store.engine import Database, FileSavepoint, begin_group
 from daemon.store.locks import BusyElsewhere, KeyConflict, is_question_key_conflict, taken_elsewhere
 from daemon.store.models import utcnow
-from handlers.base import FileContext, Handler, Rejected
+from handlers.base import FileContext, Handler, Rejected, StreamParser
 from handlers.streaming import QAStream, StreamRejected
 
 log = get_logger("inboxd.pipeline")
@@ -81,6 +84,8 @@ class Pipeline:
         self._progress: Progress | None = None  # the current ``process`` call's
         self._backed_up: set[tuple[str, str]] = set()  # (path, SHA-256) backed up before
         self.reading = DeliveryReader(settings, self.waiting)
+        # a large file's second process (shared by the pipelines of this process)
+        self.stream_worker = stream_worker.shared() if settings.stream_worker else None
 
     def process(
         self,
@@ -101,7 +106,7 @@ class Pipeline:
         except OperationalError as exc:  # the database went away outside a retried unit
             raise TransientError(f"database unavailable: {exc.orig}") from exc
         finally:
-            self.reading.copies.forget()
+            self._forget()
         concerns = self._finish(where, outcome, started)
         if concerns and self.on_status:
             self.on_status(concerns)
@@ -120,7 +125,13 @@ class Pipeline:
         try:
             return self._process_group(paths)
         finally:
-            self.reading.copies.forget()
+            self._forget()
+
+    def _forget(self) -> None:
+        """After a call: no archive copy awaited, no stream left open in the second process."""
+        self.reading.copies.forget()
+        if self.stream_worker is not None:
+            self.stream_worker.reclaim()
 
     def _process_group(self, paths: Sequence[Path]) -> list[FileOutcome | TransientError]:
         started = time.perf_counter()
@@ -245,12 +256,28 @@ class Pipeline:
         if isinstance(handler, Rejected):
             return self._reject(delivery, None, handler, dry_run=dry_run, data=read.data)
         if not isinstance(content, bytes):
-            streamed = StreamedFile(content, delivery.archived or delivery.where.path, read.ctx)
+            streamed = self._streamed(read, handler, content)
             if streamed.streamable():
                 return Parsed(delivery, read.ctx, handler, streamed)
             # not valid JSON (or yajl and orjson would read it apart): the whole read says why
             content = read_whole(streamed.path)
         return self._parse_whole(delivery, read.ctx, handler, content, dry_run=dry_run)
+
+    def _streamed(self, read: ReadFile, handler: Handler, streamer: StreamParser) -> StreamedFile:
+        """A large file, to be read as it is imported (by the second process, if it may)."""
+        path, ctx = read.delivery.archived or read.delivery.where.path, read.ctx
+        if self.stream_worker is None:
+            return StreamedFile(streamer, path, ctx)
+        mapping = self.settings.file_mappings.get(ctx.name)
+        policy = self.settings.near_duplicate_policy
+        request = StreamRequest(
+            path,
+            ctx,
+            handler.name,
+            mapping.indicator if mapping else None,
+            None if policy == "off" else Detector.from_settings(self.settings),
+        )
+        return StreamedFile(streamer, path, ctx, self.stream_worker, request)
 
     def _parse_whole(
         self, delivery: Delivery, ctx: FileContext, handler: Handler, data: bytes, *, dry_run: bool
@@ -425,6 +452,8 @@ class Pipeline:
         finally:
             if isinstance(model, QAStream):
                 model.source.close()
+            elif isinstance(model, RemoteStream):
+                model.close()
         return result
 
     # -- record what was not imported --------------------------------------------------------

@@ -11,7 +11,6 @@ pairs from memory.
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,14 +20,13 @@ import numpy as np
 from sqlalchemy import Connection, Engine, Table, bindparam, literal, select, update
 from sqlalchemy.orm import Session
 
-from daemon.config import Settings
+from daemon.neardup.detector import Detector, Text
 from daemon.neardup.index import Added, Pending, shared_index
-from daemon.neardup.signature import BANDS, Prints, fingerprints
-from daemon.neardup.text import Shingles, jaccard, shingles
+from daemon.neardup.signature import BANDS, Prints
+from daemon.neardup.text import Shingles
 from daemon.store.engine import insert_many
 from daemon.store.models import NearSignature, QAPairRow
 
-Text = tuple[str, str, str | None]  # a pair's question, answer and indicator name
 LOOKUP_CHUNK = 500  # values per IN (...): well under every driver's parameter limit
 NEAR_SIGNATURES = cast(Table, NearSignature.__table__)
 SIGNATURES_SQLITE = "INSERT INTO near_signatures (qa_id, anchors, minhash) VALUES (?, ?, ?)"
@@ -55,40 +53,6 @@ class Match:
     similarity: float
     of: int | None = None
     of_item: int | None = None
-
-
-# a stored question is read again for every pair it is a candidate of: popular ones often
-_question_shingles = functools.lru_cache(maxsize=1 << 14)(shingles)
-
-
-@dataclass(frozen=True)
-class Detector:
-    """The settings that decide a match, and what of a pair is compared."""
-
-    threshold: float
-    with_answer: bool = False  # words of question + answer; anchors always the question's
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Detector:
-        return cls(
-            settings.near_duplicate_threshold,
-            settings.near_duplicate_scope == "question-answer",
-        )
-
-    def shingles(self, text: Text) -> Shingles:
-        question, answer, indicator = text
-        asked = _question_shingles(question, indicator)
-        if not self.with_answer:
-            return asked
-        return Shingles(asked.words | shingles(answer, indicator).words, asked.anchors)
-
-    def confirm(self, mine: Shingles, theirs: Shingles) -> float | None:
-        """Their similarity when it makes a near-duplicate: the same anchors, and words alike
-        at least to the threshold (an empty text resembles nothing)."""
-        if mine.anchors != theirs.anchors or not mine.words or not theirs.words:
-            return None
-        similarity = jaccard(mine.words, theirs.words)
-        return similarity if similarity >= self.threshold else None
 
 
 def _earlier_sharing(prints: Prints) -> dict[int, set[int]]:
@@ -123,12 +87,27 @@ def search(
     chain_matched: bool = True,
     own_ids: Sequence[int] | None = None,
 ) -> tuple[Prints, list[Match | None]]:
-    """Each text's fingerprint and best match, in order: among the stored pairs (those
+    """Each text's fingerprint and best match, in order (``search_prints``)."""
+    prints = detector.prints(texts)
+    matches = search_prints(
+        db_session, detector, prints, chain_matched=chain_matched, own_ids=own_ids
+    )
+    return prints, matches
+
+
+def search_prints(
+    db_session: Session,
+    detector: Detector,
+    prints: Prints,
+    *,
+    chain_matched: bool = True,
+    own_ids: Sequence[int] | None = None,
+) -> list[Match | None]:
+    """Each fingerprinted text's best match, in order: among the stored pairs (those
     committed, and those of this transaction) and the batch's earlier pairs (a matched one
     among them only with ``chain_matched``: a skipped pair is resembled by nothing).
     ``own_ids`` (the pairs are stored already, being rebuilt): only a stored pair with a
     lower id is resembled, the one that came first."""
-    prints = fingerprints([detector.shingles(text) for text in texts])
     engine = cast(Engine, db_session.get_bind())
     index = shared_index(engine)
     pending = Pending.of(db_session)
@@ -156,7 +135,7 @@ def search(
         matches[position] = best
         if best is not None:
             matched.add(position)
-    return prints, matches
+    return matches
 
 
 def _best(

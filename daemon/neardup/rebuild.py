@@ -20,8 +20,9 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
+from daemon.neardup.detector import Detector
 from daemon.neardup.index import Added, shared_index
-from daemon.neardup.matcher import Detector, mark, record, search
+from daemon.neardup.matcher import mark, record, search
 from daemon.store.engine import Database
 from daemon.store.models import NearSignature, QAPairRow
 

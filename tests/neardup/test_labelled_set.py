@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from daemon.config import Settings
-from daemon.neardup.matcher import Detector, search
+from daemon.neardup.detector import Detector
+from daemon.neardup.matcher import search
 from daemon.store.engine import Database
 from tests.data.near_duplicates import generate
 

@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, select
 
 from daemon.ingest.importers.base import ImportContext, ImportResult
+from daemon.neardup.detector import Detector
 from daemon.neardup.index import Added, Pending, shared_index
-from daemon.neardup.matcher import Detector, Match, mark, record, search
+from daemon.neardup.matcher import Match, mark, record, search_prints
 from daemon.neardup.signature import Prints
 from daemon.store.models import QAPairRow
 from handlers.models import QAPair
@@ -41,6 +42,7 @@ class Screened:
     """A chunk's new pairs that are to be stored, with their fingerprints and marks."""
 
     pairs: list[tuple[QAPair, str]]
+    items: list[int]  # each kept pair's place among those searched
     prints: Prints
     matches: list[Match | None]
 
@@ -58,6 +60,10 @@ class NearDuplicates:
     indexed: list[Added] = field(default_factory=list)  # for the index, once committed
     stored_before: int | None = None  # SQLite: the highest id before the chunk's insert
 
+    @functools.cached_property
+    def detector(self) -> Detector:
+        return Detector.from_settings(self.ictx.settings)
+
     @property
     def enabled(self) -> bool:
         return self.ictx.settings.near_duplicate_policy != "off"
@@ -66,18 +72,15 @@ class NearDuplicates:
     def skipping(self) -> bool:
         return self.ictx.settings.near_duplicate_policy == "skip"
 
-    def screen(self, fresh: list[tuple[QAPair, str]], default_indicator: str) -> Screened:
-        """Search the chunk's new pairs; under ``skip`` the near-duplicates are taken out
-        (counted as duplicates), under ``flag`` kept with their match."""
-        detector = Detector.from_settings(self.ictx.settings)
+    def screen(self, fresh: list[tuple[QAPair, str]], prints: Prints) -> Screened:
+        """Search the chunk's new pairs (``prints``: theirs, in order); under ``skip`` the
+        near-duplicates are taken out (counted as duplicates), under ``flag`` kept with their
+        match."""
         connection = self.ictx.db_session.connection()
         if connection.dialect.name == "sqlite":  # where this chunk's ids will begin
             self.stored_before = connection.exec_driver_sql(HIGHEST_ID).scalar() or 0
-        texts = [
-            (pair.question, pair.answer, pair.indicator or default_indicator) for pair, _ in fresh
-        ]
-        prints, matches = search(
-            self.ictx.db_session, detector, texts, chain_matched=not self.skipping
+        matches = search_prints(
+            self.ictx.db_session, self.detector, prints, chain_matched=not self.skipping
         )
         kept_pairs: list[tuple[QAPair, str]] = []
         kept_items: list[int] = []
@@ -95,7 +98,7 @@ class NearDuplicates:
             kept_pairs.append(entry)
             kept_items.append(position)
             kept_matches.append(match)
-        return Screened(kept_pairs, prints.take(kept_items), kept_matches)
+        return Screened(kept_pairs, kept_items, prints.take(kept_items), kept_matches)
 
     def _note(self, pair: QAPair, match: Match, fresh: list[tuple[QAPair, str]]) -> None:
         self.count += 1

@@ -8,26 +8,29 @@ the stored answer, and the replaced one is kept in ``answer_versions``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, false, func, select, update
 
-from daemon.ingest.analysis import analyse_answer
+from daemon.ingest.analysis import AnswerAnalysis, analyse_answer
 from daemon.ingest.compare import ExportComparison
 from daemon.ingest.importers import refinement
 from daemon.ingest.importers.base import ImportContext, ImportResult
 from daemon.ingest.importers.indicators import IndicatorBook
 from daemon.ingest.importers.near import NearDuplicates
+from daemon.ingest.preparing import CHUNK_PAIRS, PreparedChunk, default_indicator
+from daemon.ingest.stream_worker import RemoteStream
 from daemon.store.engine import insert_many
 from daemon.store.locks import serialize_on
 from daemon.store.models import AnswerVersion, QAPairRow
 from handlers.models import QABatch, QAPair
 from handlers.streaming import QAStream
-from handlers.text import indicator_from_filename, question_key
+
+Streamed = QAStream | RemoteStream  # a large file, read as it is imported
 
 KEY_LOOKUP_CHUNK = 500
-INSERT_CHUNK = 1000
 DETAIL_LIMIT = 50  # positions listed per file in details; counts are always complete
 
 
@@ -64,12 +67,13 @@ def stored_pairs(ictx: ImportContext, keys: set[str]) -> dict[str, StoredPair]:
     return found
 
 
-def file_defaults(batch: QABatch | QAStream, ictx: ImportContext) -> tuple[str, str | None]:
+def file_defaults(batch: QABatch | Streamed, ictx: ImportContext) -> tuple[str, str | None]:
     """The file's indicator and category: its own fields, a configured mapping, else its name."""
     mapping = ictx.settings.file_mappings.get(ictx.file.name)
-    indicator = batch.indicator or (mapping.indicator if mapping else None)
-    category = batch.category or (mapping.category if mapping else None)
-    return indicator or indicator_from_filename(ictx.file.name), category
+    indicator = default_indicator(
+        batch.indicator, mapping.indicator if mapping else None, ictx.file.name
+    )
+    return indicator, batch.category or (mapping.category if mapping else None)
 
 
 @dataclass
@@ -77,7 +81,7 @@ class _FileImport:
     """One file's import as it goes, chunk by chunk (a streamed file has many chunks)."""
 
     ictx: ImportContext
-    batch: QABatch | QAStream
+    batch: QABatch | Streamed
     result: ImportResult
     book: IndicatorBook
     default_indicator: str
@@ -94,19 +98,20 @@ class _FileImport:
     def __post_init__(self) -> None:
         self.near = NearDuplicates(self.ictx, self.result)
 
-    def add(self, pairs: list[QAPair], total: int | None) -> None:
+    def add(self, chunk: PreparedChunk, total: int | None) -> None:
         """Store a chunk: duplicates counted (earlier in the file or stored), near-duplicates
         marked or skipped, the rest added."""
         ictx, batch = self.ictx, self.batch
-        keys = [question_key(pair.question) for pair in pairs]
+        pairs, keys = chunk.pairs, chunk.keys
         already = stored_pairs(ictx, set(keys))
         if batch.source_database:
             if self.comparison is None:  # before the file stores anything
                 self.comparison = ExportComparison.start(ictx)
             self.comparison.add(pairs, keys, already)
         fresh: list[tuple[QAPair, str]] = []
+        items: list[int] = []  # each fresh pair's place in the chunk
         seen_here: set[str] = set()
-        for pair, key in zip(pairs, keys, strict=True):
+        for item, (pair, key) in enumerate(zip(pairs, keys, strict=True)):
             self.done += 1
             given_session = pair.session or batch.session
             if given_session is not None:
@@ -116,12 +121,24 @@ class _FileImport:
                 continue
             seen_here.add(key)
             fresh.append((pair, key))
-            if ictx.progress and total and self.done % INSERT_CHUNK == 0:
+            items.append(item)
+            if ictx.progress and total and self.done % CHUNK_PAIRS == 0:
                 ictx.progress(self.done, total)
-        screened = self.near.screen(fresh, self.default_indicator) if self.near.enabled else None
+        kept, screened = fresh, None
+        if self.near.enabled:
+            prints = chunk.prints_of(items, self.near.detector, self.default_indicator)
+            screened = self.near.screen(fresh, prints)
+            kept, items = screened.pairs, [items[i] for i in screened.items]
         rows = [
-            _row(ictx, self.book, batch, pair, key, self.default_indicator, self.default_category)
-            for pair, key in (screened.pairs if screened else fresh)
+            _row(
+                ictx,
+                self.book,
+                batch,
+                (pair, key, chunk.analysis(item)),
+                self.default_indicator,
+                self.default_category,
+            )
+            for (pair, key), item in zip(kept, items, strict=True)
         ]
         if _insert(ictx, rows):
             # the refiner's status counts the records still waiting for their pair
@@ -158,27 +175,27 @@ class _FileImport:
             self.replaced_ids.add(stored.qa_id)
 
 
-def apply(ictx: ImportContext, batch: QABatch | QAStream) -> ImportResult:
+def apply(ictx: ImportContext, batch: QABatch | Streamed) -> ImportResult:
     result = ImportResult(filtered=batch.filtered, concerns={ictx.file.agent})
-    default_indicator, default_category = file_defaults(batch, ictx)
+    indicator, category = file_defaults(batch, ictx)
     book = IndicatorBook.for_file(ictx.db_session, ictx.settings, ictx.now)
-    state = _FileImport(ictx, batch, result, book, default_indicator, default_category)
+    state = _FileImport(ictx, batch, result, book, indicator, category)
     # Several daemons on one PostgreSQL: per indicator, one writer at a time from here to
     # commit, so indicator rows and pair numbers are read after the previous writer's commit.
     # A question shared across indicators may still race: its unique index raises, and the
     # pipeline runs this file again (db.KeyConflict), finding the question stored.
-    if isinstance(batch, QAStream):  # its indicators are known only as it is read
+    if not isinstance(batch, QABatch):  # its indicators are known only as it is read
         serialize_on(ictx.db_session, (), "indicator", whole=True)
-        for chunk in batch.chunks(INSERT_CHUNK):
+        for chunk in _chunks(batch):
             state.add(chunk, None)
         skipped, skipped_count = batch.skipped, batch.skipped_count
     else:
         serialize_on(
             ictx.db_session,
-            {pair.indicator or default_indicator for pair in batch.pairs},
+            {pair.indicator or indicator for pair in batch.pairs},
             "indicator",
         )
-        state.add(batch.pairs, len(batch.pairs))
+        state.add(PreparedChunk.of(batch.pairs), len(batch.pairs))
         skipped, skipped_count = batch.skipped, len(batch.skipped)
     if ictx.progress:
         ictx.progress(state.done, state.done)
@@ -204,15 +221,24 @@ def apply(ictx: ImportContext, batch: QABatch | QAStream) -> ImportResult:
     return result
 
 
+def _chunks(batch: Streamed) -> Iterator[PreparedChunk]:
+    """A large file's chunks: prepared by the second process, or read and keyed here."""
+    if isinstance(batch, RemoteStream):
+        yield from batch.prepared()
+    else:
+        for pairs in batch.chunks(CHUNK_PAIRS):
+            yield PreparedChunk.of(pairs)
+
+
 def _insert(ictx: ImportContext, rows: list[dict[str, Any]]) -> int:
     """Bulk insert; pending refinement records for these questions are applied at once
     (their count is returned)."""
     if not rows:
         return 0
     connection = ictx.db_session.connection()
-    for start in range(0, len(rows), INSERT_CHUNK):
+    for start in range(0, len(rows), CHUNK_PAIRS):
         # not the ORM's bulk path: no per-row bookkeeping for rows never loaded again
-        insert_many(connection, QA_PAIRS, rows[start : start + INSERT_CHUNK])
+        insert_many(connection, QA_PAIRS, rows[start : start + CHUNK_PAIRS])
     if not refinement.any_pending(ictx.db_session):
         return 0
     keys = [row["question_key"] for row in rows]
@@ -265,16 +291,15 @@ def _replace_answer(
 def _row(
     ictx: ImportContext,
     book: IndicatorBook,
-    batch: QABatch | QAStream,
-    pair: QAPair,
-    key: str,
+    batch: QABatch | Streamed,
+    kept: tuple[QAPair, str, AnswerAnalysis],  # the pair, its question key, its analysis
     default_indicator: str,
     default_category: str | None,
 ) -> dict[str, Any]:
+    pair, key, analysis = kept
     name = pair.indicator or default_indicator
     session_number = pair.session or batch.session or book.planned_session(name)
     indicator = book.resolve(name, pair.category or default_category, session_number)
-    analysis = analyse_answer(pair.answer)
     return {
         "indicator_id": indicator.id,
         "indicator_name": indicator.indicator_name,
