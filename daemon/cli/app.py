@@ -34,6 +34,7 @@ from daemon.cli.common import (
     intake,
     known_agent,
     open_database,
+    start_stream_worker,
     take_in,
 )
 from daemon.cli.dataset import dataset_app
@@ -217,14 +218,15 @@ def process(
 ) -> None:
     """Process the given files now (same pipeline as the daemon); a file from outside the
     tree with --agent AGENT is copied into outbox/AGENT/ first."""
-    from daemon.cli.progress_bar import progress_reporter, render_comparison
-    from daemon.ingest.assembly import assemble
-    from daemon.ingest.oneshot import prepare
-
     settings = command_settings(root, database)
     if agent is not None:
         known_agent(settings, agent)
     taken = [intake(settings, f, agent, dry_run=dry_run) for f in existing_files(files)]
+    start_stream_worker(settings, [item.path for item in taken])
+    from daemon.cli.progress_bar import progress_reporter, render_comparison
+    from daemon.ingest.assembly import assemble
+    from daemon.ingest.oneshot import prepare
+
     db = open_database(settings)
     prepare(settings, db)
     pipeline, _ = assemble(settings, db, "no-writes" if dry_run else "write-now")

@@ -72,6 +72,18 @@ def existing_root(root: Path | None, database: str | None) -> Settings:
     return settings
 
 
+def start_stream_worker(settings: Settings, paths: list[Path]) -> None:
+    """With a file large enough to stream, the second process that reads it starts now: it
+    loads its modules while this one loads the database's (docs/performance.md)."""
+    if not settings.stream_worker:
+        return
+    sizes = [path.stat().st_size for path in paths if path.is_file()]
+    if any(size >= settings.stream_min_bytes for size in sizes):
+        from daemon.ingest import stream_worker
+
+        stream_worker.shared().start()
+
+
 def open_database(settings: Settings) -> Database:
     """The settings' database. A driver that is not installed, or a server that refuses
     the connection, is said here, with the URL (without its password)."""

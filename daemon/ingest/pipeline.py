@@ -329,7 +329,8 @@ class Pipeline:
     def _import_once(self, parsed: Parsed, *, dry_run: bool, force: bool) -> FileOutcome:
         """One attempt: claim the ledger row, run the importer, settle the row, commit."""
         delivery, kind = parsed.delivery, parsed.handler.name
-        with self.db.transaction() as db_session:
+        large = isinstance(parsed.payload, StreamedFile)  # its checkpoint on a thread
+        with self.db.transaction(large=large) as db_session:
             if force:
                 ledger.forget_rejection(db_session, delivery.rel_root, delivery.digest)
             try:

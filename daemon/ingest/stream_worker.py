@@ -26,12 +26,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from daemon.errors import TransientError
-from daemon.ingest.preparing import PreparedChunk, StreamRequest
-from handlers.models import SkippedPair
-from handlers.streaming import StreamRejected
+
+if TYPE_CHECKING:  # imported by ``inboxd process`` before anything heavy: the child starts first
+    from daemon.ingest.preparing import PreparedChunk, StreamRequest
+    from handlers.models import SkippedPair
 
 FRAME = struct.Struct("<Q")  # a message's length in bytes, before its pickle
 LOSSES_TOLERATED = 2
@@ -103,9 +104,7 @@ class RemoteStream:
     def _end_with(self, message: tuple[Any, ...]) -> None:
         self.finished = True
         self.worker.release(self)
-        if message[0] == "rejected":
-            raise StreamRejected(message[1])
-        raise StreamWorkerFailed(message[1])
+        raise _ending(message)
 
     def close(self) -> None:
         """Done with the file: one not read to its end ends the second process."""
@@ -178,9 +177,7 @@ class StreamWorker:
         self._lock.release()
         if message[0] == "unstreamable":
             return None
-        raise (
-            StreamWorkerFailed(message[1]) if message[0] == "failed" else StreamRejected(message[1])
-        )
+        raise _ending(message)
 
     def next_message(self) -> tuple[Any, ...]:
         child = self._child
@@ -239,6 +236,15 @@ class StreamWorker:
     def close(self) -> None:
         """At exit: the child ends when its stdin closes."""
         self._stop(kill=False)
+
+
+def _ending(message: tuple[Any, ...]) -> Exception:
+    """What a ``rejected`` or ``failed`` message raises here."""
+    from handlers.streaming import StreamRejected
+
+    if message[0] == "rejected":
+        return StreamRejected(message[1])
+    return StreamWorkerFailed(str(message[1]))
 
 
 _SHARED: StreamWorker | None = None

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from daemon.config import Settings
+from daemon.store.checkpoint import Checkpointer
 
 PG_CONNECT_TIMEOUT = 10  # seconds: a host that does not answer is "away", not a hang
 SQLITE_READONLY = 8  # the primary result code of every "attempt to write a readonly database"
@@ -247,6 +248,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url, busy_timeout)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # a large import's WAL copied by a thread (SQLite files only)
+        path = make_url(url).database if self.engine.dialect.name == "sqlite" else None
+        self.checkpoints: Checkpointer | None = None
+        if path and path != ":memory:":
+            self.checkpoints = Checkpointer(path, busy_timeout)
+            event.listen(self.engine, "checkin", Checkpointer.restore)
         # a Database dropped without dispose() (a one-shot command) still closes its pooled
         # connections, rather than leaving them to the garbage collector
         weakref.finalize(self, self.engine.dispose)
@@ -256,10 +263,17 @@ class Database:
         return cls(settings.url, settings.db_busy_timeout)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """Commit on success, roll back on any exception."""
+    def transaction(self, *, large: bool = False) -> Iterator[Session]:
+        """Commit on success, roll back on any exception. ``large`` (a large file's import):
+        SQLite's WAL is copied into the database by a thread after the commit
+        (``daemon.store.checkpoint``), not by the commit."""
+        checkpoints = self.checkpoints if large else None
         with self._sessions() as db_session, db_session.begin():
+            if checkpoints is not None:
+                checkpoints.defer(db_session)
             yield db_session
+        if checkpoints is not None:
+            checkpoints.soon()
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
@@ -267,4 +281,6 @@ class Database:
             yield db_session
 
     def dispose(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.wait()
         self.engine.dispose()
