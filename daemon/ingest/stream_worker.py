@@ -198,7 +198,7 @@ class StreamWorker:
     def abandon(self, stream: RemoteStream) -> None:
         """``stream`` was given up half-way: the child, still sending it, is ended."""
         if self._holder is stream:
-            self._stop(kill=True)
+            self._stop()
             self._holder = None
             self._lock.release()
 
@@ -210,32 +210,29 @@ class StreamWorker:
 
     def _lost(self) -> None:
         self._losses += 1
-        self._stop(kill=True)
+        self._stop()
         if self._holder is not None:
             self._holder.finished = True
             self._holder = None
             self._lock.release()
 
-    def _stop(self, *, kill: bool) -> None:
+    def _stop(self) -> None:
+        """End the child now: it holds nothing to save (a file given up is read again), and
+        left to unload its modules it would keep this process waiting."""
         child, self._child = self._child, None
         if child is None:
             return
         with contextlib.suppress(OSError):
             if child.stdin:
-                child.stdin.close()  # the child's next read ends: it exits
-        if kill:
-            child.kill()
-        try:
-            child.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+                child.stdin.close()
+        child.kill()
+        child.wait()
         if child.stdout:
             child.stdout.close()
 
     def close(self) -> None:
-        """At exit: the child ends when its stdin closes."""
-        self._stop(kill=False)
+        """At exit (or when done with it)."""
+        self._stop()
 
 
 def _ending(message: tuple[Any, ...]) -> Exception:
