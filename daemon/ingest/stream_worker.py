@@ -124,6 +124,11 @@ class StreamWorker:
         self.served = 0  # files read to their end (the log's and the tests' count)
 
     @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs (the bench reads its CPU time)."""
+        return self._child.pid if self._child is not None else None
+
+    @property
     def usable(self) -> bool:
         return self._losses < LOSSES_TOLERATED
 
