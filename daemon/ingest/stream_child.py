@@ -7,6 +7,7 @@ stderr: stdout carries only the frames.
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from typing import IO, Any
@@ -57,6 +58,8 @@ def serve(request: StreamRequest, out: IO[bytes]) -> None:
 
 
 def main() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides what stops
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     requests, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not land among the frames
     while (request := receive(requests)) is not None:
