@@ -182,7 +182,7 @@ class BandIndex:
             self.seen_above.update(added.ids[added.ids > self.high].tolist())
             for late in self.late:  # committed and in the index: no longer to watch
                 late.missing.difference_update(added.ids.tolist())
-            self.recent.insert(packed(added.keys, added.ids))
+            self.recent.insert(packed(added.keys, added.ids).ravel(), owned=True)
             self._merge_if_due()
 
     def _merge_if_due(self, force: bool = False) -> None:
@@ -190,8 +190,8 @@ class BandIndex:
         4,096 pairs): a merge copies the main array, the recent one is sorted at each add."""
         due = min(max(MERGE_MIN, len(self.main) // 32), MERGE_MAX)
         if len(self.recent) and (force or len(self.recent) >= due):
-            self.main.insert(self.recent.array)
-            self.recent = Words()
+            recent, self.recent = self.recent, Words()
+            self.main.insert(recent.array, owned=True)  # sorted already: no copy made
 
     def merge(self) -> None:
         """Everything into the main array (after a bulk of additions)."""
@@ -371,7 +371,7 @@ class Pending:
 
     def add(self, added: Added) -> None:
         self.added.append(added)
-        self.words.insert(packed(added.keys, added.ids))
+        self.words.insert(packed(added.keys, added.ids).ravel(), owned=True)
 
     def candidates(self, keys: U64, found: dict[int, set[int]]) -> None:
         """Into ``found[i]`` this transaction's pairs sharing a key with row i of ``keys``."""

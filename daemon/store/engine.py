@@ -268,10 +268,16 @@ class Database:
         SQLite's WAL is copied into the database by a thread after the commit
         (``daemon.store.checkpoint``), not by the commit."""
         checkpoints = self.checkpoints if large else None
-        with self._sessions() as db_session, db_session.begin():
-            if checkpoints is not None:
-                checkpoints.defer(db_session)
-            yield db_session
+        with self._sessions() as db_session:
+            try:
+                with db_session.begin():
+                    if checkpoints is not None:
+                        checkpoints.defer(db_session)
+                    yield db_session
+            finally:
+                # what the transaction held beside the database (read cache, the search's own
+                # pairs: a large file's tens of MB) is let go before the after-commit work
+                db_session.info.clear()
         if checkpoints is not None:
             checkpoints.soon()
 

@@ -145,7 +145,10 @@ class NearDuplicates:
 
     def _publish(self, engine: Engine) -> None:
         """The file is committed: its pairs into the process's index, for every search."""
-        shared_index(engine).add(Added.joined(self.indexed))
+        parts, self.indexed = self.indexed, []  # joined, the parts are let go (memory)
+        joined = Added.joined(parts)
+        del parts
+        shared_index(engine).add(joined)
 
     def _new_ids(self, count: int) -> list[int]:
         """The chunk's ids, in the order inserted, on SQLite: the one writer gives each new
