@@ -30,7 +30,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, Engine, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
-from daemon.neardup.signature import BANDS, EMPTY, NUM_PERM, U64, band_keys_array
+from daemon.neardup.signature import BANDS, EMPTY, NUM_PERM, U32, U64, band_keys_array
 from daemon.store.engine import savepoint_aware
 from daemon.store.models import NearSignature, QAPairRow
 
@@ -68,24 +68,31 @@ _SNAPSHOT = text(
 )
 
 
-def packed(keys: U64, ids: npt.NDArray[np.int64]) -> U64:
+def packed(keys: U64 | U32, ids: npt.NDArray[np.int64]) -> U64:
     """(key's low 32 bits << 32) | id, one word per (pair, band): sorted, keys group."""
     if len(ids) and int(ids.max()) >= ID_LIMIT:
         raise ValueError(f"pair id {int(ids.max())} does not fit the near-duplicate index")
-    words: U64 = ((keys & LOW) << np.uint64(32)) | ids.astype(np.uint64)[:, None]
+    low = keys.astype(np.uint64, copy=False) & LOW
+    words: U64 = (low << np.uint64(32)) | ids.astype(np.uint64)[:, None]
     return words
 
 
 @dataclass(frozen=True)
 class Added:
-    """Stored pairs for the index: their ids and band keys (n x BANDS), those with words."""
+    """Stored pairs for the index: their ids and band keys (n x BANDS), those with words.
+    Only a key's low 32 bits go into the index (``packed``): only they are kept (a large
+    file's pairs wait here for its commit)."""
 
     ids: npt.NDArray[np.int64]
-    keys: U64
+    keys: U32
+
+    @classmethod
+    def of(cls, ids: npt.NDArray[np.int64], keys: U64) -> Added:
+        return cls(ids, (keys & LOW).astype(np.uint32))
 
     @classmethod
     def empty(cls) -> Added:
-        return cls(np.empty(0, dtype=np.int64), np.empty((0, BANDS), dtype=np.uint64))
+        return cls(np.empty(0, dtype=np.int64), np.empty((0, BANDS), dtype=np.uint32))
 
     @classmethod
     def joined(cls, parts: Sequence[Added]) -> Added:

@@ -192,7 +192,7 @@ def record(connection: Connection, qa_ids: Sequence[int], prints: Prints) -> Add
             connection, NEAR_SIGNATURES, [dict(zip(keys, row, strict=True)) for row in rows]
         )
     words = np.array([prints.has_words(item) for item in range(len(qa_ids))], dtype=bool)
-    return Added(np.array(qa_ids, dtype=np.int64)[words], prints.keys[words])
+    return Added.of(np.array(qa_ids, dtype=np.int64)[words], prints.keys[words])
 
 
 def mark(connection: Connection, qa_ids: Sequence[int], matches: Sequence[Match | None]) -> int:

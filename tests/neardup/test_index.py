@@ -97,7 +97,7 @@ def test_the_index_finds_what_a_plain_search_finds_across_merges() -> None:
         ids = np.arange(next_id, next_id + count, dtype=np.int64)
         next_id += count
         keys = rng.integers(0, 1 << 16, (count, BANDS), dtype=np.uint64)
-        index.add(Added(ids, keys))
+        index.add(Added.of(ids, keys))
         for qa_id, row in zip(ids.tolist(), keys.tolist(), strict=True):
             for key in row:
                 every.setdefault(key, set()).add(qa_id)
