@@ -3,21 +3,25 @@
 The flags mean what the users' integration script meant by them: a case-insensitive search
 for a few telling words (the ``*_RE`` patterns below are that definition). Scanning a long
 answer with such a regex is slow, and so is a substring test a word (each is a scan of the
-answer), so answers take an exact fast path: one lower-casing, then one Aho-Corasick pass
-that finds every occurrence of every word at once (overlapping ones too, so no word hides
-another), with the regex only where a word boundary matters (``eth``).
-A few non-ASCII letters match an ASCII letter under the regexes' IGNORECASE although
-``lower()`` does not make them one (the long s is an s, the Kelvin sign and the dotless and
-dotted i's are k and i): they are replaced by that letter first. Which letters these are is
-asked of the regex engine itself, once per character met.
+answer), so answers take an exact fast path: one Hyperscan pass that finds every telling word
+at once, each flag reported once (its words share the flag as their id), with ASCII
+case-insensitivity, which on ASCII text is exactly the regexes' IGNORECASE; the regex only
+where a word boundary matters (``eth``). Hyperscan reports every occurrence, overlapping ones
+too, so no word hides another.
+In an answer with non-ASCII text, the few non-ASCII letters that match an ASCII letter under
+the regexes' IGNORECASE (the long s is an s, the Kelvin sign and the dotless and dotted i's are
+k and i) are replaced by that letter first. Which letters these are is asked of the regex
+engine itself, once per character met.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
+from typing import Any
 
-import ahocorasick_rs
+import hyperscan
 
 FORMULA_RE = re.compile(r"formula|equation|calculat|=", re.IGNORECASE)
 EXAMPLES_RE = re.compile(r"example|for instance|e\.g\.|such as", re.IGNORECASE)
@@ -52,11 +56,11 @@ _CRYPTO_TERMS = (
     "token",
     "satoshi",
 )
-_ETH_WORD = re.compile(r"\beth\b")
+_ETH_WORD = re.compile(r"\beth\b", re.IGNORECASE)  # CRYPTO_RE's one word with boundaries
 _STUDIES = "studies"
 
-# Every telling word in one automaton, each found with the flag it sets (its index in
-# ``_FLAG_OF``); "eth" only as a candidate for ``_ETH_WORD``.
+# Every telling word in one database, reported with the flag it sets as its id; "eth" only as
+# a candidate for ``_ETH_WORD``.
 _FORMULA, _EXAMPLES, _SOURCES, _CRYPTO, _ETH = range(5)
 _WORDS_BY_FLAG = (
     (_FORMULA, _FORMULA_TERMS),
@@ -65,15 +69,38 @@ _WORDS_BY_FLAG = (
     (_CRYPTO, _CRYPTO_TERMS),
     (_ETH, ("eth",)),
 )
-_FLAG_OF = [flag for flag, words in _WORDS_BY_FLAG for _ in words]
-_FINDER = ahocorasick_rs.AhoCorasick(
-    [word for _, words in _WORDS_BY_FLAG for word in words],
-    # a DFA: the fastest search, at a few hundred kB for these ~27 words
-    implementation=ahocorasick_rs.Implementation.DFA,
-)
 
 
-@dataclass(frozen=True)
+def _database() -> hyperscan.Database:
+    """The words as literals, ASCII case-insensitive; SINGLEMATCH reports each id (flag) at
+    most once a scan, so an answer costs at most five callbacks, not one per occurrence."""
+    pairs = [(flag, word) for flag, words in _WORDS_BY_FLAG for word in words]
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(
+        expressions=[word.encode() for _, word in pairs],
+        ids=[flag for flag, _ in pairs],
+        elements=len(pairs),
+        flags=[hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH] * len(pairs),
+        literal=True,
+    )
+    return database
+
+
+_DATABASE = _database()
+_PER_THREAD = threading.local()  # a scan's scratch space is one thread's at a time
+
+
+def _new_scratch() -> hyperscan.Scratch:
+    scratch = _PER_THREAD.scratch = hyperscan.Scratch(_DATABASE)
+    return scratch
+
+
+def _found(flag: int, start: int, end: int, flags: int, found: Any) -> None:
+    """Hyperscan's match handler; its context, typed ``object`` there, is the scan's set."""
+    found.add(flag)
+
+
+@dataclass(frozen=True, slots=True)  # slots: one is built for every answer imported
 class AnswerAnalysis:
     answer_length: int
     has_formula: bool
@@ -90,8 +117,7 @@ _FOLDS: dict[str, str] = {}
 
 def _fold(char: str) -> str:
     """What a non-ASCII character is, for the patterns: the one ASCII character the regexes'
-    IGNORECASE matches it to, itself when it matches none (and ``lower()`` keeps it
-    non-ASCII), or ``_UNKNOWN``."""
+    IGNORECASE matches it to, itself when it matches none, or ``_UNKNOWN``."""
     fold = _FOLDS.get(char)
     if fold is None:
         matched = {
@@ -99,7 +125,7 @@ def _fold(char: str) -> str:
         }
         if len(matched) == 1:
             fold = matched.pop()
-        elif not matched and not any(c.isascii() for c in char.lower()):
+        elif not matched:
             fold = char
         else:
             fold = _UNKNOWN
@@ -108,36 +134,36 @@ def _fold(char: str) -> str:
     return fold
 
 
-def _lowered(answer: str) -> str | None:
-    """The answer lower-cased, with the look-alike letters replaced; None if one is unknown."""
-    if answer.isascii():
-        return answer.lower()
+def _folded(answer: str) -> str | None:
+    """A non-ASCII answer with its look-alike letters replaced; None if one is unknown (the
+    scan's ASCII case-insensitivity does the rest: no other character matches a pattern)."""
     for char in set(_NON_ASCII.findall(answer)):
         fold = _fold(char)
         if fold == _UNKNOWN:
             return None
         if fold != char:
             answer = answer.replace(char, fold)
-    return answer.lower()
+    return answer
 
 
 def analyse_answer(answer: str) -> AnswerAnalysis:
     """Length and flags for one answer (question text is not considered, as in legacy rows)."""
-    text = _lowered(answer)
+    text = answer if answer.isascii() else _folded(answer)
     if text is None:
         return analyse_answer_by_regex(answer)
     try:
-        found = {
-            _FLAG_OF[word] for word, _, _ in _FINDER.find_matches_as_indexes(text, overlapping=True)
-        }
+        data = text.encode()
     except UnicodeEncodeError:  # a lone surrogate (not UTF-8): the regexes read it
         return analyse_answer_by_regex(answer)
-    return AnswerAnalysis(
-        answer_length=len(answer),
-        has_formula=_FORMULA in found,
-        has_examples=_EXAMPLES in found,
-        has_sources=_SOURCES in found,
-        crypto_specific=_CRYPTO in found or (_ETH in found and _ETH_WORD.search(text) is not None),
+    found: set[int] = set()
+    scratch = getattr(_PER_THREAD, "scratch", None) or _new_scratch()
+    _DATABASE.scan(data, _found, 0, found, scratch)  # positionally: (handler, flags, context)
+    return AnswerAnalysis(  # positionally: keywords cost a dataclass a tenth of this call
+        len(answer),
+        _FORMULA in found,
+        _EXAMPLES in found,
+        _SOURCES in found,
+        _CRYPTO in found or (_ETH in found and _ETH_WORD.search(answer) is not None),
     )
 
 

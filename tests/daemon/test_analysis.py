@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import given, settings
@@ -70,6 +71,27 @@ _PIECES = st.sampled_from(
         "ETĦ",
         "ſtudies",
         "e.\u0261.",
+        # "eth" beside characters the regexes' \b reads as word or not, ASCII or not
+        "éeth",
+        "ETHé",
+        "_eth",
+        "eth_",
+        "1ETH",
+        "eth\u0301",
+        "ΕΤΗ",  # Greek capitals that look like E, T, H
+        # upper case, which the scan matches without lower-casing ASCII answers
+        "BITCOIN",
+        "E.G.",
+        "HTTPS://",
+        "STUDIES",
+        "FOR INSTANCE",
+        # words inside or across others
+        "ethereumeth",
+        "sourcesuch as",
+        "bit\u00adcoin",
+        # lone surrogates: the answer is not UTF-8
+        "\ud800",
+        "\udc80eth",
     ]
 )
 
@@ -84,6 +106,44 @@ def test_fast_flags_equal_the_reference_regexes_on_telling_words(text: str) -> N
 @given(st.text(max_size=200))
 def test_fast_flags_equal_the_reference_regexes_on_any_text(text: str) -> None:
     assert analyse_answer(text) == analyse_answer_by_regex(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(exclude_categories=()), max_size=40))
+def test_fast_flags_equal_the_reference_regexes_on_text_with_surrogates(text: str) -> None:
+    assert analyse_answer(text) == analyse_answer_by_regex(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "flags"),
+    [
+        ("ETH rose", (False, False, False, True)),
+        ("the eth_price", (False, False, False, False)),
+        ("éeth and ethé", (False, False, False, False)),  # é is a word letter to \b
+        ("ΕΤΗ in Greek letters", (False, False, False, False)),
+        ("a\u212aen: ETH, ſtudies", (False, False, True, True)),
+        ("SUCH AS HTTPS://X", (False, True, True, False)),
+        ("teeth\ud800 = method", (True, False, False, False)),  # a lone surrogate
+        ("formulanalyst, e.g.", (True, True, True, False)),
+        ("bit\u00adcoin", (False, False, False, False)),  # a soft hyphen splits the word
+    ],
+)
+def test_tricky_answers_flags(text: str, flags: tuple[bool, bool, bool, bool]) -> None:
+    """The expected flags written out, so the comparison with the regexes is not vacuous."""
+    analysis = analyse_answer(text)
+    assert analysis == analyse_answer_by_regex(text)
+    got = (analysis.has_formula, analysis.has_examples, analysis.has_sources)
+    assert (*got, analysis.crypto_specific) == flags
+
+
+def test_answers_analysed_in_several_threads_at_once_get_their_own_flags() -> None:
+    """Each thread scans with its own scratch space (one shared by two scans fails)."""
+    answers = [("plain words " * 50_000) + word for word in ("formula", "e.g.", "source", "btc")]
+    expected = [analyse_answer_by_regex(answer) for answer in answers]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(analyse_answer, answers * 8))
+    assert got == expected * 8
+    assert {flags.has_formula for flags in got} == {True, False}
 
 
 def test_flags_of_a_typical_answer() -> None:
