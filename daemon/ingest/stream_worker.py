@@ -10,8 +10,9 @@ counts (or ``rejected``, ``failed``). It is at most a chunk ahead: it waits on t
 A stream given up half-way (its import failed) ends the child and the next request starts
 another. A child that cannot start, or is busy with another thread's file, leaves the work to
 this process (``WorkerUnavailable``); one that dies mid-file makes the file wait and be tried
-again (``StreamWorkerLost``), and after ``LOSSES_TOLERATED`` deaths in a row it is not used
-again by this process.
+again (``StreamWorkerLost``), and after ``LOSSES_TOLERATED`` deaths with no file read to its
+end between them it is not used again by this process (a file that kills it every time is
+then read here).
 """
 
 from __future__ import annotations
@@ -190,7 +191,6 @@ class StreamWorker:
         if message is None:
             self._lost()
             raise StreamWorkerLost("the second process reading the file exited")
-        self._losses = 0
         return tuple(message)
 
     def release(self, stream: RemoteStream) -> None:
@@ -198,6 +198,7 @@ class StreamWorker:
         if self._holder is stream:
             self._holder = None
             self.served += 1
+            self._losses = 0  # losses count in a row: a file that kills it each time stops it
             self._lock.release()
 
     def abandon(self, stream: RemoteStream) -> None:

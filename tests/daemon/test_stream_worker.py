@@ -179,3 +179,31 @@ def _context() -> Any:
     from handlers.contract import FileContext
 
     return FileContext("claude", "outbox", PurePosixPath("database_qa_export_9.json"))
+
+
+def test_a_file_that_kills_the_second_process_each_time_is_read_here_after_two(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = StreamWorker()
+    real_next = StreamWorker.next_message
+
+    def killed_at_every_first_chunk(self: StreamWorker) -> tuple[Any, ...]:
+        message = real_next(self)
+        if message[0] == "chunk" and self._child is not None:
+            self._child.kill()
+            self._child.wait()
+        return message
+
+    monkeypatch.setattr(stream_worker, "shared", lambda: worker)
+    monkeypatch.setattr(StreamWorker, "next_message", killed_at_every_first_chunk)
+    pipeline = Pipeline(streaming(settings), db)
+    path = deliver(settings, export_bytes())
+    for _ in range(stream_worker.LOSSES_TOLERATED):
+        with pytest.raises(TransientError, match="second process"):
+            pipeline.process(path)
+    assert not worker.usable and stored(db) == 0
+    outcome = pipeline.process(path)  # read here now
+    assert outcome.outcome == "imported", outcome.reason
+    assert outcome.result.stored == SESSIONS * PER_SESSION == stored(db)
+    assert worker.served == 0
+    worker.close()
