@@ -105,9 +105,7 @@ class StreamedFile:
         if self._remote is None and self._checked is None:
             try:
                 self._remote = self._open_remote()
-            except _Unstreamable:
-                return False
-            if self._remote is None:
+            except WorkerUnavailable:  # checked here, to be read here
                 self._checked = self.open_stream()
         return self._remote is not None or self._checked is not None
 
@@ -116,7 +114,7 @@ class StreamedFile:
         remote, self._remote = self._remote, None
         stream, self._checked = self._checked, None
         if remote is None and stream is None:
-            with contextlib.suppress(_Unstreamable):
+            with contextlib.suppress(WorkerUnavailable):
                 remote = self._open_remote()
         if remote is not None:
             return remote
@@ -127,20 +125,11 @@ class StreamedFile:
         return stream
 
     def _open_remote(self) -> RemoteStream | None:
-        """Opened by the second process; None when it cannot take the file now."""
+        """Opened by the second process (None: it cannot be streamed); ``WorkerUnavailable``
+        when there is none free."""
         if self.worker is None or self.request is None:
-            return None
-        try:
-            remote = self.worker.open(self.request)
-        except WorkerUnavailable:
-            return None  # read here
-        if remote is None:
-            raise _Unstreamable
-        return remote
-
-
-class _Unstreamable(Exception):
-    """The second process found the file cannot be streamed."""
+            raise WorkerUnavailable("no second process")
+        return self.worker.open(self.request)
 
 
 Payload = BaseModel | StreamedFile

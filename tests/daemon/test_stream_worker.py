@@ -67,6 +67,19 @@ def stored(db: Database) -> int:
         return db_session.scalar(select(func.count()).select_from(QAPairRow)) or 0
 
 
+REAL_NEXT_MESSAGE = StreamWorker.next_message
+
+
+def killed_at_its_first_chunk(self: StreamWorker) -> tuple[Any, ...]:
+    """``next_message`` for a second process that dies once it has sent a chunk (a real
+    kill of the real child): the message after is never read."""
+    message = REAL_NEXT_MESSAGE(self)
+    if message[0] == "chunk" and self._child is not None:
+        self._child.kill()
+        self._child.wait()
+    return message
+
+
 @pytest.fixture
 def here(tmp_path: Path) -> Iterator[tuple[Settings, Database]]:
     """A second root whose large files are read in this process."""
@@ -118,25 +131,14 @@ def test_a_second_process_that_dies_half_way_leaves_the_file_to_be_tried_again(
     settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker = StreamWorker()  # its own: killed here
-    messages: list[str] = []
-    real_next = StreamWorker.next_message
-
-    def killed_after_the_first_chunk(self: StreamWorker) -> tuple[Any, ...]:
-        message = real_next(self)
-        messages.append(message[0])
-        if messages.count("chunk") == 1 and self._child is not None:
-            self._child.kill()
-            self._child.wait()
-        return message
-
     monkeypatch.setattr(stream_worker, "shared", lambda: worker)
-    monkeypatch.setattr(StreamWorker, "next_message", killed_after_the_first_chunk)
+    monkeypatch.setattr(StreamWorker, "next_message", killed_at_its_first_chunk)
     pipeline = Pipeline(streaming(settings), db)
     path = deliver(settings, export_bytes())
     with pytest.raises(TransientError, match="second process"):
         pipeline.process(path)
     assert stored(db) == 0  # the first chunk's rows were rolled back with the rest
-    monkeypatch.setattr(StreamWorker, "next_message", real_next)
+    monkeypatch.setattr(StreamWorker, "next_message", REAL_NEXT_MESSAGE)
     again = pipeline.process(path)
     assert again.outcome == "imported", again.reason
     assert again.result.stored == SESSIONS * PER_SESSION == stored(db)
@@ -185,17 +187,8 @@ def test_a_file_that_kills_the_second_process_each_time_is_read_here_after_two(
     settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker = StreamWorker()
-    real_next = StreamWorker.next_message
-
-    def killed_at_every_first_chunk(self: StreamWorker) -> tuple[Any, ...]:
-        message = real_next(self)
-        if message[0] == "chunk" and self._child is not None:
-            self._child.kill()
-            self._child.wait()
-        return message
-
     monkeypatch.setattr(stream_worker, "shared", lambda: worker)
-    monkeypatch.setattr(StreamWorker, "next_message", killed_at_every_first_chunk)
+    monkeypatch.setattr(StreamWorker, "next_message", killed_at_its_first_chunk)
     pipeline = Pipeline(streaming(settings), db)
     path = deliver(settings, export_bytes())
     for _ in range(stream_worker.LOSSES_TOLERATED):
