@@ -155,7 +155,7 @@ def _child(root: Path, load: bool) -> None:
         index = shared_index(db.engine)
         if load:
             index.refresh(db.engine)
-        array = (index.main.array.nbytes + index.recent.array.nbytes) / 2**20
+        array = (index.main.nbytes + index.recent.nbytes) / 2**20
         print(f"{time.perf_counter() - started:.3f} {array:.1f} {index.pairs}")
 
 

@@ -6,9 +6,9 @@ else is stored) and brought up to date before every search (``refresh``): pairs 
 processes and hosts committed since the last look are read then.
 
 Memory: one unsigned 64-bit word per (pair, band), the band key's low 32 bits above the
-pair's id, in one sorted numpy array searched with ``searchsorted``: 16 words, 128 bytes a
-pair (122 MiB at 1,000,000 pairs), plus a second, small sorted array of the pairs added
-since the last merge, merged into the first when it holds a 32nd of it. 32-bit keys: two
+pair's id, sorted and searched with ``searchsorted`` (``daemon.neardup.words``): 16 words,
+128 bytes a pair (122 MiB at 1,000,000 pairs), plus a small set of the pairs added since the
+last merge, merged into the first when it holds a 32nd of it. 32-bit keys: two
 different band keys meet by chance with probability 2⁻³² per stored key, so a pair searched
 against 1,000,000 others (16 million keys) gets 16 x 16M / 2³² ≈ 0.06 false candidates:
 each is confirmed on its text anyway (``matcher``), and costs one more row read.
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -31,13 +30,12 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from daemon.neardup.signature import BANDS, EMPTY, NUM_PERM, U32, U64, band_keys_array
+from daemon.neardup.words import LOW, Words, packed
 from daemon.store.engine import savepoint_aware
 from daemon.store.models import NearSignature, QAPairRow
 
 LOOKUP_CHUNK = 500  # ids per IN (...)
 LOAD_CHUNK = 20_000  # signatures read and banded at a time: their rows cost ~1 KB each
-ID_LIMIT = 1 << 32  # a pair's id is kept in 32 bits
-LOW = np.uint64(0xFFFFFFFF)
 LATE_LIMIT = 1000  # missing ids a look keeps watching (the highest: the running hold those)
 MERGE_MIN, MERGE_MAX = 256 * BANDS, 4096 * BANDS  # recent keys merged into the array
 
@@ -68,20 +66,10 @@ _SNAPSHOT = text(
 )
 
 
-def packed(keys: U64 | U32, ids: npt.NDArray[np.int64]) -> U64:
-    """(key's low 32 bits << 32) | id, one word per (pair, band): sorted, keys group."""
-    if len(ids) and int(ids.max()) >= ID_LIMIT:
-        raise ValueError(f"pair id {int(ids.max())} does not fit the near-duplicate index")
-    low = keys.astype(np.uint64, copy=False) & LOW
-    words: U64 = (low << np.uint64(32)) | ids.astype(np.uint64)[:, None]
-    return words
-
-
 @dataclass(frozen=True)
 class Added:
     """Stored pairs for the index: their ids and band keys (n x BANDS), those with words.
-    Only a key's low 32 bits go into the index (``packed``): only they are kept (a large
-    file's pairs wait here for its commit)."""
+    Only a key's low 32 bits go into the index (``packed``): only they are kept."""
 
     ids: npt.NDArray[np.int64]
     keys: U32
@@ -90,15 +78,21 @@ class Added:
     def of(cls, ids: npt.NDArray[np.int64], keys: U64) -> Added:
         return cls(ids, (keys & LOW).astype(np.uint32))
 
-    @classmethod
-    def empty(cls) -> Added:
-        return cls(np.empty(0, dtype=np.int64), np.empty((0, BANDS), dtype=np.uint32))
 
-    @classmethod
-    def joined(cls, parts: Sequence[Added]) -> Added:
-        if not parts:
-            return cls.empty()
-        return cls(np.concatenate([p.ids for p in parts]), np.concatenate([p.keys for p in parts]))
+def _no_ids() -> npt.NDArray[np.int64]:
+    return np.empty(0, dtype=np.int64)
+
+
+def _sorted_union(
+    known: npt.NDArray[np.int64], more: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Sorted ids ``known`` with ``more`` (owned, unique, none in ``known``): appended when
+    all above (a file's own ids, the usual case), no sort of a copy as ``union1d`` makes."""
+    more.sort()
+    if not len(known) or not len(more) or more[0] > known[-1]:
+        joined: npt.NDArray[np.int64] = np.concatenate([known, more])
+        return joined
+    return np.union1d(known, more)
 
 
 @dataclass
@@ -112,49 +106,6 @@ class _Late:
 
 
 @dataclass
-class Words:
-    """Packed words (``packed``) in one sorted array, searched by key with ``searchsorted``."""
-
-    array: U64 = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
-
-    def __len__(self) -> int:
-        return len(self.array)
-
-    def insert(self, words: U64, *, owned: bool = False) -> None:
-        """Inserted where they go when few (one copy of the array); when many, appended and
-        the two sorted runs merged (a stable sort is numpy's timsort: it merges runs).
-        ``owned``: ``words`` may be sorted in place and kept (a load's: no copy)."""
-        if owned:
-            words.sort()
-        else:
-            words = np.sort(words, axis=None)
-        if not len(self.array):
-            self.array = words
-        elif len(words) > len(self.array) // 32:
-            merged = np.concatenate([self.array, words])
-            merged.sort(kind="stable")
-            self.array = merged
-        else:
-            self.array = np.insert(self.array, np.searchsorted(self.array, words), words)
-
-    def lookup(self, low: U64, found: dict[int, set[int]]) -> None:
-        """Into ``found[i]`` the ids sharing a key with row i (``low``: n x BANDS flattened,
-        the keys' low 32 bits); a row without any has no entry."""
-        if not len(self.array):
-            return
-        # the keys searched in order: the array is walked, not jumped about (3x at 16M)
-        order = np.argsort(low)
-        shifted = low[order] << np.uint64(32)
-        start = np.empty(len(low), dtype=np.intp)
-        end = np.empty(len(low), dtype=np.intp)
-        start[order] = np.searchsorted(self.array, shifted, "left")
-        end[order] = np.searchsorted(self.array, shifted | LOW, "right")
-        for hit in np.nonzero(end > start)[0].tolist():
-            ids = (self.array[start[hit] : end[hit]] & LOW).tolist()
-            found.setdefault(hit // BANDS, set()).update(ids)
-
-
-@dataclass
 class BandIndex:
     """The shared index of one database in this process (see the module's doc)."""
 
@@ -162,7 +113,8 @@ class BandIndex:
     recent: Words = field(default_factory=Words)  # added since the last merge: small
     high: int = -1  # the highest id read by a look; -1: never loaded
     late: list[_Late] = field(default_factory=list)
-    seen_above: set[int] = field(default_factory=set)  # ids in the index above a look's floor
+    # ids in the index above the highest a look read, sorted: 8 bytes an id
+    seen_above: npt.NDArray[np.int64] = field(default_factory=_no_ids)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -181,24 +133,34 @@ class BandIndex:
 
     def add(self, added: Added) -> None:
         """Pairs committed by this process (their signatures stored)."""
+        words = Words()
+        words.insert(packed(added.keys, added.ids), owned=True)
+        self.publish(added.ids, words)
+
+    def publish(self, ids: npt.NDArray[np.int64], words: Words) -> None:
+        """Pairs committed by this process: their ids and words, taken (``words`` is left
+        empty: a large file's words move here, not copied)."""
         with self.lock:
-            if self.seen_above:
-                fresh = ~np.isin(added.ids, np.fromiter(self.seen_above, dtype=np.int64))
-                added = Added(added.ids[fresh], added.keys[fresh])
+            if len(self.seen_above):  # added already: not twice
+                known = np.isin(ids, self.seen_above)
+                if known.any():
+                    words.remove(ids[known])
+                    ids = ids[~known]
             # a later look reads what is above the highest id read: known when it does
-            self.seen_above.update(added.ids[added.ids > self.high].tolist())
+            self.seen_above = _sorted_union(self.seen_above, ids[ids > self.high])
             for late in self.late:  # committed and in the index: no longer to watch
-                late.missing.difference_update(added.ids.tolist())
-            self.recent.insert(packed(added.keys, added.ids).ravel(), owned=True)
+                watched = np.fromiter(late.missing, dtype=np.int64, count=len(late.missing))
+                late.missing.difference_update(watched[np.isin(watched, ids)].tolist())
+            self.recent.absorb(words)
             self._merge_if_due()
 
     def _merge_if_due(self, force: bool = False) -> None:
-        """The recent pairs into the main array once they hold a 32nd of it (between 256 and
-        4,096 pairs): a merge copies the main array, the recent one is sorted at each add."""
+        """The recent pairs into the main set once they hold a 32nd of it (between 256 and
+        4,096 pairs; a large file's at once): a merge copies the main set one bucket at a
+        time (``Words``), the recent one is sorted at each add."""
         due = min(max(MERGE_MIN, len(self.main) // 32), MERGE_MAX)
         if len(self.recent) and (force or len(self.recent) >= due):
-            recent, self.recent = self.recent, Words()
-            self.main.insert(recent.array, owned=True)  # sorted already: no copy made
+            self.main.absorb(self.recent)
 
     def merge(self) -> None:
         """Everything into the main array (after a bulk of additions)."""
@@ -256,7 +218,7 @@ class BandIndex:
             self.high = max(self.high, batch[-1][0])
             bulk.add(self._banded(batch))
         self._take(bulk)
-        self.seen_above = {i for i in self.seen_above if i > self.high}
+        self.seen_above = self.seen_above[self.seen_above > self.high]
 
     def _look_postgresql(self, connection: Connection) -> None:
         xmin, xmax, highest = connection.execute(_SNAPSHOT).one()
@@ -292,17 +254,18 @@ class BandIndex:
                 self.late.append(_Late(set(missing.tolist()), xmax))
             self.high = high_after
         self._take(bulk)
-        self.seen_above = {i for i in self.seen_above if i > self.high}
+        self.seen_above = self.seen_above[self.seen_above > self.high]
 
     def _banded(self, rows: list[tuple[int, int, bytes]]) -> U64:
         """The words of signatures read from the database (those already known skipped)."""
-        rows = [row for row in rows if row[0] not in self.seen_above]
         ids = np.array([row[0] for row in rows], dtype=np.int64)
         anchors = np.array([row[1] for row in rows], dtype=np.int64)
         values = np.frombuffer(b"".join(row[2] for row in rows), dtype="<u4")
         values = values.reshape(len(rows), NUM_PERM)
         keep = ~(values == EMPTY).all(axis=1)  # a text with no word is never matched
-        return packed(band_keys_array(values[keep], anchors[keep]), ids[keep]).ravel()
+        if len(self.seen_above):
+            keep &= ~np.isin(ids, self.seen_above)
+        return packed(band_keys_array(values[keep], anchors[keep]), ids[keep])
 
     def _take(self, bulk: _Bulk) -> None:
         words = bulk.words()
@@ -315,7 +278,7 @@ class BandIndex:
             self.main, self.recent = Words(), Words()
             self.high = -1
             self.late = []
-            self.seen_above = set()
+            self.seen_above = _no_ids()
 
 
 class _Bulk:
@@ -335,8 +298,11 @@ class _Bulk:
             self.extra.append(words)
 
     def words(self) -> U64:
-        filled = self.buffer[: self.filled]
-        return np.concatenate([filled, *self.extra]) if self.extra else filled
+        """The words, in an array of their own (``Words`` may then cut it without a copy)."""
+        if self.extra:
+            return np.concatenate([self.buffer[: self.filled], *self.extra])
+        self.buffer.resize(self.filled, refcheck=False)
+        return self.buffer
 
 
 _INDEXES: weakref.WeakKeyDictionary[Engine, BandIndex] = weakref.WeakKeyDictionary()
@@ -362,7 +328,7 @@ class Pending:
     dropped from here too (``savepoint`` / ``rollback_to``: pairs are only appended).
     """
 
-    added: list[Added] = field(default_factory=list)
+    ids: list[npt.NDArray[np.int64]] = field(default_factory=list)  # each addition's pairs
     words: Words = field(default_factory=Words)
 
     KEY: ClassVar[str] = "inboxd.neardup.pending"
@@ -377,19 +343,27 @@ class Pending:
         return found
 
     def add(self, added: Added) -> None:
-        self.added.append(added)
-        self.words.insert(packed(added.keys, added.ids).ravel(), owned=True)
+        self.ids.append(added.ids)
+        self.words.insert(packed(added.keys, added.ids), owned=True)
 
     def candidates(self, keys: U64, found: dict[int, set[int]]) -> None:
         """Into ``found[i]`` this transaction's pairs sharing a key with row i of ``keys``."""
         self.words.lookup((keys & LOW).ravel(), found)
 
     def savepoint(self) -> int:
-        return len(self.added)
+        return len(self.ids)
 
     def rollback_to(self, mark: int) -> None:
-        if mark < len(self.added):
-            del self.added[mark:]
-            joined = Added.joined(self.added)
-            self.words = Words()
-            self.words.insert(packed(joined.keys, joined.ids))
+        if mark < len(self.ids):
+            dropped = np.concatenate(self.ids[mark:])
+            del self.ids[mark:]
+            self.words.remove(dropped)
+
+    def publish(self, index: BandIndex) -> None:
+        """The transaction is committed: its pairs move into ``index`` (not copied). Every
+        file of a group commit asks: the first moves them all, the others find none."""
+        if self.ids:
+            ids = np.concatenate(self.ids)
+            self.ids = []
+            words, self.words = self.words, Words()
+            index.publish(ids, words)

@@ -112,7 +112,7 @@ def search_prints(
     index = shared_index(engine)
     pending = Pending.of(db_session)
     # SQLite: once this transaction has written, no other can commit before it does
-    if not (pending.added and engine.dialect.name == "sqlite"):
+    if not (pending.ids and engine.dialect.name == "sqlite"):
         index.refresh(engine)
     stored = index.candidates(prints.keys)
     pending.candidates(prints.keys, stored)

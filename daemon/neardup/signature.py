@@ -41,7 +41,9 @@ _MASK = (1 << 64) - 1
 _MIX1, _MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 SCHEME = "affine32"  # datasketch's hashing scheme, named so an upgrade cannot change it
 EMPTY = np.uint32(0xFFFFFFFF)  # every value of the MinHash of no word
-VOCABULARY_LIMIT = 200_000  # distinct words kept with their values (128 bytes each)
+# distinct words kept with their values: 8 MiB of values (128 bytes a word), ~5 MiB of
+# words; a corpus's questions use far fewer, and a word forgotten costs one SHA-1 again
+VOCABULARY_LIMIT = 1 << 16
 
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
@@ -171,22 +173,28 @@ class Prints:
 
 
 class _Vocabulary:
-    """Each word's NUM_PERM values (``word_values``), computed once."""
+    """Each word's NUM_PERM values (``word_values``), computed once, for up to
+    VOCABULARY_LIMIT words (a text of random words would grow it without end)."""
 
     def __init__(self) -> None:
         self.rows: dict[str, int] = {}
-        self.values = np.empty((1024, NUM_PERM), dtype=np.uint32)
+        self.values = np.empty((min(1024, VOCABULARY_LIMIT), NUM_PERM), dtype=np.uint32)
 
     def rows_of(self, texts: Sequence[Shingles]) -> tuple[list[int], list[int]]:
         """Every text's words' rows, one after the other, and where each text's begin."""
-        if len(self.rows) >= VOCABULARY_LIMIT:  # beyond any corpus's vocabulary: start over
-            self.rows.clear()
         new = list({w: None for text in texts for w in text.words if w not in self.rows})
+        if len(self.rows) + len(new) > VOCABULARY_LIMIT:  # full: start over with these texts
+            self.rows.clear()
+            new = list({w: None for text in texts for w in text.words})
         if new:
             first = len(self.rows)
-            while first + len(new) > len(self.values):
-                self.values = np.concatenate([self.values, np.empty_like(self.values)])
-            self.values[first : first + len(new)] = word_values(new)
+            needed = first + len(new)
+            if needed > len(self.values):  # doubled, but not past the limit (a batch may)
+                grown = max(min(2 * len(self.values), VOCABULARY_LIMIT), needed)
+                values = np.empty((grown, NUM_PERM), dtype=np.uint32)
+                values[:first] = self.values[:first]
+                self.values = values
+            self.values[first:needed] = word_values(new)
             self.rows.update((word, first + i) for i, word in enumerate(new))
         rows: list[int] = []
         starts: list[int] = []

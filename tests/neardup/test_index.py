@@ -20,7 +20,7 @@ from daemon.ingest import importers
 from daemon.ingest.assembly import assemble
 from daemon.ingest.importers.base import ImportContext, ImportResult
 from daemon.ingest.outcome import FileOutcome
-from daemon.neardup.index import LOW, Added, BandIndex, Pending, shared_index
+from daemon.neardup.index import Added, BandIndex, Pending, shared_index
 from daemon.neardup.signature import (
     BANDS,
     NUM_PERM,
@@ -75,6 +75,28 @@ def test_a_chunks_minhashes_are_datasketchs_byte_for_byte() -> None:
         assert prints.minhash(item) == minhash_bytes(words), sorted(words)
 
 
+def test_a_full_vocabulary_starts_over_and_the_minhashes_stay_datasketchs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches of new words past the vocabulary's limit: it starts over, never grows past
+    the limit (or a batch's own words), and every MinHash is still datasketch's."""
+    from daemon.neardup import signature
+
+    monkeypatch.setattr(signature, "VOCABULARY_LIMIT", 600)
+    monkeypatch.setattr(signature, "_VOCABULARY", signature._Vocabulary())
+    texts = random_texts(1200, seed=4)
+    sizes = []
+    for start in range(0, len(texts), 100):
+        batch = texts[start : start + 100]
+        prints = fingerprints(batch)
+        for item, shingled in enumerate(batch):
+            assert prints.minhash(item) == minhash_bytes(shingled.words)
+        batch_words = len(set().union(*(t.words for t in batch)))
+        sizes.append(len(signature._VOCABULARY.rows))
+        assert len(signature._VOCABULARY.values) <= max(600, batch_words)
+    assert max(sizes) <= 600 and sizes != sorted(sizes)  # it started over at least once
+
+
 def test_the_vectorized_band_keys_are_the_scalar_ones() -> None:
     prints = fingerprints(random_texts(2000, seed=7))
     keys = band_keys_array(prints.values, prints.anchors)
@@ -117,8 +139,7 @@ def _qa_file(root: Path, name: str, indicator: str, questions: list[str]) -> Pat
 
 
 def indexed_ids(index: BandIndex) -> set[int]:
-    words = np.concatenate([index.main.array, index.recent.array])
-    return set((words & LOW).tolist())
+    return index.main.ids() | index.recent.ids()
 
 
 def signed_ids(db: Database) -> set[int]:
@@ -143,7 +164,7 @@ def test_a_group_sees_its_own_pairs_and_forgets_a_file_rolled_back(
         result = real(ictx, model)  # its pairs are searched, stored and indexed: undone
         if ictx.file.name.startswith("bad"):
             ictx.db_session.execute(text("INSERT INTO files (rel_path) VALUES (NULL)"))
-        own = sum(len(added.ids) for added in Pending.of(ictx.db_session).added)
+        own = sum(len(ids) for ids in Pending.of(ictx.db_session).ids)
         signed = ictx.db_session.scalar(select(func.count()).select_from(NearSignature))
         held.append((own, signed or 0))
         return result

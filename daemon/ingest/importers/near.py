@@ -19,7 +19,7 @@ from sqlalchemy import Engine, bindparam, select
 
 from daemon.ingest.importers.base import ImportContext, ImportResult
 from daemon.neardup.detector import Detector
-from daemon.neardup.index import Added, Pending, shared_index
+from daemon.neardup.index import Pending, shared_index
 from daemon.neardup.matcher import Match, mark, record, search_prints
 from daemon.neardup.signature import Prints
 from daemon.store.models import QAPairRow
@@ -57,7 +57,7 @@ class NearDuplicates:
     count: int = 0
     # examples whose pair resembles an earlier one of its chunk: that one's key, till stored
     unresolved: list[tuple[dict[str, Any], str]] = field(default_factory=list)
-    indexed: list[Added] = field(default_factory=list)  # for the index, once committed
+    publishing: bool = False  # the index's update after commit is asked for
     stored_before: int | None = None  # SQLite: the highest id before the chunk's insert
 
     @functools.cached_property
@@ -133,22 +133,18 @@ class NearDuplicates:
         connection = db_session.connection()
         indexed = record(connection, qa_ids, screened.prints)
         mark(connection, qa_ids, screened.matches)
-        Pending.of(db_session).add(indexed)
-        if not self.indexed and not self.ictx.dry_run:
+        pending = Pending.of(db_session)
+        pending.add(indexed)
+        if not self.publishing and not self.ictx.dry_run:
             engine = db_session.get_bind()
             assert isinstance(engine, Engine)
-            self.result.after_commit.append(functools.partial(self._publish, engine))
-        self.indexed.append(indexed)
+            # committed: the transaction's pairs into the process's index, for every search
+            publish = functools.partial(pending.publish, shared_index(engine))
+            self.result.after_commit.append(publish)
+            self.publishing = True
         for example, key in self.unresolved:  # the earlier pairs they resemble have an id now
             example["of"] = ids.get(key)
         self.unresolved.clear()
-
-    def _publish(self, engine: Engine) -> None:
-        """The file is committed: its pairs into the process's index, for every search."""
-        parts, self.indexed = self.indexed, []  # joined, the parts are let go (memory)
-        joined = Added.joined(parts)
-        del parts
-        shared_index(engine).add(joined)
 
     def _new_ids(self, count: int) -> list[int]:
         """The chunk's ids, in the order inserted, on SQLite: the one writer gives each new
