@@ -104,7 +104,9 @@ def run(
     from daemon.live.notify import Notifier
     from daemon.live.service import Daemon  # watchdog: only the daemon needs it
     from daemon.logging import get_logger
+    from daemon.malloc import give_back_large_blocks
 
+    give_back_large_blocks()
     log = get_logger(LOGGER_NAME)
     settings = command_settings(root, database, polling=polling)
     listening = _listen(settings, http) if http is not None else None  # refused before a start
@@ -218,6 +220,9 @@ def process(
 ) -> None:
     """Process the given files now (same pipeline as the daemon); a file from outside the
     tree with --agent AGENT is copied into outbox/AGENT/ first."""
+    from daemon.malloc import give_back_large_blocks
+
+    give_back_large_blocks()
     settings = command_settings(root, database)
     if agent is not None:
         known_agent(settings, agent)
