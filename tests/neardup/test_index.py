@@ -20,6 +20,7 @@ from daemon.ingest import importers
 from daemon.ingest.assembly import assemble
 from daemon.ingest.importers.base import ImportContext, ImportResult
 from daemon.ingest.outcome import FileOutcome
+from daemon.neardup import words as words_module
 from daemon.neardup.index import Added, BandIndex, Pending, shared_index
 from daemon.neardup.signature import (
     BANDS,
@@ -106,9 +107,15 @@ def test_the_vectorized_band_keys_are_the_scalar_ones() -> None:
     assert prints.keys.tolist() == keys.tolist()
 
 
-def test_the_index_finds_what_a_plain_search_finds_across_merges() -> None:
-    """Many additions (recent layer, merges into the main array), a 16-bit key space so
-    buckets hold many ids: every row's candidates are exactly the ids sharing a key."""
+@pytest.mark.parametrize("split_words", [words_module.SPLIT_WORDS, 3000])
+def test_the_index_finds_what_a_plain_search_finds_across_merges(
+    split_words: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many additions (recent layer, merges into the main set, which splits into ranges of
+    keys past ``split_words``), 16-bit keys (at the top of the 32 bits kept, so every range
+    of keys has some) so a key holds many ids: every row's candidates are exactly the ids
+    sharing a key."""
+    monkeypatch.setattr(words_module, "SPLIT_WORDS", split_words)
     rng = np.random.default_rng(3)
     index = BandIndex()
     index.high = 0
@@ -118,13 +125,15 @@ def test_the_index_finds_what_a_plain_search_finds_across_merges() -> None:
         count = int(rng.integers(1, 400))
         ids = np.arange(next_id, next_id + count, dtype=np.int64)
         next_id += count
-        keys = rng.integers(0, 1 << 16, (count, BANDS), dtype=np.uint64)
+        keys = rng.integers(0, 1 << 16, (count, BANDS), dtype=np.uint64) << np.uint64(16)
         index.add(Added.of(ids, keys))
         for qa_id, row in zip(ids.tolist(), keys.tolist(), strict=True):
             for key in row:
                 every.setdefault(key, set()).add(qa_id)
     assert len(index.main) > 0 and index.pairs == next_id - 1
-    asked = rng.integers(0, 1 << 16, (300, BANDS), dtype=np.uint64)
+    assert len(index.main.buckets) == (1 if split_words > len(index.main) else 16)
+    assert all(len(bucket) for bucket in index.main.buckets)
+    asked = rng.integers(0, 1 << 16, (300, BANDS), dtype=np.uint64) << np.uint64(16)
     found = index.candidates(asked)
     for row, keys in enumerate(asked.tolist()):
         expected = set().union(*(every.get(key, set()) for key in keys))
