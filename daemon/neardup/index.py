@@ -86,10 +86,13 @@ def _no_ids() -> npt.NDArray[np.int64]:
 def _sorted_union(
     known: npt.NDArray[np.int64], more: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]:
-    """Sorted ids ``known`` with ``more`` (owned, unique, none in ``known``): appended when
-    all above (a file's own ids, the usual case), no sort of a copy as ``union1d`` makes."""
+    """Sorted ids ``known`` with ``more`` (taken, sorted in place; unique, none in
+    ``known``): ``more`` itself when nothing is known, appended when all above (a file's own
+    ids, the usual case), no sort of a copy as ``union1d`` makes."""
     more.sort()
-    if not len(known) or not len(more) or more[0] > known[-1]:
+    if not len(known):
+        return more
+    if not len(more) or more[0] > known[-1]:
         joined: npt.NDArray[np.int64] = np.concatenate([known, more])
         return joined
     return np.union1d(known, more)
@@ -135,11 +138,11 @@ class BandIndex:
         """Pairs committed by this process (their signatures stored)."""
         words = Words()
         words.insert(packed(added.keys, added.ids), owned=True)
-        self.publish(added.ids, words)
+        self.publish(added.ids.copy(), words)
 
     def publish(self, ids: npt.NDArray[np.int64], words: Words) -> None:
-        """Pairs committed by this process: their ids and words, taken (``words`` is left
-        empty: a large file's words move here, not copied)."""
+        """Pairs committed by this process: their ids and words, both taken (``ids`` may be
+        kept or reordered; ``words`` is left empty: a large file's move here, not copied)."""
         with self.lock:
             if len(self.seen_above):  # added already: not twice
                 known = np.isin(ids, self.seen_above)
@@ -147,7 +150,8 @@ class BandIndex:
                     words.remove(ids[known])
                     ids = ids[~known]
             # a later look reads what is above the highest id read: known when it does
-            self.seen_above = _sorted_union(self.seen_above, ids[ids > self.high])
+            above = ids if not len(ids) or ids.min() > self.high else ids[ids > self.high]
+            self.seen_above = _sorted_union(self.seen_above, above)
             for late in self.late:  # committed and in the index: no longer to watch
                 watched = np.fromiter(late.missing, dtype=np.int64, count=len(late.missing))
                 late.missing.difference_update(watched[np.isin(watched, ids)].tolist())
