@@ -47,11 +47,6 @@ def packed(keys: U64 | U32, ids: npt.NDArray[np.int64]) -> U64:
     return words
 
 
-def ids_of(words: U64) -> npt.NDArray[np.int64]:
-    found: npt.NDArray[np.int64] = (words & LOW).astype(np.int64)
-    return found
-
-
 def _merged(bucket: U64, words: U64) -> U64:
     """Sorted ``words`` into a sorted ``bucket``: taken as they are into an empty one;
     inserted where they go when few (one copy); when many, appended and the two runs merged

@@ -275,8 +275,8 @@ class Database:
                         checkpoints.defer(db_session)
                     yield db_session
             finally:
-                # what the transaction held beside the database (read cache, the search's own
-                # pairs: a large file's tens of MB) is let go before the after-commit work
+                # what the transaction held beside the database (the reads' cache) is let go
+                # before the after-commit work; the search's own pairs go with their publish
                 db_session.info.clear()
         if checkpoints is not None:
             checkpoints.soon()
