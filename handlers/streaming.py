@@ -224,6 +224,7 @@ class QAStream:
                 chunk, collector.pairs = collector.pairs[:size], collector.pairs[size:]
                 delivered_pairs += len(chunk)
                 yield chunk
+                del chunk  # not held while the next is read: one chunk alive at a time
         self._keep_skipped()
         if collector.pairs:
             chunk, collector.pairs = collector.pairs, []

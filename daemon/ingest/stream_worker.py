@@ -3,7 +3,7 @@
 Why: a large export costs about as much to parse, key, analyse and fingerprint as to store;
 with a second core the two overlap (docs/performance.md, "A second process for large files").
 The child (``python -m daemon.ingest.stream_child``) is started once and kept. It takes one
-request at a time on its stdin and answers on its stdout with length-prefixed pickles:
+request at a time on its stdin and answers on its stdout with pickles, one after another:
 ``opened`` with the stream's fields, then one ``chunk`` at a time, then ``end`` with the final
 counts (or ``rejected``, ``failed``). It is at most a chunk ahead: it waits on the pipe.
 
@@ -21,7 +21,6 @@ import atexit
 import contextlib
 import os
 import pickle
-import struct
 import subprocess
 import sys
 import threading
@@ -35,29 +34,26 @@ if TYPE_CHECKING:  # imported by ``inboxd process`` before anything heavy: the c
     from daemon.ingest.preparing import PreparedChunk, StreamRequest
     from handlers.models import SkippedPair
 
-FRAME = struct.Struct("<Q")  # a message's length in bytes, before its pickle
 LOSSES_TOLERATED = 2
 CHILD = "daemon.ingest.stream_child"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # where ``daemon`` and ``handlers`` live
 
 
 def send(out: IO[bytes], message: object) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(FRAME.pack(len(data)))
-    out.write(data)
+    """Pickled straight onto the pipe, frame by frame: no copy of a chunk's bytes is made."""
+    pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
     out.flush()
 
 
 def receive(source: IO[bytes]) -> Any:
-    """The next message, or None when the other side is gone (its end of the pipe closed)."""
-    head = source.read(FRAME.size)
-    if len(head) < FRAME.size:
+    """The next message, or None when the other side is gone (its end of the pipe closed,
+    before or in the middle of a message). Unpickled as it is read: the objects are built
+    without the message's bytes held whole beside them (a chunk's are megabytes); the
+    unpickler reads exactly one message."""
+    try:
+        return pickle.load(source)
+    except (EOFError, pickle.UnpicklingError):
         return None
-    (size,) = FRAME.unpack(head)
-    data = source.read(size)
-    if len(data) < size:
-        return None
-    return pickle.loads(data)
 
 
 class WorkerUnavailable(Exception):
@@ -94,7 +90,9 @@ class RemoteStream:
             message = self.worker.next_message()
             kind = message[0]
             if kind == "chunk":
-                yield message[1]
+                chunk, message = message[1], ()
+                yield chunk
+                del chunk  # gone before the next is received: one chunk alive at a time
             elif kind == "end":
                 self.finished = True
                 self.worker.release(self)

@@ -4,7 +4,9 @@ half-way, or its file's import fails half-way."""
 
 from __future__ import annotations
 
+import io
 import json
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -200,3 +202,38 @@ def test_a_file_that_kills_the_second_process_each_time_is_read_here_after_two(
     assert outcome.result.stored == SESSIONS * PER_SESSION == stored(db)
     assert worker.served == 0
     worker.close()
+
+
+def test_messages_are_read_one_at_a_time_and_one_cut_short_is_the_end() -> None:
+    sent = io.BytesIO()
+    messages = [("opened", {"indicator": "RSI"}), ("chunk", list(range(50_000))), ("end", 0)]
+    for message in messages:
+        stream_worker.send(sent, message)
+    whole = sent.getvalue()
+    source = io.BufferedReader(io.BytesIO(whole))
+    assert [stream_worker.receive(source) for _ in messages] == messages
+    assert stream_worker.receive(source) is None  # nothing more: the other side is gone
+    cut = io.BufferedReader(io.BytesIO(whole[: len(whole) // 2]))
+    assert stream_worker.receive(cut) == messages[0]
+    assert stream_worker.receive(cut) is None  # died in the middle of the chunk
+
+
+def test_a_chunk_is_let_go_before_the_next_is_received(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large file's memory is one chunk: the importer and the stream hold none while the
+    next is read from the pipe."""
+    earlier: list[weakref.ref[Any]] = []
+    held: list[int] = []
+
+    def noting(self: StreamWorker) -> tuple[Any, ...]:
+        held.append(sum(ref() is not None for ref in earlier))
+        message = REAL_NEXT_MESSAGE(self)
+        if message[0] == "chunk":
+            earlier.append(weakref.ref(message[1]))
+        return message
+
+    monkeypatch.setattr(StreamWorker, "next_message", noting)
+    outcome = Pipeline(streaming(settings), db).process(deliver(settings, export_bytes()))
+    assert outcome.outcome == "imported", outcome.reason
+    assert len(earlier) == 3 and held == [0] * len(held)

@@ -188,6 +188,7 @@ def apply(ictx: ImportContext, batch: QABatch | Streamed) -> ImportResult:
         serialize_on(ictx.db_session, (), "indicator", whole=True)
         for chunk in _chunks(batch):
             state.add(chunk, None)
+            del chunk  # not held while the next is read: one chunk alive at a time
         skipped, skipped_count = batch.skipped, batch.skipped_count
     else:
         serialize_on(
@@ -227,7 +228,10 @@ def _chunks(batch: Streamed) -> Iterator[PreparedChunk]:
         yield from batch.prepared()
     else:
         for pairs in batch.chunks(CHUNK_PAIRS):
-            yield PreparedChunk.of(pairs)
+            chunk = PreparedChunk.of(pairs)
+            del pairs  # the chunk holds them: not kept while the next is read
+            yield chunk
+            del chunk
 
 
 def _insert(ictx: ImportContext, rows: list[dict[str, Any]]) -> int:
