@@ -66,7 +66,11 @@ def prepare(pairs: list[QAPair], detector: Detector | None, indicator: str) -> P
         pairs,
         [question_key(pair.question) for pair in pairs],
         [analyse_answer(pair.answer) for pair in pairs],
-        detector.prints([text_of(pair, indicator) for pair in pairs]) if detector else None,
+        (
+            detector.prints([text_of(pair, indicator) for pair in pairs], remember=False)
+            if detector
+            else None
+        ),
     )
 
 

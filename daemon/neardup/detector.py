@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 Text = tuple[str, str, str | None]  # a pair's question, answer and indicator name
 
-# a stored question is read again for every pair it is a candidate of: popular ones often
-_question_shingles = functools.lru_cache(maxsize=1 << 14)(shingles)
+# A stored question is read again for every pair it is a candidate of: popular ones often,
+# and recent ones (a new pair is soon a candidate of the next). 2,048 questions are ~2 MiB;
+# 16,384 were ~16 MiB of a process's memory for good (docs/performance.md).
+_question_shingles = functools.lru_cache(maxsize=1 << 11)(shingles)
 
 
 @dataclass(frozen=True)
@@ -37,16 +39,18 @@ class Detector:
             settings.near_duplicate_scope == "question-answer",
         )
 
-    def shingles(self, text: Text) -> Shingles:
+    def shingles(self, text: Text, *, remember: bool = True) -> Shingles:
+        """``remember``: the question's kept for the next time (``_question_shingles``);
+        not by the second process, which sees each new question once and confirms none."""
         question, answer, indicator = text
-        asked = _question_shingles(question, indicator)
+        asked = (_question_shingles if remember else shingles)(question, indicator)
         if not self.with_answer:
             return asked
         return Shingles(asked.words | shingles(answer, indicator).words, asked.anchors)
 
-    def prints(self, texts: Sequence[Text]) -> Prints:
+    def prints(self, texts: Sequence[Text], *, remember: bool = True) -> Prints:
         """The texts' fingerprints, in one numpy pass."""
-        return fingerprints([self.shingles(text) for text in texts])
+        return fingerprints([self.shingles(text, remember=remember) for text in texts])
 
     def confirm(self, mine: Shingles, theirs: Shingles) -> float | None:
         """Their similarity when it makes a near-duplicate: the same anchors, and words alike

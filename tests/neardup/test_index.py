@@ -98,6 +98,30 @@ def test_a_full_vocabulary_starts_over_and_the_minhashes_stay_datasketchs(
     assert max(sizes) <= 600 and sizes != sorted(sizes)  # it started over at least once
 
 
+def test_the_second_process_remembers_no_question_and_this_one_a_bounded_few() -> None:
+    """A large file's chunks are prepared without filling the questions' cache (each new
+    question is seen once there); this process's cache keeps at most its bound, and the
+    fingerprints are the same either way."""
+    from daemon.ingest.preparing import prepare
+    from daemon.neardup import detector as detector_module
+    from handlers.models import QAPair
+
+    cache = detector_module._question_shingles
+    cache.cache_clear()
+    pairs = [
+        QAPair(question=f"How does RSI {n} behave on day {n % 7}?", answer="A.", position=n)
+        for n in range(1, 3001)
+    ]
+    detector = detector_module.Detector(0.8)
+    prepared = prepare(pairs, detector, "RSI")
+    assert cache.cache_info().currsize == 0
+    here = detector.prints([(pair.question, pair.answer, "RSI") for pair in pairs])
+    assert 0 < cache.cache_info().currsize == (cache.cache_info().maxsize or 0) < len(pairs)
+    assert prepared.prints is not None
+    assert prepared.prints.keys.tolist() == here.keys.tolist()
+    assert prepared.prints.shingles == here.shingles
+
+
 def test_the_vectorized_band_keys_are_the_scalar_ones() -> None:
     prints = fingerprints(random_texts(2000, seed=7))
     keys = band_keys_array(prints.values, prints.anchors)
