@@ -403,14 +403,16 @@ def main() -> None:
 
     Python's own shutdown frees every module and object one by one, which after importing
     SQLAlchemy and pydantic is a cost every command an agent runs pays (docs/performance.md).
-    Everything a normal exit does that matters is done first: the atexit handlers (which close
-    the database through its finalizer and flush the log files) and the flush of stdout and
-    stderr. While another non-daemon thread still runs, the exit is Python's normal one, which
-    waits for it.
+    Everything a normal exit does that matters is done first, in its order: the other
+    non-daemon threads are waited for (a large file's WAL checkpoint, daemon/store/
+    checkpoint.py: ``inboxd process`` ends once it is done, as before), then the atexit
+    handlers (which close the database through its finalizer and flush the log files), then
+    the flush of stdout and stderr.
     """
     code = exits.run(app)
-    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        sys.exit(code)
+    for thread in threading.enumerate():
+        if not thread.daemon and thread is not threading.main_thread():
+            thread.join()
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()

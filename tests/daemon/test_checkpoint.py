@@ -4,7 +4,10 @@ commit (``daemon/store/checkpoint.py``); every other commit keeps SQLite's own c
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,81 @@ def test_a_failed_large_import_takes_no_checkpoint(
     assert db.checkpoints is not None
     db.checkpoints.wait()
     assert db.checkpoints.taken == 0
+
+
+# ``inboxd process`` as the console script runs it: at the atexit handlers, which threads are
+# alive and how large the database file is; and whether the command left by ``SystemExit``, to
+# the interpreter's teardown, which the console script skips (daemon/cli/app.py, ``main``): it
+# ends by ``os._exit``. The checkpoint's
+# thread is held until the command is done and a moment more, so it surely still runs then.
+CONSOLE_PROBE = """
+import atexit, json, os, sys, threading, time
+from daemon.cli import exits
+from daemon.store.checkpoint import Checkpointer
+record, database, sys.argv = sys.argv[1], sys.argv[2], ["inboxd", *sys.argv[3:]]
+command_done = threading.Event()
+run_command, checkpoint = exits.run, Checkpointer._run
+
+def run_then_let_the_checkpoint_go(*args, **kwargs):
+    try:
+        return run_command(*args, **kwargs)
+    finally:
+        command_done.set()
+
+checkpoints = []
+
+def checkpoint_once_the_command_is_done(self):
+    command_done.wait()
+    time.sleep(0.3)  # still running when the exit begins: it must be waited for
+    checkpoint(self)
+    checkpoints.append(self.path)
+
+exits.run, Checkpointer._run = run_then_let_the_checkpoint_go, checkpoint_once_the_command_is_done
+
+def at_exit():
+    alive = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    state = {
+        "alive": alive,
+        "checkpoints": len(checkpoints),
+        "database_bytes": os.path.getsize(database),
+    }
+    open(record, "w").write(json.dumps(state))
+
+atexit.register(at_exit)
+from daemon.console import main
+try:
+    main()
+except SystemExit:  # Python's own exit, with its teardown
+    open(record + ".normal-exit", "w").close()
+    raise
+"""
+
+
+def test_the_command_line_waits_for_the_checkpoint_then_skips_the_teardown(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The console script leaves by ``os._exit`` after a large import too: the checkpoint's
+    thread is waited for first, so the WAL is in the database file when the process ends."""
+    export = large_export(settings)
+    record = tmp_path / "at-exit.json"
+    database = settings.url.removeprefix("sqlite:///")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INBOXD_")}
+    env["INBOXD_STREAM_MIN_BYTES"] = "1"
+    output = tmp_path / "output.txt"
+    command = ["process", "--root", str(settings.root_path), str(export)]
+    with output.open("w") as out:
+        done = subprocess.run(
+            [sys.executable, "-c", CONSOLE_PROBE, str(record), database, *command],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, output.read_text()
+    assert f"stored {PAIRS}" in output.read_text()
+    state = json.loads(record.read_text())
+    assert state["checkpoints"] == 1
+    assert "inboxd-checkpoint" not in state["alive"]
+    assert state["database_bytes"] > 4 * 1024 * 1024  # the WAL copied before the exit
+    assert not Path(f"{record}.normal-exit").exists()  # no teardown: os._exit
