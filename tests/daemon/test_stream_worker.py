@@ -4,6 +4,7 @@ half-way, or its file's import fails half-way."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import weakref
@@ -237,3 +238,18 @@ def test_a_chunk_is_let_go_before_the_next_is_received(
     outcome = Pipeline(streaming(settings), db).process(deliver(settings, export_bytes()))
     assert outcome.outcome == "imported", outcome.reason
     assert len(earlier) == 3 and held == [0] * len(held)
+
+
+def test_the_chunks_pipe_is_widened_where_the_system_allows() -> None:
+    """A chunk crosses in a few turns of the two processes rather than one per 64 KiB."""
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    get_size = fcntl.F_GETPIPE_SZ  # Linux, where the tests run
+    worker = StreamWorker()
+    try:
+        worker.start()
+        child = worker._child
+        assert child is not None and child.stdout is not None
+        expected = stream_worker.PIPE_BYTES if limit >= stream_worker.PIPE_BYTES else 65536
+        assert fcntl.fcntl(child.stdout.fileno(), get_size) == expected
+    finally:
+        worker.close()
