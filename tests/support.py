@@ -209,9 +209,20 @@ def console(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Done:
     """The console script in a process of its own; output read by communicate()."""
     if not INBOXD.exists():
         pytest.skip("the inboxd console script is not installed beside this interpreter")
+    return _own_process([str(INBOXD), *args], cwd=cwd, env=env)
+
+
+def console_probe(probe: str, *args: str, cwd: Path, env: dict[str, str] | None = None) -> Done:
+    """``python -c PROBE ARGS``: a script that looks at the console script's entry as it runs
+    (``probe`` runs ``daemon.console.main`` itself)."""
+    return _own_process([sys.executable, "-c", probe, *args], cwd=cwd, env=env)
+
+
+def _own_process(argv: list[str], *, cwd: Path, env: dict[str, str] | None) -> Done:
+    """Run to its end with no INBOXD_* from the caller's shell but ``env``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("INBOXD_")}
     done = subprocess.run(
-        [str(INBOXD), *args],
+        argv,
         capture_output=True,
         text=True,
         timeout=120,

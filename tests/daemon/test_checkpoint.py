@@ -4,10 +4,7 @@ commit (``daemon/store/checkpoint.py``); every other commit keeps SQLite's own c
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ from daemon.config import Settings
 from daemon.ingest.pipeline import Pipeline
 from daemon.store.checkpoint import Checkpointer
 from daemon.store.engine import Database
+from tests.support import console_probe
 
 PAIRS = 3_000
 
@@ -95,8 +93,8 @@ def test_a_failed_large_import_takes_no_checkpoint(
 # ``inboxd process`` as the console script runs it: at the atexit handlers, which threads are
 # alive and how large the database file is; and whether the command left by ``SystemExit``, to
 # the interpreter's teardown, which the console script skips (daemon/cli/app.py, ``main``): it
-# ends by ``os._exit``. The checkpoint's
-# thread is held until the command is done and a moment more, so it surely still runs then.
+# ends by ``os._exit``. The checkpoint's thread is held until the command is done and a moment
+# more, so it surely still runs then.
 CONSOLE_PROBE = """
 import atexit, json, os, sys, threading, time
 from daemon.cli import exits
@@ -148,21 +146,17 @@ def test_the_command_line_waits_for_the_checkpoint_then_skips_the_teardown(
     export = large_export(settings)
     record = tmp_path / "at-exit.json"
     database = settings.url.removeprefix("sqlite:///")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INBOXD_")}
-    env["INBOXD_STREAM_MIN_BYTES"] = "1"
-    output = tmp_path / "output.txt"
     command = ["process", "--root", str(settings.root_path), str(export)]
-    with output.open("w") as out:
-        done = subprocess.run(
-            [sys.executable, "-c", CONSOLE_PROBE, str(record), database, *command],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-    assert done.returncode == 0, output.read_text()
-    assert f"stored {PAIRS}" in output.read_text()
+    done = console_probe(
+        CONSOLE_PROBE,
+        str(record),
+        database,
+        *command,
+        cwd=tmp_path,
+        env={"INBOXD_STREAM_MIN_BYTES": "1"},
+    )
+    assert done.code == 0, done.out + done.err
+    assert f"stored {PAIRS}" in done.out
     state = json.loads(record.read_text())
     assert state["checkpoints"] == 1
     assert "inboxd-checkpoint" not in state["alive"]
