@@ -264,11 +264,13 @@ def test_bad_input_gets_its_reason_and_the_next_good_file_is_imported_within_a_s
             what=f"{bad.rel!r} in the log",
         )
     else:
+        # the events are on their way through watchdog's threads: join() alone may find the
+        # queue still empty
+        wait_for(lambda: daemon.counts["vanished"] > 0, timeout=5, what="a vanished file")
         assert daemon.join(5)
         # a file read whole before it vanished may be imported; nothing else may be recorded
         flickers = [r for r in ledger_rows(db) if "flicker" in r.rel_path]
         assert {r.outcome for r in flickers} <= {"imported"}
-        assert daemon.counts["vanished"] > 0
         vanished = [e for e in _logged(json_logs, "file.vanished", None) if "flicker" in e["path"]]
         assert vanished and all(e["reason"] for e in vanished)
     # the catch-up scan (the folder is the truth) neither records it again nor reads past it
