@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
+from watchdog.events import FileSystemEvent
 
+from daemon.live.service import Daemon
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, QAPairRow
 from tests.support import read_json_object
@@ -92,3 +95,20 @@ def write_then_rename(target: Path, data: bytes) -> float:
         handle.write(data)
     os.rename(tmp, target)
     return time.monotonic()
+
+
+def drop_events_of(monkeypatch: pytest.MonkeyPatch, daemon: Daemon, prefix: str) -> None:
+    """From now on the daemon's handler sees no event of a file whose name starts with
+    ``prefix`` (nor of the dot-temporary file it is written as), however late watchdog
+    delivers it: as if inotify had lost them, so only a rescan finds such a file.
+
+    The name is matched, not the path: pytest names each test's folder after the test.
+    """
+    real_dispatch = type(daemon._handler).dispatch
+
+    def losing(self: object, event: FileSystemEvent) -> None:
+        path = event.dest_path or event.src_path
+        if not Path(os.fsdecode(path)).name.lstrip(".").startswith(prefix):
+            real_dispatch(self, event)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(daemon._handler), "dispatch", losing)

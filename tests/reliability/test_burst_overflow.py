@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from watchdog.events import FileSystemEvent
 
 from daemon.config import Settings
 from daemon.live.service import Daemon
 from daemon.live.watcher import OVERFLOW_MESSAGE, WATCHDOG_INOTIFY_LOGGER
 from daemon.store.engine import Database
 from daemon.store.models import FileRecord, QAPairRow
+from tests.reliability.probes import drop_events_of
 from tests.support import wait_for
 
 TOTAL = 20_000
@@ -46,13 +45,6 @@ def _write(folder: Path, start: int, count: int, prefix: str = "burst") -> None:
         check=True,
         timeout=300,
     )
-
-
-def _names_a_lost_file(event: FileSystemEvent) -> bool:
-    """Whether an event is about one of the files written while events are dropped (or the
-    temporary file each is written as)."""
-    path = event.dest_path or event.src_path
-    return Path(os.fsdecode(path)).name.lstrip(".").startswith("lost_")
 
 
 def _ledger(settings: Settings) -> tuple[int, int, int]:
@@ -81,17 +73,10 @@ def test_burst_with_lost_events_and_overflow_imports_everything_once(
     first = (TOTAL - LOST) // 2
     _write(folder, 0, first)
     # events lost: the handler never sees any event of the "lost_" files, however late
-    # watchdog delivers them (only a rescan can find them). The file's name is matched, not
-    # its path: the test's own folder is named after it ("test_burst_with_lost_events..."),
-    # and matching the whole path dropped every event, which only a real overflow's rescan
-    # made up for (a run without one waited for ever)
-    real_dispatch = type(daemon._handler).dispatch
-
-    def losing(self: object, event: FileSystemEvent) -> None:
-        if not _names_a_lost_file(event):
-            real_dispatch(self, event)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(type(daemon._handler), "dispatch", losing)
+    # watchdog delivers them (only a rescan can find them). Until abe10ac every event was
+    # dropped from here on (the whole path was matched, and the test's folder is named
+    # after it), and only a real overflow's rescan made up for it
+    drop_events_of(monkeypatch, daemon, "lost_")
     _write(folder, first, LOST, prefix="lost")
     _write(folder, first + LOST, TOTAL - first - LOST)
     wait_for(lambda: daemon.counts["imported"] >= TOTAL - LOST, 1500, "the files with events")
