@@ -69,7 +69,12 @@ class Daemon:
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
         self._handler = DeliveryEventHandler(
-            settings, self.queue, self.open_files, self._event_error, self.pipeline.waiting.holds
+            settings,
+            self.queue,
+            self.open_files,
+            self._event_error,
+            self.pipeline.waiting.holds,
+            self._overflowed,
         )
         self._observer = make_observer(settings, self._handler)
         self._overflow = OverflowDetector(self._overflowed)
@@ -358,9 +363,10 @@ class Daemon:
             )
 
     def _overflowed(self) -> None:
-        """Called from watchdog's thread: open counts are replaced by what /proc shows, in
-        one step (a writer's file must never look closed, not even while /proc is read), and
-        the worker rescans."""
+        """Called from watchdog's threads, twice an overflow (its log record, then its
+        ``EventsLostEvent`` once its watches are back): open counts are replaced by what
+        /proc shows, in one step (a writer's file must never look closed, not even while
+        /proc is read), and the worker rescans."""
         self.open_files.replace_with(files_open_for_writing(self.settings.root_path))
         self._rescan_reason = "inotify queue overflow"
 

@@ -9,8 +9,10 @@ off the waiting list. Open/close events tell which files a writer still holds op
 slow writer pausing longer than the settle time is not taken half-written. A new folder is
 walked at once (files written before its watch existed send no event): with inotify, a file
 found there that no process holds open for writing arrived closed and is taken at once; one
-still being written is held until its close. A kernel queue overflow (which watchdog only
-logs) triggers a rescan.
+still being written is held until its close. A kernel queue overflow triggers a rescan twice:
+at once, from watchdog's log record, and again at its ``EventsLostEvent``, which comes once
+watchdog has put its watches back (a file made while they were away sends no event, and the
+first rescan may have looked before it existed).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from watchdog.events import (
     DirCreatedEvent,
     DirMovedEvent,
+    EventsLostEvent,
     FileAttribEvent,
     FileClosedEvent,
     FileClosedNoWriteEvent,
@@ -92,10 +95,15 @@ class OpenFiles:
 
     def replace_with(self, held: set[Path]) -> None:
         """After an overflow: exactly the files a writer holds now (from /proc), swapped in
-        under the lock, so no moment exists at which a writer's file looks closed."""
+        under the lock, so no moment exists at which a writer's file looks closed.
+
+        They are held as writers (until a close-after-write), not counted: the open event of
+        a file opened just before /proc was read may still be on its way, and would count it
+        twice (it would look open for ever after its close). The counts start again from
+        nothing: a close still on its way for an older open finds none to take away."""
         with self._lock:
-            self._counts = {path: max(1, self._counts.get(path, 0)) for path in held}
-            self._writers &= held
+            self._counts = {}
+            self._writers = set(held)
 
     def held_by_writer(self, path: Path) -> None:
         """A writer found in /proc: held until a close-after-write. Kept apart from the
@@ -158,12 +166,14 @@ class DeliveryEventHandler(FileSystemEventHandler):
         open_files: OpenFiles,
         on_error: Callable[[BaseException], None],
         waiting: Callable[[Path], bool] = lambda _path: False,
+        after_overflow: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.queue = queue
         self.open_files = open_files
         self.on_error = on_error
         self.waiting = waiting  # whether the pipeline waits for this file to become readable
+        self.after_overflow = after_overflow  # a kernel queue overflow: the tree is rescanned
         # files a new folder's walk took at once, until watchdog's own "created" for them
         self._walked: OrderedDict[Path, None] = OrderedDict()
 
@@ -194,6 +204,9 @@ class DeliveryEventHandler(FileSystemEventHandler):
             self.on_error(exc)
 
     def _dispatch(self, event: FileSystemEvent) -> None:
+        if isinstance(event, EventsLostEvent):  # after an overflow, the watches back in place
+            self.after_overflow()
+            return
         if event.is_synthetic:
             # watchdog's synthetic events stand for what a folder moved in holds: the walk
             # of that folder, dispatched before them, found its files already (and took
@@ -294,7 +307,10 @@ class DeliveryEventHandler(FileSystemEventHandler):
 
 
 class OverflowDetector(logging.Handler):
-    """Turns watchdog's "queue overflowed" log record into a callback (events were lost)."""
+    """Turns watchdog's "queue overflowed" log record into a callback (events were lost).
+
+    The record is the first word of an overflow: watchdog logs it before it re-adds its
+    watches. The ``EventsLostEvent`` after that is the second (``DeliveryEventHandler``)."""
 
     def __init__(self, on_overflow: Callable[[], None]) -> None:
         super().__init__(level=logging.WARNING)
@@ -325,6 +341,7 @@ INOTIFY_EVENTS: list[type[FileSystemEvent]] = [
     FileClosedNoWriteEvent,
     FileDeletedEvent,
     FileAttribEvent,  # rare (chmod, chown, touch); acted on only for a waiting file
+    EventsLostEvent,  # no kernel event of its own: watchdog's report of an overflow
 ]
 # Polling sees no open or close: a file changing is reported as modified
 POLLING_EVENTS: list[type[FileSystemEvent]] = [*INOTIFY_EVENTS, FileModifiedEvent]

@@ -8,7 +8,8 @@ polling writer's bursts come faster than the settle time.
 
 Two more ways a writer's open file is taken half-written: the same name opened again for
 writing while the close event of its previous version waits in the queue, and the rescan that
-answers an inotify overflow.
+answers an inotify overflow. And the overflow's other edge: a file the writer opened just
+before it must still be taken once closed.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+from watchdog.events import FileSystemEvent
 
 from daemon.config import Settings
 from daemon.live.service import Daemon
@@ -42,6 +47,7 @@ FAST_PAUSE = 0.05  # polling: bursts come well within the settle window
 REWRITE_REL = "outbox/droid/rewrite_qa_pairs.jsonl"
 BUSY_REL = "outbox/droid/busy_qa_pairs.jsonl"
 OVERFLOW_REL = "outbox/droid/overflow_qa_pairs.jsonl"
+OPENED_REL = "outbox/droid/opened_qa_pairs.jsonl"
 
 
 def _bursts() -> list[bytes]:
@@ -177,3 +183,35 @@ def test_slow_writer_is_not_taken_half_written_by_the_rescan_after_an_overflow(
     assert [(r.outcome, r.pairs_stored) for r in ledger_rows(db, OVERFLOW_REL)] == [
         ("imported", 1_000)
     ]
+
+
+def test_a_file_opened_as_an_overflow_is_answered_is_taken_once_closed(
+    settings: Settings,
+    db: Database,
+    start_daemon: Callable[..., Daemon],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """/proc shows the file open when the overflow is answered, while its open event is still
+    on its way through watchdog: the file must not count as opened twice (after its close it
+    would look open for ever, and never be taken)."""
+    daemon = start_daemon()
+    events_may_pass = threading.Event()
+    real_dispatch = type(daemon._handler).dispatch
+
+    def held_back(self: object, event: FileSystemEvent) -> None:
+        events_may_pass.wait(timeout=20)  # on watchdog's thread: later events queue behind
+        real_dispatch(self, event)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(daemon._handler), "dispatch", held_back)
+    try:
+        with open(settings.root_path / OPENED_REL, "wb") as handle:
+            handle.write(_jsonl("Opened", 10))
+            handle.flush()
+            logging.getLogger(WATCHDOG_INOTIFY_LOGGER).warning(
+                "%s; filesystem events were lost", OVERFLOW_MESSAGE
+            )  # answered here: /proc is read while this file is open
+    finally:
+        events_may_pass.set()  # its open event, then its close, reach the handler now
+    wait_for(lambda: ledger_rows(db, OPENED_REL), timeout=10, what="the closed file")
+    assert daemon.join(10)
+    assert [(r.outcome, r.pairs_stored) for r in ledger_rows(db, OPENED_REL)] == [("imported", 10)]
