@@ -334,9 +334,16 @@ def test_logs_follow_prints_history_then_new_events_until_interrupted(processed:
         "--json",
     ]
     lines: queue.Queue[str] = queue.Queue()
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as process:
+    # a child inherits an ignored SIGINT (this run started in the background of a shell
+    # script, say), not a handler: it would never be interrupted
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with process:
         assert process.stdout is not None and process.stderr is not None
         out = process.stdout
 
@@ -357,7 +364,11 @@ def test_logs_follow_prints_history_then_new_events_until_interrupted(processed:
             assert json.loads(lines.get(timeout=30))["path"] == "outbox/droid/late.json"
         finally:
             process.send_signal(signal.SIGINT)
-            code = process.wait(timeout=30)
+            try:
+                code = process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()  # or leaving the with block waits for it for ever
+                raise
             reader.join(10)
         errors = process.stderr.read()
     assert code == EXIT_OK, errors
