@@ -6,6 +6,7 @@ to drive from the CLI and from tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -30,6 +31,7 @@ from daemon.live.watcher import (
     DeliveryEventHandler,
     OpenFiles,
     OverflowDetector,
+    dead_thread,
     files_open_for_writing,
     make_observer,
 )
@@ -399,10 +401,7 @@ class Daemon:
         self._handler.settings = settings
         self.queue.settle = settings.settle_seconds
         if (settings.root_path, settings.polling) != (old.root_path, old.polling):
-            self._observer.stop()
-            self._observer.join(10)
-            self._observer = make_observer(settings, self._handler)
-            self._observer.start()
+            self._new_observer()
             self._rescan_reason = "reload"
         changed = sorted(
             k for k in settings.model_fields if getattr(settings, k) != getattr(old, k)
@@ -417,13 +416,25 @@ class Daemon:
             reason, self._rescan_reason = self._rescan_reason, None
             log.warning("watcher.overflow", action="rescan", reason=reason)
             self.rescan(reason=reason)
-        elif not self._observer.is_alive() and not self._stopping.is_set():
-            log.error("watcher.restarted", reason="observer thread died")
-            self._observer = make_observer(self.settings, self._handler)
-            self._observer.start()
+        elif (dead := dead_thread(self._observer)) and not self._stopping.is_set():
+            log.error("watcher.restarted", reason=f"{dead} thread died")
+            self._new_observer()
+            # its events are lost, closes among them: who writes what is read again, as
+            # after an overflow, and the tree is rescanned
+            self.open_files.replace_with(files_open_for_writing(self.settings.root_path))
             self.rescan(reason="observer restarted")
         elif time.monotonic() - self._last_rescan >= self.settings.rescan_seconds:
             self.rescan(reason="periodic")
+
+    def _new_observer(self) -> None:
+        """The observer replaced (a reload that moved the root, or a thread of it died): the
+        old one's threads are stopped, which gives its inotify instance back, and a new one
+        starts."""
+        with contextlib.suppress(RuntimeError, OSError):  # partly dead: stop what is left
+            self._observer.stop()
+            self._observer.join(10)
+        self._observer = make_observer(self.settings, self._handler)
+        self._observer.start()
 
     def _refresh_if_changed(self) -> None:
         """Every agent's status is due again when the ledger holds files the last status

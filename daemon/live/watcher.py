@@ -356,6 +356,21 @@ def _native_observer() -> BaseObserver:
     return AttribInotifyObserver()
 
 
+def dead_thread(observer: BaseObserver) -> str | None:
+    """Which of the threads every event passes through has died, if one has: the observer's
+    own (it calls the handler), an emitter, or with inotify the reader that feeds them all.
+    watchdog keeps the reader to itself; when it dies the others wait for ever, and events
+    are lost without a word."""
+    if not observer.is_alive():
+        return "observer"
+    if not all(emitter.is_alive() for emitter in list(observer.emitters)):
+        return "emitter"
+    reader = getattr(observer, "_inotify_fd", None)  # InotifyObserver's, once scheduled
+    if isinstance(reader, threading.Thread) and not reader.is_alive():
+        return "inotify reader"
+    return None
+
+
 def make_observer(settings: Settings, handler: DeliveryEventHandler) -> BaseObserver:
     observer: BaseObserver = (
         PollingObserver(timeout=max(0.1, settings.settle_seconds / 2))
