@@ -369,8 +369,12 @@ class Daemon:
         ``EventsLostEvent`` once its watches are back): open counts are replaced by what
         /proc shows, in one step (a writer's file must never look closed, not even while
         /proc is read), and the worker rescans."""
-        self.open_files.replace_with(files_open_for_writing(self.settings.root_path))
+        self._writers_from_proc()
         self._rescan_reason = "inotify queue overflow"
+
+    def _writers_from_proc(self) -> None:
+        """Events were lost: who holds which file open for writing is read again from /proc."""
+        self.open_files.replace_with(files_open_for_writing(self.settings.root_path))
 
     def _set_ready(self) -> None:
         self.ready.set()
@@ -419,9 +423,7 @@ class Daemon:
         elif (dead := dead_thread(self._observer)) and not self._stopping.is_set():
             log.error("watcher.restarted", reason=f"{dead} thread died")
             self._new_observer()
-            # its events are lost, closes among them: who writes what is read again, as
-            # after an overflow, and the tree is rescanned
-            self.open_files.replace_with(files_open_for_writing(self.settings.root_path))
+            self._writers_from_proc()  # its events are lost, closes among them
             self.rescan(reason="observer restarted")
         elif time.monotonic() - self._last_rescan >= self.settings.rescan_seconds:
             self.rescan(reason="periodic")
